@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from './config';
+
+describe('loadConfig', () => {
+  it('has documented defaults', () => {
+    const c = loadConfig({});
+    assert.equal(c.host, '::');
+    assert.equal(c.httpPort, 6969);
+    assert.equal(c.udpPort, 6969);
+    assert.equal(c.store, 'memory');
+    assert.equal(c.defaultNumwant, 50);
+    assert.equal(c.fullScrape, false);
+    assert.equal(c.connectionSecretGenerated, true);
+    assert.equal(c.connectionSecret.length, 32);
+    assert.ok(c.peerLifetimeSec > c.announceIntervalSec + c.intervalJitterSec);
+  });
+
+  it('reads every variable', () => {
+    const c = loadConfig({
+      TRACKER_HOST: '127.0.0.1',
+      TRACKER_HTTP_PORT: '8080',
+      TRACKER_UDP_PORT: '8081',
+      TRACKER_CONNECTION_SECRET: 'x'.repeat(40),
+      TRACKER_ANNOUNCE_INTERVAL: '900',
+      TRACKER_MIN_INTERVAL: '30',
+      TRACKER_INTERVAL_JITTER: '10',
+      TRACKER_PEER_LIFETIME: '2000',
+      TRACKER_DEFAULT_NUMWANT: '30',
+      TRACKER_MAX_NUMWANT: '80',
+      TRACKER_TRUSTED_PROXIES: '10.0.0.0/8, ::1',
+      TRACKER_FULL_SCRAPE: 'true',
+      TRACKER_MAX_URL_LENGTH: '4096',
+      TRACKER_MAX_SCRAPE_HASHES: '10',
+      TRACKER_LOG_LEVEL: 'warn',
+    });
+    assert.deepEqual(
+      { ...c, connectionSecret: c.connectionSecret.toString() },
+      {
+        host: '127.0.0.1',
+        httpPort: 8080,
+        udpPort: 8081,
+        connectionSecret: 'x'.repeat(40),
+        connectionSecretGenerated: false,
+        announceIntervalSec: 900,
+        minIntervalSec: 30,
+        intervalJitterSec: 10,
+        peerLifetimeSec: 2000,
+        defaultNumwant: 30,
+        maxNumwant: 80,
+        trustedProxies: ['10.0.0.0/8', '::1'],
+        store: 'memory',
+        fullScrape: true,
+        maxUrlLength: 4096,
+        maxScrapeHashes: 10,
+        logLevel: 'warn',
+      },
+    );
+  });
+
+  it('treats empty values as unset', () => {
+    assert.equal(loadConfig({ TRACKER_HTTP_PORT: '' }).httpPort, 6969);
+  });
+
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [{ TRACKER_HTTP_PORT: 'http' }, /^TRACKER_HTTP_PORT must be a whole number from 0 to 65535 \(got "http"\)$/],
+    [{ TRACKER_UDP_PORT: '70000' }, /^TRACKER_UDP_PORT must be a whole number/],
+    [{ TRACKER_HOST: 'localhost' }, /^TRACKER_HOST must be an IP address/],
+    [{ TRACKER_CONNECTION_SECRET: 'short' }, /^TRACKER_CONNECTION_SECRET must be at least 32 characters/],
+    [{ TRACKER_STORE: 'postgres' }, /^TRACKER_STORE must be "memory"/],
+    [{ TRACKER_FULL_SCRAPE: 'maybe' }, /^TRACKER_FULL_SCRAPE must be true or false/],
+    [{ TRACKER_TRUSTED_PROXIES: '10.0.0.0/33' }, /^TRACKER_TRUSTED_PROXIES must be a comma-separated list/],
+    [{ TRACKER_TRUSTED_PROXIES: 'proxy.local' }, /^TRACKER_TRUSTED_PROXIES must be/],
+    [{ TRACKER_LOG_LEVEL: 'loud' }, /^TRACKER_LOG_LEVEL /],
+    [{ TRACKER_MIN_INTERVAL: '4000' }, /^TRACKER_MIN_INTERVAL \(4000\) must not exceed TRACKER_ANNOUNCE_INTERVAL/],
+    [{ TRACKER_PEER_LIFETIME: '1800' }, /^TRACKER_PEER_LIFETIME \(1800\) must exceed/],
+    [{ TRACKER_DEFAULT_NUMWANT: '200' }, /^TRACKER_DEFAULT_NUMWANT \(200\) must not exceed TRACKER_MAX_NUMWANT/],
+    [{ TRACKER_ANNOUNCE_INTERVAL: '-5' }, /^TRACKER_ANNOUNCE_INTERVAL must be a whole number/],
+  ];
+  for (const [env, message] of bad) {
+    it(`names the bad variable: ${JSON.stringify(env)}`, () => {
+      assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && message.test(err.message));
+    });
+  }
+});

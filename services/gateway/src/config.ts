@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * Gateway configuration, read from environment variables once at start-up.
+ * Every variable is documented in the README's configuration table; keep the two in step.
+ */
+export interface GatewayConfig {
+  host: string;
+  httpPort: number;
+  udpPort: number;
+  /** HMAC key for stateless UDP connection IDs; every replica must share it */
+  connectionSecret: Buffer;
+  /** true when the secret was generated because TRACKER_CONNECTION_SECRET was unset */
+  connectionSecretGenerated: boolean;
+  announceIntervalSec: number;
+  minIntervalSec: number;
+  intervalJitterSec: number;
+  peerLifetimeSec: number;
+  defaultNumwant: number;
+  maxNumwant: number;
+  /** addresses or CIDR ranges whose X-Forwarded-For is believed */
+  trustedProxies: string[];
+  store: 'memory';
+  fullScrape: boolean;
+  maxUrlLength: number;
+  maxScrapeHashes: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be a whole number from ${min} to ${max}`);
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((s) => ['true', 'false', '1', '0', 'yes', 'no'].includes(s), 'must be true or false')
+  .transform((s) => s === 'true' || s === '1' || s === 'yes');
+
+function isAddressOrCidr(entry: string): boolean {
+  const [addr, bits, extra] = entry.split('/');
+  if (extra !== undefined || !isIP(addr)) return false;
+  if (bits === undefined) return true;
+  if (!/^\d+$/.test(bits)) return false;
+  return Number(bits) <= (isIP(addr) === 4 ? 32 : 128);
+}
+
+const schema = z.object({
+  TRACKER_HOST: z
+    .string()
+    .trim()
+    .refine((s) => isIP(s) !== 0, 'must be an IP address to bind, e.g. :: or 0.0.0.0')
+    .default('::'),
+  TRACKER_HTTP_PORT: int(0, 65535).default('6969'),
+  TRACKER_UDP_PORT: int(0, 65535).default('6969'),
+  TRACKER_CONNECTION_SECRET: z
+    .string()
+    .min(32, 'must be at least 32 characters (e.g. 64 hex characters from `openssl rand -hex 32`)')
+    .optional(),
+  TRACKER_ANNOUNCE_INTERVAL: int(1, 86400).default('1800'),
+  TRACKER_MIN_INTERVAL: int(1, 86400).default('60'),
+  TRACKER_INTERVAL_JITTER: int(0, 86400).default('180'),
+  TRACKER_PEER_LIFETIME: int(1, 172800).optional(),
+  TRACKER_DEFAULT_NUMWANT: int(0, 1000).default('50'),
+  TRACKER_MAX_NUMWANT: int(0, 1000).default('100'),
+  TRACKER_TRUSTED_PROXIES: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean),
+    )
+    .refine((list) => list.every(isAddressOrCidr), 'must be a comma-separated list of IP addresses or CIDR ranges'),
+  TRACKER_STORE: z.enum(['memory'], { errorMap: () => ({ message: 'must be "memory"' }) }).default('memory'),
+  TRACKER_FULL_SCRAPE: bool.default('false'),
+  TRACKER_MAX_URL_LENGTH: int(256, 65536).default('8192'),
+  TRACKER_MAX_SCRAPE_HASHES: int(1, 1000).default('74'),
+  TRACKER_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+/**
+ * Parses and validates the environment. Throws ConfigError naming the first bad variable.
+ * Empty strings count as unset, so `TRACKER_X=` in a compose file means "use the default".
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue.path[0]);
+    throw new ConfigError(`${name} ${issue.message} (got ${JSON.stringify(input[name] ?? '')})`);
+  }
+  const e = parsed.data;
+  const check = (ok: boolean, message: string) => {
+    if (!ok) throw new ConfigError(message);
+  };
+  check(
+    e.TRACKER_MIN_INTERVAL <= e.TRACKER_ANNOUNCE_INTERVAL,
+    `TRACKER_MIN_INTERVAL (${e.TRACKER_MIN_INTERVAL}) must not exceed TRACKER_ANNOUNCE_INTERVAL (${e.TRACKER_ANNOUNCE_INTERVAL})`,
+  );
+  check(
+    e.TRACKER_INTERVAL_JITTER <= e.TRACKER_ANNOUNCE_INTERVAL,
+    `TRACKER_INTERVAL_JITTER (${e.TRACKER_INTERVAL_JITTER}) must not exceed TRACKER_ANNOUNCE_INTERVAL (${e.TRACKER_ANNOUNCE_INTERVAL})`,
+  );
+  // A peer must outlive its own announce interval, or well-behaved clients drop out between announces.
+  const longestInterval = e.TRACKER_ANNOUNCE_INTERVAL + e.TRACKER_INTERVAL_JITTER;
+  const peerLifetimeSec = e.TRACKER_PEER_LIFETIME ?? Math.ceil(longestInterval * 1.5);
+  check(
+    peerLifetimeSec > longestInterval,
+    `TRACKER_PEER_LIFETIME (${peerLifetimeSec}) must exceed TRACKER_ANNOUNCE_INTERVAL + TRACKER_INTERVAL_JITTER (${longestInterval})`,
+  );
+  check(
+    e.TRACKER_DEFAULT_NUMWANT <= e.TRACKER_MAX_NUMWANT,
+    `TRACKER_DEFAULT_NUMWANT (${e.TRACKER_DEFAULT_NUMWANT}) must not exceed TRACKER_MAX_NUMWANT (${e.TRACKER_MAX_NUMWANT})`,
+  );
+  const secret = e.TRACKER_CONNECTION_SECRET;
+  return {
+    host: e.TRACKER_HOST,
+    httpPort: e.TRACKER_HTTP_PORT,
+    udpPort: e.TRACKER_UDP_PORT,
+    connectionSecret: secret !== undefined ? Buffer.from(secret, 'utf8') : randomBytes(32),
+    connectionSecretGenerated: secret === undefined,
+    announceIntervalSec: e.TRACKER_ANNOUNCE_INTERVAL,
+    minIntervalSec: e.TRACKER_MIN_INTERVAL,
+    intervalJitterSec: e.TRACKER_INTERVAL_JITTER,
+    peerLifetimeSec,
+    defaultNumwant: e.TRACKER_DEFAULT_NUMWANT,
+    maxNumwant: e.TRACKER_MAX_NUMWANT,
+    trustedProxies: e.TRACKER_TRUSTED_PROXIES,
+    store: e.TRACKER_STORE,
+    fullScrape: e.TRACKER_FULL_SCRAPE,
+    maxUrlLength: e.TRACKER_MAX_URL_LENGTH,
+    maxScrapeHashes: e.TRACKER_MAX_SCRAPE_HASHES,
+    logLevel: e.TRACKER_LOG_LEVEL,
+  };
+}

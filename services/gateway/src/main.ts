@@ -1,0 +1,51 @@
+import { createGateway } from './app';
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './log';
+
+/** Entry point of the embedded tracker: `npm start`. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`peertracker: configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  if (config.connectionSecretGenerated) {
+    log.warn(
+      'TRACKER_CONNECTION_SECRET is unset: generated a random one. UDP connection IDs will not survive a restart ' +
+        'and other replicas will reject them; set the same secret on every replica.',
+    );
+  }
+  const gateway = await createGateway(config, { log });
+  log.info('peertracker listening', {
+    host: config.host,
+    http: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.httpPort}/announce`,
+    udpPort: gateway.udpPort,
+    store: config.store,
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down', { signal });
+    gateway.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error('shutdown failed', { err });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`peertracker: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,90 @@
+import type { RemoteInfo, Socket } from 'node:dgram';
+import {
+  encodeUdpAnnounce,
+  encodeUdpConnect,
+  encodeUdpError,
+  encodeUdpScrape,
+  parseUdpRequest,
+  type ProtocolLimits,
+} from '@peertracker/protocol';
+import type { TrackerLogic } from '@peertracker/tracker';
+import { endpointOf, unmapIPv4 } from './client-address';
+import type { ConnectionIds } from './connection-id';
+import type { Logger } from './log';
+import type { GatewayMetrics } from './metrics';
+
+export interface UdpFrontendOptions {
+  logic: TrackerLogic;
+  connectionIds: ConnectionIds;
+  metrics: GatewayMetrics;
+  log: Logger;
+  limits: ProtocolLimits;
+}
+
+const INTERNAL_ERROR = 'tracker is temporarily unavailable, retry later';
+
+/**
+ * BEP 15 over one dgram socket. Only a connect request, or a packet carrying a connection ID that
+ * this client's IP earned, gets an answer: everything else is dropped silently, so the tracker
+ * can't be used to reflect traffic at a spoofed address (a connect reply is no larger than the
+ * connect request).
+ */
+export class UdpFrontend {
+  constructor(
+    private readonly socket: Socket,
+    private readonly o: UdpFrontendOptions,
+  ) {}
+
+  readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+    const from = endpointOf(unmapIPv4(rinfo.address));
+    if (from === null) return this.o.metrics.udpDroppedMalformed.inc();
+    const parsed = parseUdpRequest(msg, this.o.limits);
+    if (!parsed.ok) {
+      if (parsed.drop) return this.o.metrics.udpDroppedMalformed.inc();
+      if (!this.o.connectionIds.isValid(parsed.connectionId, from.ip)) {
+        return this.o.metrics.udpDroppedBadConnectionId.inc();
+      }
+      this.o.metrics.clientErrorUdp.inc();
+      return this.send(encodeUdpError(parsed.transactionId, parsed.message), rinfo);
+    }
+    const request = parsed.request;
+    if (request.action === 'connect') {
+      this.o.metrics.udpConnects.inc();
+      return this.send(encodeUdpConnect(request.transactionId, this.o.connectionIds.issue(from.ip)), rinfo);
+    }
+    if (!this.o.connectionIds.isValid(request.connectionId, from.ip)) {
+      return this.o.metrics.udpDroppedBadConnectionId.inc();
+    }
+    const tid = request.transactionId;
+    if (request.action === 'announce') {
+      this.o.logic.announce(request.announce, from).then(
+        (reply) => {
+          (from.family === 4 ? this.o.metrics.announceUdp4 : this.o.metrics.announceUdp6).inc();
+          this.send(encodeUdpAnnounce(tid, reply.interval, reply.incomplete, reply.complete, reply.peers), rinfo);
+        },
+        (err: unknown) => this.serverError(tid, rinfo, err),
+      );
+    } else {
+      this.o.logic.scrape(request.infoHashes).then(
+        (entries) => {
+          this.o.metrics.scrapeUdp.inc();
+          this.send(encodeUdpScrape(tid, entries), rinfo);
+        },
+        (err: unknown) => this.serverError(tid, rinfo, err),
+      );
+    }
+  };
+
+  private serverError(transactionId: number, rinfo: RemoteInfo, err: unknown): void {
+    this.o.metrics.serverErrorUdp.inc();
+    this.o.log.error('udp request failed', { err });
+    this.send(encodeUdpError(transactionId, INTERNAL_ERROR), rinfo);
+  }
+
+  private send(reply: Buffer, rinfo: RemoteInfo): void {
+    // Errors (socket closed during shutdown, ICMP unreachable) are per packet and not ours to fix.
+    this.socket.send(reply, rinfo.port, rinfo.address, noop);
+  }
+}
+
+function noop(): void {}
