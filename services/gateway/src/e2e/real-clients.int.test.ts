@@ -83,6 +83,8 @@ describe('real BitTorrent clients (aria2c) through the gateway', { skip }, () =>
   it('HTTP tracker on [::1], peers6 (BEP 7)', { timeout: TEST_TIMEOUT_MS }, async (t) => {
     const gw = started();
     if (!ipv6) {
+      // CI machines have ::1; there a missing IPv6 loopback is a broken environment, not a skip.
+      assert.ok(!CI, 'this machine has no IPv6 loopback (::1 cannot be bound)');
       t.skip('this machine has no IPv6 loopback (::1 cannot be bound)');
       return;
     }

@@ -1,0 +1,5 @@
+export * from './store';
+export { MemoryStore, MAX_PEER_LIFETIME_MS } from './memory-store';
+export type { MemoryStoreOptions, PoolInfo } from './memory-store';
+export { TrackerLogic } from './logic';
+export type { TrackerOptions, PeerEndpoint, AnnounceReply } from './logic';

@@ -1,0 +1,402 @@
+/*
+ * The conformance suite every SwarmStore passes (invariant 3 of DESIGN.md). It may run against
+ * a shared, long-lived server (a real Redis Cluster), so every test uses fresh random info
+ * hashes and peer ids, never assumes an empty store, and drives an explicit clock.
+ *
+ * Usage, from a test file: runStoreConformance('memory', async () => new MemoryStore());
+ * Not exported from index.ts because it imports node:test; import it as
+ * '@peertracker/tracker/dist/store-conformance'.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { AnnounceEvent } from '@peertracker/protocol';
+import type { Family, StoreAnnounceResult, SwarmStore } from './store';
+
+const LIFETIME_MS = 60_000;
+
+interface Peer {
+  id: Buffer;
+  addr: Buffer;
+  family: Family;
+}
+
+interface AnnounceOptions {
+  seeder?: boolean;
+  event?: AnnounceEvent;
+  numWant?: number;
+  withPeerIds?: boolean;
+  /** defaults to the swarm's clock */
+  now?: number;
+}
+
+/** One random swarm in the store under test, remembering the peers it made. */
+class TestSwarm {
+  readonly infoHash = randomBytes(20);
+  /** compact address (hex) → peer, for every peer this swarm made */
+  readonly byAddr = new Map<string, Peer>();
+  private readonly ipv4 = randomBytes(4);
+  private readonly ipv6 = randomBytes(16);
+  private nextPort = 1024;
+  /** the test's clock, in ms; starts at real time so remote stores see plausible values */
+  now = Date.now();
+
+  constructor(private readonly store: SwarmStore) {}
+
+  /** A new peer with a unique address (the swarm's IP, a new port). */
+  peer(family: Family = 4): Peer {
+    const ip = family === 4 ? this.ipv4 : this.ipv6;
+    const addr = Buffer.alloc(ip.length + 2);
+    ip.copy(addr);
+    addr.writeUInt16BE(this.nextPort++, ip.length);
+    const p = { id: randomBytes(20), addr, family };
+    this.byAddr.set(addr.toString('hex'), p);
+    return p;
+  }
+
+  announce(p: Peer, o: AnnounceOptions = {}): Promise<StoreAnnounceResult> {
+    return this.store.announce({
+      infoHash: this.infoHash,
+      peerId: p.id,
+      family: p.family,
+      addr: p.addr,
+      seeder: o.seeder ?? false,
+      event: o.event ?? 'none',
+      numWant: o.numWant ?? 50,
+      withPeerIds: o.withPeerIds ?? false,
+      now: o.now ?? this.now,
+      peerLifetimeMs: LIFETIME_MS,
+    });
+  }
+
+  /** Announces `n` new peers; returns them. */
+  async populate(n: number, o: { seeder?: boolean; family?: Family } = {}): Promise<Peer[]> {
+    const peers: Peer[] = [];
+    for (let i = 0; i < n; i++) {
+      const p = this.peer(o.family ?? 4);
+      await this.announce(p, { seeder: o.seeder ?? false, numWant: 0 });
+      peers.push(p);
+    }
+    return peers;
+  }
+
+  async scrape(now = this.now) {
+    const [entry] = await this.store.scrape([this.infoHash], now);
+    return entry;
+  }
+}
+
+/** The compact addresses of a reply as hex strings, checked to be well formed. */
+function addrs(result: StoreAnnounceResult, family: Family): string[] {
+  const size = family === 4 ? 6 : 18;
+  assert.equal(result.peers.length % size, 0, `peers length ${result.peers.length} is not a multiple of ${size}`);
+  const out: string[] = [];
+  for (let i = 0; i < result.peers.length; i += size) out.push(result.peers.subarray(i, i + size).toString('hex'));
+  return out;
+}
+
+/** Asserts the reply's peers are distinct, known members other than `self`; returns them. */
+function members(swarm: TestSwarm, result: StoreAnnounceResult, self: Peer): Peer[] {
+  const list = addrs(result, self.family);
+  assert.equal(new Set(list).size, list.length, 'selected peers are not distinct');
+  return list.map((hex) => {
+    const p = swarm.byAddr.get(hex);
+    assert.ok(p !== undefined, `selected address ${hex} was never announced`);
+    assert.notEqual(p, self, 'the announcer was given itself');
+    assert.equal(p.family, self.family, 'a peer of the other family was selected');
+    return p;
+  });
+}
+
+function sameSet(actual: Peer[], expected: Peer[], message?: string): void {
+  const hex = (ps: Peer[]) => ps.map((p) => p.addr.toString('hex')).sort();
+  assert.deepEqual(hex(actual), hex(expected), message);
+}
+
+export function runStoreConformance(
+  name: string,
+  open: () => Promise<SwarmStore>,
+  close: (s: SwarmStore) => Promise<void> = (s) => s.close(),
+): void {
+  describe(`SwarmStore conformance: ${name}`, () => {
+    let store: SwarmStore;
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await close(store);
+    });
+    const swarm = () => new TestSwarm(store);
+
+    it('counts a new peer as a leecher or a seeder', async () => {
+      const s = swarm();
+      let r = await s.announce(s.peer(), { seeder: false });
+      assert.deepEqual([r.complete, r.incomplete, r.downloaded], [0, 1, 0]);
+      r = await s.announce(s.peer(), { seeder: true });
+      assert.deepEqual([r.complete, r.incomplete, r.downloaded], [1, 1, 0]);
+      assert.deepEqual(await s.scrape(), { infoHash: s.infoHash, complete: 1, downloaded: 0, incomplete: 1 });
+    });
+
+    it('updates a re-announcing peer in place, with its new address', async () => {
+      const s = swarm();
+      const [a, b] = await s.populate(2);
+      let r = await s.announce(a);
+      assert.equal(r.incomplete, 2);
+      const moved = { ...a, addr: s.peer().addr };
+      s.byAddr.set(moved.addr.toString('hex'), moved);
+      r = await s.announce(moved);
+      assert.equal(r.incomplete, 2);
+      sameSet(members(s, await s.announce(b), b), [moved]);
+    });
+
+    it('moves a leecher reaching left=0 to the seeders, and back', async () => {
+      const s = swarm();
+      const [a, b] = await s.populate(2);
+      let r = await s.announce(a, { seeder: true });
+      assert.deepEqual([r.complete, r.incomplete], [1, 1]);
+      r = await s.announce(b);
+      assert.deepEqual([r.complete, r.incomplete], [1, 1]);
+      sameSet(members(s, r, b), [a]);
+      r = await s.announce(a, { seeder: false });
+      assert.deepEqual([r.complete, r.incomplete], [0, 2]);
+    });
+
+    it('removes a peer on event=stopped and gives it no peers', async () => {
+      const s = swarm();
+      const [a, b, c] = await s.populate(3);
+      let r = await s.announce(a, { event: 'stopped', numWant: 50 });
+      assert.equal(r.peers.length, 0);
+      assert.deepEqual([r.complete, r.incomplete], [0, 2]);
+      r = await s.announce(b);
+      assert.equal(r.incomplete, 2);
+      sameSet(members(s, r, b), [c]);
+      // stopping twice, or a peer or swarm never seen, is harmless
+      r = await s.announce(a, { event: 'stopped' });
+      assert.deepEqual([r.complete, r.incomplete, r.peers.length], [0, 2, 0]);
+      const other = swarm();
+      r = await other.announce(other.peer(), { event: 'stopped' });
+      assert.deepEqual([r.complete, r.incomplete, r.downloaded, r.peers.length], [0, 0, 0, 0]);
+      assert.deepEqual(await other.scrape(), { infoHash: other.infoHash, complete: 0, downloaded: 0, incomplete: 0 });
+    });
+
+    it('never selects the announcer', async () => {
+      const s = swarm();
+      const peers = await s.populate(3);
+      for (let round = 0; round < 5; round++) {
+        for (const p of peers) {
+          sameSet(members(s, await s.announce(p, { numWant: 10 }), p), peers.filter((q) => q !== p));
+        }
+      }
+      const lone = swarm();
+      const only = lone.peer();
+      assert.equal((await lone.announce(only)).peers.length, 0);
+      assert.equal((await lone.announce(only, { seeder: true })).peers.length, 0);
+    });
+
+    it('gives a seeder only leechers', async () => {
+      const s = swarm();
+      const seeders = await s.populate(5, { seeder: true });
+      const leechers = await s.populate(5);
+      const r = await s.announce(seeders[0], { seeder: true });
+      assert.deepEqual([r.complete, r.incomplete], [5, 5]);
+      sameSet(members(s, r, seeders[0]), leechers);
+      for (let i = 0; i < 20; i++) {
+        const few = members(s, await s.announce(seeders[1], { seeder: true, numWant: 3 }), seeders[1]);
+        assert.equal(few.length, 3);
+        for (const p of few) assert.ok(leechers.includes(p), 'a seeder was given a seeder');
+      }
+      const onlySeeders = swarm();
+      const [x] = await onlySeeders.populate(2, { seeder: true });
+      assert.equal((await onlySeeders.announce(x, { seeder: true })).peers.length, 0);
+    });
+
+    it('gives a leecher both seeders and leechers', async () => {
+      const s = swarm();
+      const seeders = await s.populate(5, { seeder: true });
+      const leechers = await s.populate(5);
+      const r = await s.announce(leechers[0]);
+      sameSet(members(s, r, leechers[0]), [...seeders, ...leechers.slice(1)]);
+    });
+
+    it('returns numWant peers, capped by the swarm size − 1', async () => {
+      const s = swarm();
+      const peers = await s.populate(20);
+      const me = peers[7];
+      assert.equal(members(s, await s.announce(me, { numWant: 5 }), me).length, 5);
+      assert.equal(members(s, await s.announce(me, { numWant: 19 }), me).length, 19);
+      assert.equal(members(s, await s.announce(me, { numWant: 100 }), me).length, 19);
+      const newcomer = s.peer();
+      assert.equal(members(s, await s.announce(newcomer, { numWant: 100 }), newcomer).length, 20);
+    });
+
+    it('returns no peers for numWant 0, with the counts', async () => {
+      const s = swarm();
+      const [a] = await s.populate(4);
+      const r = await s.announce(a, { numWant: 0, withPeerIds: true });
+      assert.equal(r.peers.length, 0);
+      assert.equal(r.peerIds?.length ?? 0, 0);
+      assert.deepEqual([r.complete, r.incomplete], [0, 4]);
+    });
+
+    it('returns peer ids in the order of the peers only when asked', async () => {
+      const s = swarm();
+      const peers = await s.populate(10);
+      for (let i = 0; i < 10; i++) {
+        const me = peers[i];
+        const r = await s.announce(me, { numWant: 5, withPeerIds: true });
+        const picked = members(s, r, me);
+        assert.equal(picked.length, 5);
+        assert.ok(r.peerIds !== undefined);
+        assert.equal(r.peerIds.length, 5 * 20);
+        picked.forEach((p, j) => assert.deepEqual(r.peerIds!.subarray(j * 20, j * 20 + 20), p.id));
+      }
+      assert.equal((await s.announce(peers[0], { numWant: 5 })).peerIds, undefined);
+    });
+
+    it('keeps IPv4 and IPv6 peers apart, counting per family but scraping both', async () => {
+      const s = swarm();
+      const v4 = await s.populate(3);
+      const v6 = await s.populate(2, { family: 6 });
+      const v6seed = s.peer(6);
+      let r = await s.announce(v6seed, { seeder: true });
+      assert.deepEqual([r.complete, r.incomplete], [1, 2]);
+      sameSet(members(s, r, v6seed), v6);
+      r = await s.announce(v6[0]);
+      assert.deepEqual([r.complete, r.incomplete], [1, 2]);
+      sameSet(members(s, r, v6[0]), [v6[1], v6seed]);
+      r = await s.announce(v4[0]);
+      assert.deepEqual([r.complete, r.incomplete], [0, 3]);
+      sameSet(members(s, r, v4[0]), v4.slice(1));
+      assert.deepEqual(await s.scrape(), { infoHash: s.infoHash, complete: 1, downloaded: 0, incomplete: 5 });
+      // the same peer id in both families is two peers
+      const dual = { ...s.peer(6), id: v4[1].id };
+      s.byAddr.set(dual.addr.toString('hex'), dual);
+      r = await s.announce(dual);
+      assert.deepEqual([r.complete, r.incomplete], [1, 3]);
+      assert.equal((await s.scrape()).incomplete, 6);
+    });
+
+    it('counts a completion once per peer, and keeps the count after the peers leave', async () => {
+      const s = swarm();
+      const [a, b, c] = [s.peer(), s.peer(), s.peer()];
+      await s.announce(a, { event: 'started' });
+      let r = await s.announce(a, { seeder: true, event: 'completed' });
+      assert.equal(r.downloaded, 1);
+      r = await s.announce(a, { seeder: true, event: 'completed' });
+      assert.equal(r.downloaded, 1, 'a seeder completing again was counted');
+      r = await s.announce(b, { seeder: true, event: 'completed' });
+      assert.equal(r.downloaded, 2, 'a new peer arriving completed was not counted');
+      await s.announce(c, { seeder: true, event: 'started' });
+      r = await s.announce(c, { seeder: true, event: 'completed' });
+      assert.equal(r.downloaded, 2, 'a peer that started as a seeder was counted');
+      r = await s.announce(c, { seeder: false, event: 'none' });
+      assert.equal(r.downloaded, 2);
+      for (const p of [a, b, c]) r = await s.announce(p, { event: 'stopped' });
+      assert.deepEqual([r.complete, r.incomplete, r.downloaded], [0, 0, 2]);
+      assert.deepEqual(await s.scrape(), { infoHash: s.infoHash, complete: 0, downloaded: 2, incomplete: 0 });
+      const late = s.peer();
+      r = await s.announce(late);
+      assert.deepEqual([r.complete, r.incomplete, r.downloaded], [0, 1, 2]);
+      assert.equal((await store.scrapeAll(s.now)).find((e) => e.infoHash.equals(s.infoHash))?.downloaded, 2);
+    });
+
+    it('keeps the completed count when the peers expire', async () => {
+      const s = swarm();
+      const a = s.peer();
+      await s.announce(a, { seeder: true, event: 'completed' });
+      s.now += LIFETIME_MS + 1;
+      assert.deepEqual(await s.scrape(), { infoHash: s.infoHash, complete: 0, downloaded: 1, incomplete: 0 });
+      const all = await store.scrapeAll(s.now);
+      assert.deepEqual(all.find((e) => e.infoHash.equals(s.infoHash)), {
+        infoHash: s.infoHash,
+        complete: 0,
+        downloaded: 1,
+        incomplete: 0,
+      });
+    });
+
+    it('expires a peer exactly peerLifetimeMs after its last announce', async () => {
+      const s = swarm();
+      const t = s.now;
+      const [x] = await s.populate(1);
+      const [y, z] = [s.peer(), s.peer()];
+      assert.equal((await s.scrape(t + LIFETIME_MS - 1)).incomplete, 1);
+      let r = await s.announce(y, { now: t + LIFETIME_MS - 1 });
+      assert.equal(r.incomplete, 2);
+      sameSet(members(s, r, y), [x]);
+      assert.equal((await s.scrape(t + LIFETIME_MS + 1)).incomplete, 1);
+      r = await s.announce(y, { now: t + LIFETIME_MS + 1 });
+      assert.equal(r.incomplete, 1);
+      assert.equal(r.peers.length, 0);
+      r = await s.announce(z, { now: t + LIFETIME_MS + 2, seeder: true });
+      assert.deepEqual([r.complete, r.incomplete], [1, 1]);
+      sameSet(members(s, r, z), [y]);
+      const all = await store.scrapeAll(t + LIFETIME_MS + 2);
+      assert.deepEqual(all.find((e) => e.infoHash.equals(s.infoHash)), {
+        infoHash: s.infoHash,
+        complete: 1,
+        downloaded: 0,
+        incomplete: 1,
+      });
+      // a re-announce pushes the expiry forward
+      r = await s.announce(y, { now: t + 2 * LIFETIME_MS });
+      assert.equal((await s.scrape(t + 3 * LIFETIME_MS - 1)).incomplete, 1);
+      assert.equal((await s.scrape(t + 3 * LIFETIME_MS + 1)).incomplete, 0);
+    });
+
+    it('scrapes unknown hashes as zeros, in request order, duplicates included', async () => {
+      const s = swarm();
+      await s.populate(2);
+      await s.announce(s.peer(), { seeder: true });
+      const unknown = randomBytes(20);
+      const entries = await store.scrape([s.infoHash, unknown, s.infoHash], s.now);
+      assert.deepEqual(entries, [
+        { infoHash: s.infoHash, complete: 1, downloaded: 0, incomplete: 2 },
+        { infoHash: unknown, complete: 0, downloaded: 0, incomplete: 0 },
+        { infoHash: s.infoHash, complete: 1, downloaded: 0, incomplete: 2 },
+      ]);
+      assert.deepEqual(await store.scrape([], s.now), []);
+    });
+
+    it('includes a swarm with peers in scrapeAll', async () => {
+      const s = swarm();
+      await s.populate(3);
+      await s.populate(1, { seeder: true, family: 6 });
+      const all = await store.scrapeAll(s.now);
+      assert.deepEqual(all.find((e) => e.infoHash.equals(s.infoHash)), {
+        infoHash: s.infoHash,
+        complete: 1,
+        downloaded: 0,
+        incomplete: 3,
+      });
+      // stats may be approximate for remote stores: only its shape is checked here
+      const stats = await store.stats();
+      assert.ok(Number.isInteger(stats.peers) && stats.peers >= 0, `stats ${JSON.stringify(stats)}`);
+      assert.ok(Number.isInteger(stats.swarms) && stats.swarms >= 0, `stats ${JSON.stringify(stats)}`);
+    });
+
+    it('returns numWant distinct members from a swarm of 1,000 peers', async () => {
+      const s = swarm();
+      const peers = await s.populate(1000);
+      const newcomer = s.peer();
+      for (const me of [peers[0], peers[500], peers[999], newcomer]) {
+        const r = await s.announce(me, { numWant: 50, withPeerIds: true });
+        assert.equal(r.incomplete, me === newcomer ? 1001 : 1000);
+        const picked = members(s, r, me);
+        assert.equal(picked.length, 50);
+        picked.forEach((p, j) => assert.deepEqual(r.peerIds!.subarray(j * 20, j * 20 + 20), p.id));
+      }
+    });
+
+    it('selects at random: every peer of a 200-peer swarm turns up', async () => {
+      const s = swarm();
+      const peers = await s.populate(200);
+      const me = peers[100];
+      const seen = new Set<Peer>();
+      for (let i = 0; i < 150; i++) {
+        for (const p of members(s, await s.announce(me, { numWant: 50 }), me)) seen.add(p);
+      }
+      assert.equal(seen.size, 199);
+    });
+  });
+}
