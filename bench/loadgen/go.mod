@@ -1,0 +1,3 @@
+module peertracker/bench/loadgen
+
+go 1.22

@@ -1,0 +1,465 @@
+// `npm run bench`: throughput and latency of the gateway against the reference responder, on the
+// same load in the same run (DESIGN.md, "Performance, and how it is measured"), then the memory
+// per peer of the in-memory store.
+//
+// For each mode (udp, http) and each server (responder, gateway): start the server pinned to one
+// core, wait until it answers, run bench/loadgen pinned to the other core (warmup: every peer
+// announces once with event=started; then the measured window), stop the server.
+//
+// Environment (all optional):
+//   BENCH_DURATION     measured window per run, seconds or a Go duration (default 20)
+//   BENCH_PEERS / BENCH_TORRENTS / BENCH_NUMWANT   load (default 200000 / 4000 / 50)
+//   BENCH_SERVERS      comma list of responder,gateway (default both)
+//   BENCH_MODES        comma list of udp,http (default both)
+//   BENCH_INFLIGHT     UDP outstanding requests (default 64) / BENCH_SOCKETS (default 4)
+//   BENCH_CONNS        HTTP keep-alive connections (default 64)
+//   BENCH_SERVER_CPU / BENCH_LOADGEN_CPU   cores for taskset (default 0 / 1)
+//   BENCH_GATEWAY_MAIN gateway entry point (default services/gateway/dist/main.js)
+//   BENCH_SKIP_HEAP=1  skip the memory-per-peer measurement
+// Results: a markdown table on stdout and bench/.out/results.json.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const root = join(benchDir, '..');
+const outDir = join(benchDir, '.out');
+const loadgenBin = join(outDir, 'loadgen');
+const HOST = '127.0.0.1';
+/** every child process we started; all are killed when we exit, however we exit */
+const children = new Set();
+
+const env = process.env;
+const durationArg = env.BENCH_DURATION ?? '20';
+const duration = /^\d+(\.\d+)?$/.test(durationArg) ? `${durationArg}s` : durationArg;
+const durationSec = parseGoDuration(duration);
+const load = {
+  peers: int('BENCH_PEERS', 200_000),
+  torrents: int('BENCH_TORRENTS', 4_000),
+  numwant: int('BENCH_NUMWANT', 50),
+  inflight: int('BENCH_INFLIGHT', 64),
+  sockets: int('BENCH_SOCKETS', 4),
+  conns: int('BENCH_CONNS', 64),
+};
+const serverCpu = env.BENCH_SERVER_CPU ?? '0';
+const loadgenCpu = env.BENCH_LOADGEN_CPU ?? '1';
+const servers = list('BENCH_SERVERS', ['responder', 'gateway']);
+const modes = list('BENCH_MODES', ['udp', 'http']);
+const gatewayMain = env.BENCH_GATEWAY_MAIN ?? join(root, 'services/gateway/dist/main.js');
+
+function fail(message) {
+  process.stderr.write(`\nbench: ${message}\n`);
+  killAll();
+  process.exit(1);
+}
+
+function int(name, fallback) {
+  if (env[name] === undefined || env[name] === '') return fallback;
+  const n = Number(env[name]);
+  if (!Number.isInteger(n) || n < 1) fail(`${name} must be a positive whole number (got ${JSON.stringify(env[name])})`);
+  return n;
+}
+
+function list(name, all) {
+  if (!env[name]) return all;
+  const items = env[name].split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) if (!all.includes(item)) fail(`${name}: unknown ${JSON.stringify(item)} (choose from ${all.join(', ')})`);
+  return all.filter((a) => items.includes(a)); // keep the canonical order
+}
+
+function parseGoDuration(s) {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(s);
+  if (!m) {
+    process.stderr.write(`bench: BENCH_DURATION must be seconds (e.g. 20) or a duration like 500ms, 20s, 1m (got ${JSON.stringify(s)})\n`);
+    process.exit(1);
+  }
+  return Number(m[1]) * { ms: 0.001, s: 1, m: 60 }[m[2]];
+}
+
+// ---- child processes ---------------------------------------------------------------------------
+
+function track(child) {
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+function killAll() {
+  for (const child of children) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  children.clear();
+}
+
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    process.stderr.write(`\nbench: ${sig}, stopping\n`);
+    killAll();
+    process.exit(130);
+  });
+}
+process.on('uncaughtException', (err) => fail(err.stack ?? String(err)));
+process.on('unhandledRejection', (err) => fail(err?.stack ?? String(err)));
+
+// ---- prerequisites -----------------------------------------------------------------------------
+
+function checkTools() {
+  const ts = spawnSync('taskset', ['-c', serverCpu, 'true']);
+  if (ts.error?.code === 'ENOENT') fail('taskset not found: install util-linux (Debian: apt-get install util-linux)');
+  if (ts.status !== 0) fail(`taskset -c ${serverCpu} failed: ${String(ts.stderr).trim()} (the bench needs two cores; set BENCH_SERVER_CPU / BENCH_LOADGEN_CPU)`);
+  const ts2 = spawnSync('taskset', ['-c', loadgenCpu, 'true']);
+  if (ts2.status !== 0) fail(`taskset -c ${loadgenCpu} failed: ${String(ts2.stderr).trim()} (the bench needs two cores; set BENCH_SERVER_CPU / BENCH_LOADGEN_CPU)`);
+  if (serverCpu === loadgenCpu) process.stderr.write('bench: WARNING: server and load generator share a core\n');
+  const go = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (go.error?.code === 'ENOENT') fail('go not found: the load generator (bench/loadgen) is written in Go; install Go >= 1.22');
+  if (go.status !== 0) fail(`\`go version\` failed: ${go.stderr}`);
+  return go.stdout.trim();
+}
+
+function buildLoadgen() {
+  mkdirSync(outDir, { recursive: true });
+  process.stderr.write('bench: building bench/loadgen\n');
+  const r = spawnSync('go', ['build', '-o', loadgenBin, '.'], {
+    cwd: join(benchDir, 'loadgen'),
+    encoding: 'utf8',
+    // standard library only: never reach for the network
+    env: { ...env, GOTOOLCHAIN: 'local', GOPROXY: 'off', CGO_ENABLED: '0' },
+    timeout: 300_000,
+  });
+  if (r.status !== 0) fail(`go build of bench/loadgen failed:\n${r.stderr || r.error}`);
+}
+
+// ---- ports and readiness -----------------------------------------------------------------------
+
+function freeTcpPort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, HOST, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function freeUdpPort() {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.on('error', reject);
+    s.bind(0, HOST, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function httpOk(port, path) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: HOST, port, path, agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+      res.on('error', () => resolve(false));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+}
+
+function udpConnectOk(port) {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    const tid = randomBytes(4);
+    const done = (ok) => {
+      clearTimeout(timer);
+      s.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 500);
+    s.on('error', () => done(false));
+    s.on('message', (msg) => {
+      if (msg.length >= 16 && msg.readUInt32BE(0) === 0 && msg.subarray(4, 8).equals(tid)) done(true);
+    });
+    const pkt = Buffer.alloc(16);
+    pkt.writeUInt32BE(0x417, 0);
+    pkt.writeUInt32BE(0x27101980, 4);
+    pkt.writeUInt32BE(0, 8);
+    tid.copy(pkt, 12);
+    s.send(pkt, port, HOST, (err) => err && done(false));
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- servers -----------------------------------------------------------------------------------
+
+function tail(file, lines = 20) {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no output)';
+  }
+}
+
+async function startServer(name, mode) {
+  const httpPort = await freeTcpPort();
+  const udpPort = await freeUdpPort();
+  let args;
+  let childEnv = env;
+  if (name === 'responder') {
+    args = ['node', join(benchDir, 'responder.mjs'), '--host', HOST, '--http-port', String(httpPort), '--udp-port', String(udpPort)];
+  } else {
+    if (!existsSync(gatewayMain)) fail(`${relative(root, gatewayMain)} not found: build the gateway first (\`npm run build\`)`);
+    args = ['node', gatewayMain];
+    childEnv = {
+      ...env,
+      NODE_ENV: 'production',
+      TRACKER_HOST: HOST,
+      TRACKER_HTTP_PORT: String(httpPort),
+      TRACKER_UDP_PORT: String(udpPort),
+      TRACKER_CONNECTION_SECRET: randomBytes(32).toString('hex'),
+      TRACKER_MAX_NUMWANT: '50',
+      TRACKER_LOG_LEVEL: env.TRACKER_LOG_LEVEL ?? 'warn',
+    };
+  }
+  const logFile = join(outDir, `${name}-${mode}.log`);
+  const log = createWriteStream(logFile);
+  await new Promise((r) => log.on('open', r));
+  // taskset execs the command, so the child's pid is the server's pid
+  const child = track(spawn('taskset', ['-c', serverCpu, ...args], { cwd: root, env: childEnv, stdio: ['ignore', log, log] }));
+  let exited = null;
+  child.on('exit', (code, signal) => (exited = { code, signal }));
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) fail(`${name} exited during start-up (${exited.signal ?? `code ${exited.code}`}); its output (${relative(root, logFile)}):\n${tail(logFile)}`);
+    const ready = mode === 'udp' ? await udpConnectOk(udpPort) : await httpOk(httpPort, '/health');
+    if (ready) break;
+    if (Date.now() > deadline) fail(`${name} did not answer ${mode === 'udp' ? 'a UDP connect' : 'GET /health'} within 30 s; its output:\n${tail(logFile)}`);
+    await sleep(200);
+  }
+  return {
+    pid: child.pid,
+    target: `${HOST}:${mode === 'udp' ? udpPort : httpPort}`,
+    logFile,
+    isAlive: () => !exited,
+    exitInfo: () => exited,
+    async stop() {
+      if (exited) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await gone;
+      clearTimeout(t);
+      log.end();
+    },
+  };
+}
+
+// ---- one run -----------------------------------------------------------------------------------
+
+function runLoadgen(mode, server) {
+  const args = [
+    '-c', loadgenCpu, loadgenBin,
+    '-mode', mode,
+    '-target', server.target,
+    '-peers', String(load.peers),
+    '-torrents', String(load.torrents),
+    '-numwant', String(load.numwant),
+    '-duration', duration,
+    '-warmup',
+    '-json',
+    '-server-pid', String(server.pid),
+  ];
+  if (/^\d+$/.test(serverCpu) && /^\d+$/.test(loadgenCpu)) args.push('-server-core', serverCpu, '-loadgen-core', loadgenCpu);
+  if (mode === 'udp') args.push('-inflight', String(load.inflight), '-sockets', String(load.sockets));
+  else args.push('-conns', String(load.conns));
+  // bound: warmup (at >= 1,000 announces/s), ramp-up, window, drain
+  const limitMs = (load.peers / 1000 + durationSec + 30) * 1000;
+  return new Promise((resolve) => {
+    const child = track(spawn('taskset', args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => {
+      err += d;
+      process.stderr.write(`  ${String(d).trimEnd().split('\n').join('\n  ')}\n`);
+    });
+    const timer = setTimeout(() => {
+      err += `\nbench: load generator still running after ${Math.round(limitMs / 1000)} s, killed`;
+      child.kill('SIGKILL');
+    }, limitMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop() ?? '';
+      try {
+        if (code !== 0) throw new Error();
+        resolve({ ok: true, result: JSON.parse(line) });
+      } catch {
+        resolve({ ok: false, error: `load generator failed (${signal ?? `exit code ${code}`}): ${err.trim().split('\n').slice(-5).join(' | ')}` });
+      }
+    });
+  });
+}
+
+// ---- report ------------------------------------------------------------------------------------
+
+const fmtInt = (n) => (n === undefined || n === null ? '–' : Math.round(n).toLocaleString('en-US'));
+const fmtPct = (f) => (f === undefined || f === null ? '–' : `${Math.round(f * 100)}%`);
+/** CPU of our process, and in brackets how busy its core was (other processes included) */
+const fmtCpu = (own, core) => (core === undefined || core === null ? fmtPct(own) : `${fmtPct(own)} (${fmtPct(core)})`);
+
+function table(runs) {
+  const rows = [
+    '| mode | server | announces/s | p50 µs | p99 µs | errors | timeouts | reply bytes | server CPU | loadgen CPU | gateway / responder |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const run of runs) {
+    const r = run.result;
+    if (!r) {
+      rows.push(`| ${run.mode} | ${run.server} | failed: ${run.error.replaceAll('|', '/')} | | | | | | | | |`);
+      continue;
+    }
+    const ratio = run.server === 'gateway' && run.ratio !== undefined ? run.ratio.toFixed(3) : '';
+    rows.push(
+      `| ${run.mode} | ${run.server} | ${fmtInt(r.announces_per_sec)} | ${fmtInt(r.p50_us)} | ${fmtInt(r.p99_us)} | ` +
+        `${fmtInt(r.errors)}${r.failures ? ` (${fmtInt(r.failures)} failure)` : ''} | ${fmtInt(r.timeouts)} | ${r.mean_reply_bytes} | ` +
+        `${fmtCpu(r.server_cpu, r.server_core_busy)} | ${fmtCpu(r.loadgen_cpu, r.loadgen_core_busy)} | ${ratio} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+async function main() {
+  const goVersion = checkTools();
+  if (os.cpus().length < 2) process.stderr.write('bench: WARNING: fewer than two CPUs; figures will be meaningless\n');
+  buildLoadgen();
+
+  const started = new Date();
+  const runs = [];
+  let failed = false;
+  for (const mode of modes) {
+    for (const name of servers) {
+      process.stderr.write(`\nbench: ${mode} / ${name}: starting the server on core ${serverCpu}\n`);
+      const server = await startServer(name, mode);
+      process.stderr.write(`bench: ${mode} / ${name}: pid ${server.pid}, ${server.target}; load generator on core ${loadgenCpu}\n`);
+      const r = await runLoadgen(mode, server);
+      const died = !server.isAlive();
+      await server.stop();
+      const run = { mode, server: name };
+      if (died) {
+        const e = server.exitInfo();
+        run.error = `${name} died during the run (${e.signal ?? `code ${e.code}`}); see ${relative(root, server.logFile)}`;
+      } else if (!r.ok) {
+        run.error = r.error;
+      } else {
+        run.result = r.result;
+        if (r.result.announces === 0) run.error = 'no successful announce';
+      }
+      if (run.error) {
+        failed = true;
+        process.stderr.write(`bench: ${mode} / ${name}: ${run.error}\n`);
+      } else {
+        const x = r.result;
+        process.stderr.write(`bench: ${mode} / ${name}: ${fmtInt(x.announces_per_sec)} announces/s, p50 ${x.p50_us} µs, p99 ${x.p99_us} µs\n`);
+        // The server is the bottleneck only if it keeps its core busy.
+        const warnings = [];
+        if (x.server_cpu !== undefined && x.server_cpu < 0.9 && x.loadgen_cpu > 0.9) {
+          warnings.push(`the load generator looks like the bottleneck (server CPU ${fmtPct(x.server_cpu)}, loadgen CPU ${fmtPct(x.loadgen_cpu)})`);
+        }
+        for (const [who, own, core] of [['server', x.server_cpu, x.server_core_busy], ['load generator', x.loadgen_cpu, x.loadgen_core_busy]]) {
+          // loopback softirq work also lands here (≈ 15–20% of the load generator's core when quiet)
+          if (own !== undefined && core !== undefined && core - own > 0.3) {
+            warnings.push(`other work (other processes, kernel network processing) took about ${fmtPct(core - own)} of the ${who}'s core: the figures are noisy, compare ratios`);
+          }
+        }
+        if (warnings.length) {
+          run.warning = warnings.join('; ');
+          process.stderr.write(`bench: WARNING: ${run.warning}\n`);
+        }
+      }
+      runs.push(run);
+    }
+  }
+  const ratios = {};
+  for (const mode of modes) {
+    const ref = runs.find((r) => r.mode === mode && r.server === 'responder')?.result;
+    const gw = runs.find((r) => r.mode === mode && r.server === 'gateway');
+    if (ref?.announces_per_sec > 0 && gw?.result) {
+      gw.ratio = gw.result.announces_per_sec / ref.announces_per_sec;
+      ratios[mode] = Math.round(gw.ratio * 1000) / 1000;
+    }
+  }
+
+  const report = {
+    date: started.toISOString(),
+    node: process.version,
+    go: goVersion,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    load: { ...load, durationSec, serverCpu, loadgenCpu },
+    runs,
+    ratios,
+  };
+
+  process.stdout.write(`\n## Throughput (${fmtInt(load.peers)} peers in ${fmtInt(load.torrents)} torrents, numwant ${load.numwant}, ${durationSec} s per run)\n\n`);
+  process.stdout.write(`${table(runs)}\n`);
+  for (const run of runs) if (run.warning) process.stdout.write(`\nWARNING (${run.mode} / ${run.server}): ${run.warning}\n`);
+  process.stdout.write(
+    '\nratio = gateway announces/s ÷ responder announces/s in this run; the responder answers with a fixed reply and no tracker work ' +
+      '(the ceiling for Node on one core). CPU is the share of one core the process used over the measured window; in brackets, how busy that core was in all (other processes included).\n',
+  );
+
+  if (env.BENCH_SKIP_HEAP !== '1') {
+    process.stderr.write('\nbench: memory per peer (node --expose-gc bench/heap-per-peer.mjs)\n');
+    const heap = spawnSync(process.execPath, ['--expose-gc', join(benchDir, 'heap-per-peer.mjs'), '--json'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 600_000,
+      killSignal: 'SIGKILL',
+    });
+    let parsed = null;
+    try {
+      parsed = JSON.parse(heap.stdout.trim().split('\n').pop());
+    } catch {
+      // reported below
+    }
+    if (!parsed) {
+      failed = true;
+      report.heap = { error: (heap.stderr || String(heap.error ?? `exit ${heap.status}`)).trim() };
+      process.stdout.write(`\n## Memory per peer\n\nfailed: ${report.heap.error}\n`);
+    } else {
+      report.heap = parsed.results;
+      process.stdout.write('\n## Memory per peer (MemoryStore, heapUsed + arrayBuffers after a full GC)\n\n');
+      process.stdout.write('| peers | torrents | bytes/peer | total MiB |\n|---:|---:|---:|---:|\n');
+      for (const h of parsed.results) {
+        process.stdout.write(`| ${fmtInt(h.peers)} | ${fmtInt(h.torrents)} | ${h.bytesPerPeer} | ${h.totalMiB} |\n`);
+      }
+      for (const h of parsed.results) {
+        for (const p of h.problems) {
+          failed = true;
+          process.stdout.write(`\nWARNING (${h.peers} peers): ${p}\n`);
+        }
+      }
+    }
+  }
+
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`\nresults: ${relative(root, join(outDir, 'results.json'))}\n`);
+  killAll();
+  process.exit(failed ? 1 : 0);
+}
+
+main();
