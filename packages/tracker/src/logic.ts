@@ -1,5 +1,5 @@
 import type { AnnounceRequest, ScrapeEntry } from '@peertracker/protocol';
-import type { Family, SwarmStore } from './store';
+import type { Family, StoreAnnounceResult, SwarmStore } from './store';
 
 export interface TrackerOptions {
   /** seconds a client should wait between announces, e.g. 1800 */
@@ -65,7 +65,11 @@ export class TrackerLogic {
     this.peerLifetimeMs = options.peerLifetimeSec * 1000;
   }
 
-  async announce(req: AnnounceRequest, from: PeerEndpoint): Promise<AnnounceReply> {
+  /**
+   * Synchronous when the store is (memory), a promise when it is remote. Invalid endpoints throw
+   * synchronously either way.
+   */
+  announce(req: AnnounceRequest, from: PeerEndpoint): AnnounceReply | Promise<AnnounceReply> {
     let family = from.family;
     let ip = from.ip;
     const ipLength = family === 4 ? 4 : 16;
@@ -85,7 +89,7 @@ export class TrackerLogic {
     const stopped = req.event === 'stopped';
     const numWant = stopped ? 0 : Math.min(req.numwant ?? o.defaultNumwant, o.maxNumwant);
     const withPeerIds = !req.compact && !req.noPeerId;
-    const result = await this.store.announce({
+    const result = this.store.announce({
       infoHash: req.infoHash,
       peerId: req.peerId,
       family,
@@ -97,6 +101,13 @@ export class TrackerLogic {
       now: this.now(),
       peerLifetimeMs: this.peerLifetimeMs,
     });
+    return result instanceof Promise
+      ? result.then((r) => this.reply(r, family, withPeerIds))
+      : this.reply(result, family, withPeerIds);
+  }
+
+  private reply(result: StoreAnnounceResult, family: Family, withPeerIds: boolean): AnnounceReply {
+    const o = this.options;
     const reply: AnnounceReply = {
       interval: o.announceIntervalSec + this.jitter(),
       minInterval: o.minIntervalSec,

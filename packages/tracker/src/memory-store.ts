@@ -485,7 +485,7 @@ export class MemoryStore implements SwarmStore {
     this.random = options.random ?? Math.random;
   }
 
-  async announce(req: StoreAnnounce): Promise<StoreAnnounceResult> {
+  announce(req: StoreAnnounce): StoreAnnounceResult {
     const size = req.family === 4 ? 6 : 18;
     if (req.addr.length !== size || req.infoHash.length !== 20 || req.peerId.length !== 20) {
       throw new TypeError('announce: info_hash and peer_id must be 20 bytes, addr 6 (IPv4) or 18 (IPv6)');

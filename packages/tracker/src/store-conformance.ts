@@ -54,7 +54,7 @@ class TestSwarm {
     return p;
   }
 
-  announce(p: Peer, o: AnnounceOptions = {}): Promise<StoreAnnounceResult> {
+  async announce(p: Peer, o: AnnounceOptions = {}): Promise<StoreAnnounceResult> {
     return this.store.announce({
       infoHash: this.infoHash,
       peerId: p.id,

@@ -52,7 +52,12 @@ export interface StoreAnnounceResult {
  * - scrape counts both families together.
  */
 export interface SwarmStore {
-  announce(req: StoreAnnounce): Promise<StoreAnnounceResult>;
+  /**
+   * A store that can answer at once (memory) returns the result itself: answering in the same tick
+   * instead of a microtask later measured 10–15% more HTTP announces/s (README, performance).
+   * Remote stores return a promise. Callers handle both.
+   */
+  announce(req: StoreAnnounce): StoreAnnounceResult | Promise<StoreAnnounceResult>;
   /** One entry per requested hash, same order; unknown swarms give zeros. */
   scrape(infoHashes: Buffer[], now: number): Promise<ScrapeEntry[]>;
   /** Every swarm with at least one live peer or a completed count (full scrape). */

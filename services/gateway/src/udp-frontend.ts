@@ -7,7 +7,7 @@ import {
   parseUdpRequest,
   type ProtocolLimits,
 } from '@peertracker/protocol';
-import type { TrackerLogic } from '@peertracker/tracker';
+import type { AnnounceReply, TrackerLogic } from '@peertracker/tracker';
 import { endpointOf, unmapIPv4 } from './client-address';
 import type { ConnectionIds } from './connection-id';
 import type { Logger } from './log';
@@ -57,13 +57,20 @@ export class UdpFrontend {
     }
     const tid = request.transactionId;
     if (request.action === 'announce') {
-      this.o.logic.announce(request.announce, from).then(
-        (reply) => {
-          (from.family === 4 ? this.o.metrics.announceUdp4 : this.o.metrics.announceUdp6).inc();
-          this.send(encodeUdpAnnounce(tid, reply.interval, reply.incomplete, reply.complete, reply.peers), rinfo);
-        },
-        (err: unknown) => this.serverError(tid, rinfo, err),
-      );
+      let reply: AnnounceReply | Promise<AnnounceReply>;
+      try {
+        reply = this.o.logic.announce(request.announce, from);
+      } catch (err) {
+        return this.serverError(tid, rinfo, err);
+      }
+      if (reply instanceof Promise) {
+        reply.then(
+          (r) => this.answerAnnounce(tid, r, rinfo),
+          (err: unknown) => this.serverError(tid, rinfo, err),
+        );
+      } else {
+        this.answerAnnounce(tid, reply, rinfo);
+      }
     } else {
       this.o.logic.scrape(request.infoHashes).then(
         (entries) => {
@@ -75,6 +82,11 @@ export class UdpFrontend {
     }
   };
 
+  private answerAnnounce(tid: number, reply: AnnounceReply, rinfo: RemoteInfo): void {
+    (reply.family === 4 ? this.o.metrics.announceUdp4 : this.o.metrics.announceUdp6).inc();
+    this.send(encodeUdpAnnounce(tid, reply.interval, reply.incomplete, reply.complete, reply.peers), rinfo);
+  }
+
   private serverError(transactionId: number, rinfo: RemoteInfo, err: unknown): void {
     this.o.metrics.serverErrorUdp.inc();
     this.o.log.error('udp request failed', { err });
@@ -82,9 +94,9 @@ export class UdpFrontend {
   }
 
   private send(reply: Buffer, rinfo: RemoteInfo): void {
-    // Errors (socket closed during shutdown, ICMP unreachable) are per packet and not ours to fix.
-    this.socket.send(reply, rinfo.port, rinfo.address, noop);
+    // No callback: send errors surface as the socket's error event (logged), and a per-packet
+    // callback costs measurable CPU at this rate.
+    this.socket.send(reply, rinfo.port, rinfo.address);
   }
 }
 
-function noop(): void {}
