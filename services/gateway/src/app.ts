@@ -100,6 +100,14 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   try {
     const host = await listenHttp(http, config.host, config.httpPort, log);
     udp = await bindUdp(host, config.udpPort);
+    // Bursts and event-loop pauses (GC, sweeps) must not overflow the small default buffer.
+    udp.setRecvBufferSize(config.udpRecvBuffer);
+    if (udp.getRecvBufferSize() < config.udpRecvBuffer) {
+      log.warn('UDP receive buffer is smaller than TRACKER_UDP_RECV_BUFFER: raise net.core.rmem_max', {
+        asked: config.udpRecvBuffer,
+        got: udp.getRecvBufferSize(),
+      });
+    }
     const udpFrontend = new UdpFrontend(udp, {
       logic,
       connectionIds: new ConnectionIds(config.connectionSecret, now),

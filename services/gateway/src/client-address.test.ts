@@ -29,6 +29,13 @@ describe('client address', () => {
     assert.equal(r.resolve('10.1.2.3', ['198.51.100.4', '10.0.0.2']), '198.51.100.4');
   });
 
+  it('reads X-Forwarded-For entries that carry ports or brackets', () => {
+    const r = new ClientAddressResolver(['10.0.0.0/8']);
+    assert.equal(r.resolve('10.1.2.3', '198.51.100.4:5678'), '198.51.100.4');
+    assert.equal(r.resolve('10.1.2.3', '[2001:db8::7]:443'), '2001:db8::7');
+    assert.equal(r.resolve('10.1.2.3', '[2001:db8::8]'), '2001:db8::8');
+  });
+
   it('falls back to the socket when the header is all proxies or garbage', () => {
     const r = new ClientAddressResolver(['10.0.0.0/8']);
     assert.equal(r.resolve('10.1.2.3', '10.0.0.1'), '10.1.2.3');

@@ -20,6 +20,16 @@ export function endpointOf(address: string): PeerEndpoint | null {
   return { family: ip.length === 4 ? 4 : 6, ip };
 }
 
+/** Proxies may write '1.2.3.4:5678', '[2001:db8::1]' or '[2001:db8::1]:5678'; keep the address. */
+function withoutPort(hop: string): string {
+  if (hop.startsWith('[')) {
+    const close = hop.indexOf(']');
+    return close === -1 ? hop : hop.slice(1, close);
+  }
+  const colon = hop.indexOf(':');
+  return colon !== -1 && colon === hop.lastIndexOf(':') ? hop.slice(0, colon) : hop;
+}
+
 /**
  * Decides the client's IP. The socket's address is the truth unless it belongs to a configured
  * trusted proxy; then X-Forwarded-For is read from the right, skipping further trusted proxies,
@@ -52,7 +62,7 @@ export class ClientAddressResolver {
     if (forwardedFor === undefined || !this.isTrusted(direct)) return direct;
     const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
     for (let i = hops.length - 1; i >= 0; i--) {
-      const hop = unmapIPv4(hops[i].trim());
+      const hop = unmapIPv4(withoutPort(hops[i].trim()));
       if (ipToBytes(hop) === null) return direct; // garbage in the header: trust only what we saw
       if (!this.isTrusted(hop)) return hop;
     }

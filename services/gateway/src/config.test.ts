@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       TRACKER_FULL_SCRAPE: 'true',
       TRACKER_MAX_URL_LENGTH: '4096',
       TRACKER_MAX_SCRAPE_HASHES: '10',
+      TRACKER_UDP_RECV_BUFFER: '1048576',
       TRACKER_LOG_LEVEL: 'warn',
     });
     assert.deepEqual(
@@ -53,6 +54,7 @@ describe('loadConfig', () => {
         fullScrape: true,
         maxUrlLength: 4096,
         maxScrapeHashes: 10,
+        udpRecvBuffer: 1048576,
         logLevel: 'warn',
       },
     );

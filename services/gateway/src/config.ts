@@ -26,6 +26,8 @@ export interface GatewayConfig {
   fullScrape: boolean;
   maxUrlLength: number;
   maxScrapeHashes: number;
+  /** bytes asked for the UDP socket's receive buffer (the kernel caps it at net.core.rmem_max) */
+  udpRecvBuffer: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -88,6 +90,7 @@ const schema = z.object({
   TRACKER_FULL_SCRAPE: bool.default('false'),
   TRACKER_MAX_URL_LENGTH: int(256, 65536).default('8192'),
   TRACKER_MAX_SCRAPE_HASHES: int(1, 1000).default('74'),
+  TRACKER_UDP_RECV_BUFFER: int(65536, 1 << 30).default(String(8 << 20)),
   TRACKER_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -148,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     fullScrape: e.TRACKER_FULL_SCRAPE,
     maxUrlLength: e.TRACKER_MAX_URL_LENGTH,
     maxScrapeHashes: e.TRACKER_MAX_SCRAPE_HASHES,
+    udpRecvBuffer: e.TRACKER_UDP_RECV_BUFFER,
     logLevel: e.TRACKER_LOG_LEVEL,
   };
 }

@@ -33,6 +33,16 @@ describe('ConnectionIds', () => {
     }
   });
 
+  it('is accepted by a replica whose clock is up to a minute behind the issuer', () => {
+    let issuerNow = 1_700_000_040_000;
+    const issuer = new ConnectionIds(secret, () => issuerNow);
+    for (const skew of [50, 5_000, 59_000]) {
+      issuerNow += 7_919;
+      const id = issuer.issue(ip);
+      assert.ok(new ConnectionIds(secret, () => issuerNow - skew).isValid(id, ip), `skew ${skew} ms`);
+    }
+  });
+
   it('rejects tampered and wrong-length IDs', () => {
     const ids = new ConnectionIds(secret);
     const id = ids.issue(ip);

@@ -85,8 +85,14 @@ export class HttpFrontend {
   }
 
   private answer(res: ServerResponse, request: AnnounceRequest, reply: AnnounceReply): void {
+    let body: Buffer;
+    try {
+      body = encodeReply(request, reply);
+    } catch (err) {
+      return this.serverError(res, err);
+    }
     (reply.family === 4 ? this.o.metrics.announceHttp4 : this.o.metrics.announceHttp6).inc();
-    send(res, encodeReply(request, reply));
+    send(res, body);
   }
 
   private scrape(res: ServerResponse, query: string): void {

@@ -83,8 +83,14 @@ export class UdpFrontend {
   };
 
   private answerAnnounce(tid: number, reply: AnnounceReply, rinfo: RemoteInfo): void {
+    let packet: Buffer;
+    try {
+      packet = encodeUdpAnnounce(tid, reply.interval, reply.incomplete, reply.complete, reply.peers);
+    } catch (err) {
+      return this.serverError(tid, rinfo, err);
+    }
     (reply.family === 4 ? this.o.metrics.announceUdp4 : this.o.metrics.announceUdp6).inc();
-    this.send(encodeUdpAnnounce(tid, reply.interval, reply.incomplete, reply.complete, reply.peers), rinfo);
+    this.send(packet, rinfo);
   }
 
   private serverError(transactionId: number, rinfo: RemoteInfo, err: unknown): void {
