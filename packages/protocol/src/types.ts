@@ -19,7 +19,7 @@ export interface AnnounceRequest {
   noPeerId: boolean;
   /** undefined when the client did not say (the logic applies its default); never negative */
   numwant: number | undefined;
-  /** HTTP `key` / UDP key (as decimal string); informational */
+  /** HTTP `key` / UDP key (as decimal string): lets a peer prove it is the same peer from a new IP (BEP 3) */
   key: string | undefined;
   /** HTTP `trackerid` */
   trackerId: string | undefined;

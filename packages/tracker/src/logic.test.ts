@@ -172,4 +172,17 @@ describe('TrackerLogic', () => {
     assert.throws(() => logic.announce(announce(randomBytes(20)), { family: 4, ip: randomBytes(16) }), TypeError);
     assert.throws(() => logic.announce(announce(randomBytes(20)), { family: 6, ip: randomBytes(4) }), TypeError);
   });
+  it('passes the client key to the store: only the key moves a peer to another IP', async () => {
+    const { logic } = setup();
+    const h = randomBytes(20);
+    const me = announce(h, { key: 'c0ffee', port: 6881 });
+    await logic.announce(me, v4(192, 0, 2, 7));
+    const watch = announce(h);
+    const seen = async () => (await logic.announce(watch, v4(198, 51, 100, 1))).peers;
+    assert.deepEqual(await seen(), Buffer.from([192, 0, 2, 7, 0x1a, 0xe1]));
+    await logic.announce({ ...me, key: undefined, event: 'stopped' }, v4(203, 0, 113, 5));
+    assert.deepEqual(await seen(), Buffer.from([192, 0, 2, 7, 0x1a, 0xe1]), 'stopped from another IP without the key');
+    await logic.announce(me, v4(203, 0, 113, 5));
+    assert.deepEqual(await seen(), Buffer.from([203, 0, 113, 5, 0x1a, 0xe1]), 'the key did not move the peer');
+  });
 });

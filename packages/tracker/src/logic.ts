@@ -94,6 +94,7 @@ export class TrackerLogic {
       peerId: req.peerId,
       family,
       addr,
+      key: req.key,
       seeder: req.left === 0,
       event: req.event,
       numWant,

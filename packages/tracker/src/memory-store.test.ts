@@ -3,12 +3,19 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { AnnounceEvent } from '@peertracker/protocol';
 import { MemoryStore } from './memory-store';
-import type { Family, StoreAnnounce } from './store';
+import { DEFAULT_SWARM_RETENTION_MS, type Family, type StoreAnnounce } from './store';
 import { runStoreConformance } from './store-conformance';
 
 runStoreConformance('memory', async () => new MemoryStore());
+runStoreConformance(
+  'memory, 5-minute swarm retention',
+  async () => new MemoryStore({ swarmRetentionMs: 300_000 }),
+  undefined,
+  { swarmRetentionMs: 300_000 },
+);
 
 const LIFETIME = 1000;
+const RETENTION = 3 * LIFETIME;
 
 function request(infoHash: Buffer, peerId: Buffer, addr: Buffer, o: Partial<StoreAnnounce> = {}): StoreAnnounce {
   return {
@@ -16,6 +23,7 @@ function request(infoHash: Buffer, peerId: Buffer, addr: Buffer, o: Partial<Stor
     peerId,
     family: addr.length === 6 ? 4 : 6,
     addr,
+    key: undefined,
     seeder: false,
     event: 'none',
     numWant: 50,
@@ -40,68 +48,127 @@ describe('MemoryStore', () => {
   it('agrees with a naive model over random announces, scrapes and sweeps', async () => {
     for (const seed of [1, 2, 3, 4]) {
       const rnd = prng(seed);
-      const store = new MemoryStore({ random: rnd });
+      const store = new MemoryStore({ random: rnd, swarmRetentionMs: RETENTION });
       const int = (n: number) => Math.floor(rnd() * n);
-      const hashes = [0, 1, 2].map(() => randomBytes(20));
+      const hashes = [0, 1].map(() => randomBytes(20));
       const ids = Array.from({ length: 10 }, () => randomBytes(20));
+      // each peer id has a home IP per family and a key (some none); it sometimes announces from
+      // one of two other IPs, and sometimes with no key, an empty one or a wrong one
+      const homes = { 4: ids.map(() => randomBytes(4)), 6: ids.map(() => randomBytes(16)) };
+      const away = { 4: [randomBytes(4), randomBytes(4)], 6: [randomBytes(16), randomBytes(16)] };
+      const keys = ids.map((_, i) => (i % 3 === 0 ? undefined : `key-${i}`));
       interface MPeer {
+        ip: string;
         addr: string;
         seeder: boolean;
         expiry: number;
+        key: string | undefined;
+        done: boolean;
       }
-      const model = hashes.map(() => ({ completed: 0, families: { 4: new Map<number, MPeer>(), 6: new Map<number, MPeer>() } }));
+      interface MSwarm {
+        completed: number;
+        last: number;
+        families: { 4: Map<number, MPeer>; 6: Map<number, MPeer> };
+      }
+      const model: MSwarm[] = hashes.map(() => ({
+        completed: 0,
+        last: -Infinity,
+        families: { 4: new Map<number, MPeer>(), 6: new Map<number, MPeer>() },
+      }));
       const live = (m: Map<number, MPeer>, now: number) => [...m.entries()].filter(([, p]) => p.expiry > now);
+      const both = (m: MSwarm, now: number) => [...live(m.families[4], now), ...live(m.families[6], now)];
+      const counts = (m: MSwarm, now: number) => {
+        const all = both(m, now);
+        return [all.filter(([, p]) => p.seeder).length, all.filter(([, p]) => !p.seeder).length];
+      };
+      // a swarm without live peers is forgotten once the retention has passed since its last announce
+      const forget = (m: MSwarm, now: number) => {
+        if (both(m, now).length === 0 && now - m.last >= RETENTION) m.completed = 0;
+      };
       let now = 1_700_000_000_000;
       const events: AnnounceEvent[] = ['none', 'started', 'completed', 'stopped', 'paused'];
-      for (let step = 0; step < 5000; step++) {
-        now += int(5) === 0 ? int(LIFETIME * 2) : int(LIFETIME / 5);
+      for (let step = 0; step < 8000; step++) {
+        // mostly small steps, so that peers re-announce while they live; now and then one that
+        // expires some or all peers, or passes the retention
+        const jump = int(1000);
+        if (jump < 2) now += int(RETENTION * 2);
+        else if (jump < 7) now += int(LIFETIME * 2);
+        else if (jump < 30) now += int(LIFETIME / 2);
+        else now += int(LIFETIME / 100);
         const h = int(hashes.length);
         const m = model[h];
-        const op = int(20);
+        const op = int(24);
+        const at = `step ${step} seed ${seed}`;
         if (op === 0) {
           store.sweep(now);
         } else if (op === 1) {
+          store.sweepSome(now, 1 + int(3));
+        } else if (op === 2) {
+          const all = await store.scrapeAll(now);
+          const expected = [];
+          for (const [i, mm] of model.entries()) {
+            forget(mm, now);
+            const [complete, incomplete] = counts(mm, now);
+            if (complete + incomplete + mm.completed > 0) {
+              expected.push({ infoHash: hashes[i], complete, downloaded: mm.completed, incomplete });
+            }
+          }
+          const order = (e: { infoHash: Buffer }) => e.infoHash.toString('hex');
+          const sort = <T extends { infoHash: Buffer }>(l: T[]) => l.sort((a, b) => (order(a) < order(b) ? -1 : 1));
+          assert.deepEqual(sort(all), sort(expected), at);
+        } else if (op === 3) {
+          forget(m, now);
           const [e] = await store.scrape([hashes[h]], now);
-          const all = [...live(m.families[4], now), ...live(m.families[6], now)];
-          assert.deepEqual(
-            [e.complete, e.incomplete, e.downloaded],
-            [all.filter(([, p]) => p.seeder).length, all.filter(([, p]) => !p.seeder).length, m.completed],
-          );
+          assert.deepEqual([e.complete, e.incomplete, e.downloaded], [...counts(m, now), m.completed], at);
         } else {
+          forget(m, now);
+          m.last = now;
           const family: Family = int(4) === 0 ? 6 : 4;
           const fam = m.families[family];
           const who = int(ids.length);
-          const addr = randomBytes(family === 4 ? 6 : 18);
+          const ip = int(6) === 0 ? away[family][int(2)] : homes[family][who];
+          const addr = Buffer.concat([ip, randomBytes(2)]);
+          const k = int(8);
+          const key = k === 0 ? undefined : k === 1 ? '' : k === 2 ? 'wrong' : keys[who];
           const seeder = int(2) === 0;
           const event = events[int(events.length)];
           const numWant = int(12);
           const r = await store.announce(
-            request(hashes[h], ids[who], addr, { family, seeder, event, numWant, withPeerIds: true, now }),
+            request(hashes[h], ids[who], addr, { family, key, seeder, event, numWant, withPeerIds: true, now }),
           );
           const before = fam.get(who);
           const known = before !== undefined && before.expiry > now;
-          if (event === 'stopped') fam.delete(who);
-          else {
-            if (seeder && event === 'completed' && !(known && before.seeder)) m.completed++;
-            fam.set(who, { addr: addr.toString('hex'), seeder, expiry: now + LIFETIME });
+          const accepted =
+            !known || before.ip === ip.toString('hex') || (key !== undefined && key !== '' && key === before.key);
+          if (!accepted) {
+            // left as it is
+          } else if (event === 'stopped') {
+            fam.delete(who);
+          } else {
+            const counted = seeder && event === 'completed' && (!known || (!before.seeder && !before.done));
+            if (counted) m.completed++;
+            fam.set(who, {
+              ip: ip.toString('hex'),
+              addr: addr.toString('hex'),
+              seeder,
+              expiry: now + LIFETIME,
+              key: key === '' ? undefined : key,
+              done: (known && before.done) || counted,
+            });
           }
-          const peers = live(fam, now);
-          assert.deepEqual(
-            [r.complete, r.incomplete, r.downloaded],
-            [peers.filter(([, p]) => p.seeder).length, peers.filter(([, p]) => !p.seeder).length, m.completed],
-            `step ${step} seed ${seed}`,
-          );
+          assert.deepEqual([r.complete, r.incomplete, r.downloaded], [...counts(m, now), m.completed], at);
           const candidates =
-            event === 'stopped' ? [] : peers.filter(([id, p]) => id !== who && (!seeder || !p.seeder));
+            event === 'stopped' ? [] : live(fam, now).filter(([id, p]) => id !== who && (!seeder || !p.seeder));
           const size = family === 4 ? 6 : 18;
-          assert.equal(r.peers.length, Math.min(numWant, candidates.length) * size, `step ${step} seed ${seed}`);
+          assert.equal(r.peers.length, Math.min(numWant, candidates.length) * size, at);
+          assert.equal(r.peerIds?.length, r.peers.length / size * 20, `${at}: peerIds`);
           const byAddr = new Map(candidates.map(([id, p]) => [p.addr, id]));
           const got = new Set<string>();
           for (let i = 0; i * size < r.peers.length; i++) {
             const a = r.peers.subarray(i * size, (i + 1) * size).toString('hex');
             const id = byAddr.get(a);
-            assert.ok(id !== undefined, `step ${step}: selected a non-candidate`);
-            assert.ok(!got.has(a), `step ${step}: duplicate`);
+            assert.ok(id !== undefined, `${at}: selected a non-candidate`);
+            assert.ok(!got.has(a), `${at}: duplicate`);
             got.add(a);
             assert.deepEqual(r.peerIds?.subarray(i * 20, i * 20 + 20), ids[id]);
           }
@@ -136,8 +203,9 @@ describe('MemoryStore', () => {
     const store = new MemoryStore();
     const h = randomBytes(20);
     const id = randomBytes(20);
-    await store.announce(request(h, id, randomBytes(6)));
-    await store.announce(request(h, id, randomBytes(6), { event: 'stopped' }));
+    const addr = randomBytes(6);
+    await store.announce(request(h, id, addr));
+    await store.announce(request(h, id, addr, { event: 'stopped' }));
     assert.equal(store.inspect(h), undefined);
     assert.deepEqual(await store.stats(), { peers: 0, swarms: 0 });
     assert.deepEqual(await store.scrapeAll(0), []);
@@ -147,9 +215,10 @@ describe('MemoryStore', () => {
     const store = new MemoryStore();
     const h = randomBytes(20);
     const ids = Array.from({ length: 100 }, () => randomBytes(20));
-    for (const id of ids) await store.announce(request(h, id, randomBytes(6), { numWant: 0 }));
+    const addr = randomBytes(6);
+    for (const id of ids) await store.announce(request(h, id, addr, { numWant: 0 }));
     assert.deepEqual(store.inspect(h)?.v4, { seeders: 0, leechers: 100, capacity: 128 });
-    for (const id of ids.slice(10)) await store.announce(request(h, id, randomBytes(6), { event: 'stopped' }));
+    for (const id of ids.slice(10)) await store.announce(request(h, id, addr, { event: 'stopped' }));
     const v4 = store.inspect(h)?.v4;
     assert.equal(v4?.leechers, 10);
     assert.ok(v4 !== undefined && v4 !== null && v4.capacity <= 32, `capacity ${v4?.capacity}`);
@@ -161,11 +230,12 @@ describe('MemoryStore', () => {
     const h = randomBytes(20);
     const lifetime = 3_600_000;
     const [a, b] = [randomBytes(20), randomBytes(20)];
+    const [addrA, addrB] = [randomBytes(6), randomBytes(6)];
     let now = 1_700_000_000_000;
     const day = 86_400_000;
     for (let d = 0; d < 60; d++, now += day / 2) {
-      await store.announce(request(h, a, randomBytes(6), { now, peerLifetimeMs: lifetime }));
-      const r = await store.announce(request(h, b, randomBytes(6), { now: now + lifetime - 1, peerLifetimeMs: lifetime }));
+      await store.announce(request(h, a, addrA, { now, peerLifetimeMs: lifetime }));
+      const r = await store.announce(request(h, b, addrB, { now: now + lifetime - 1, peerLifetimeMs: lifetime }));
       assert.equal(r.incomplete, 2);
       const [e] = await store.scrape([h], now + lifetime);
       assert.equal(e.incomplete, 1, `day ${d / 2}`);
@@ -178,11 +248,12 @@ describe('MemoryStore', () => {
       const store = new MemoryStore({ random: () => value });
       const h = randomBytes(20);
       const ids = Array.from({ length: 10 }, () => randomBytes(20));
+      const addrs = ids.map(() => randomBytes(6));
       for (const [i, id] of ids.entries()) {
-        await store.announce(request(h, id, randomBytes(6), { seeder: i < 3, numWant: 0 }));
+        await store.announce(request(h, id, addrs[i], { seeder: i < 3, numWant: 0 }));
       }
       for (const [i, id] of ids.entries()) {
-        const r = await store.announce(request(h, id, randomBytes(6), { seeder: i < 3, numWant: 4 }));
+        const r = await store.announce(request(h, id, addrs[i], { seeder: i < 3, numWant: 4 }));
         assert.equal(r.peers.length, 4 * 6);
       }
     }
@@ -210,8 +281,11 @@ describe('MemoryStore', () => {
     for (let step = 0; step < 20_000; step++) {
       const i = Math.floor(rnd() * ids.length);
       const stop = inSwarm.has(i) && rnd() < 0.5;
+      // one IP per peer, any port
+      const addr = Buffer.from([10, 0, i >> 8, i & 255, 0, 0]);
+      addr.writeUInt16BE(1024 + Math.floor(rnd() * 60000), 4);
       const r = await store.announce(
-        request(h, ids[i], randomBytes(6), { event: stop ? 'stopped' : 'none', seeder: rnd() < 0.3, numWant: 0 }),
+        request(h, ids[i], addr, { event: stop ? 'stopped' : 'none', seeder: rnd() < 0.3, numWant: 0 }),
       );
       if (stop) inSwarm.delete(i);
       else inSwarm.add(i);
@@ -250,5 +324,133 @@ describe('MemoryStore', () => {
     store.checkInvariants();
     store.sweep(LIFETIME + 50);
     assert.deepEqual(await store.stats(), { peers: 0, swarms: 0 });
+  });
+  it('forgets a swarm without peers on sweep once swarmRetentionMs has passed (default 24 h)', async () => {
+    const store = new MemoryStore({ swarmRetentionMs: 5000 });
+    const h = randomBytes(20);
+    await store.announce(request(h, randomBytes(20), randomBytes(6), { now: 0, seeder: true, event: 'completed' }));
+    store.sweep(LIFETIME);
+    assert.deepEqual(store.inspect(h), { completed: 1, v4: null, v6: null });
+    assert.deepEqual(await store.stats(), { peers: 0, swarms: 0 });
+    store.sweep(4999);
+    assert.deepEqual(store.inspect(h), { completed: 1, v4: null, v6: null });
+    store.sweep(5000);
+    assert.equal(store.inspect(h), undefined);
+    assert.equal(store.size().retained, 0);
+
+    // two requests per made-up info_hash no longer leave anything behind for good
+    const spam = new MemoryStore();
+    const addr = randomBytes(6);
+    for (let i = 0; i < 1000; i++) {
+      const made = randomBytes(20);
+      const id = randomBytes(20);
+      spam.announce(request(made, id, addr, { now: i, seeder: true, event: 'completed' }));
+      spam.announce(request(made, id, addr, { now: i, event: 'stopped' }));
+    }
+    assert.deepEqual(spam.size(), { swarms: 1000, retained: 1000 });
+    spam.sweep(DEFAULT_SWARM_RETENTION_MS + 499);
+    assert.deepEqual(spam.size(), { swarms: 500, retained: 500 });
+    spam.sweep(DEFAULT_SWARM_RETENTION_MS + 999);
+    assert.deepEqual(spam.size(), { swarms: 0, retained: 0 });
+    assert.deepEqual(await spam.scrapeAll(DEFAULT_SWARM_RETENTION_MS + 999), []);
+  });
+
+  it('rejects a bad swarmRetentionMs', () => {
+    for (const bad of [-1, Number.NaN, Infinity, '1' as unknown as number]) {
+      assert.throws(() => new MemoryStore({ swarmRetentionMs: bad }), RangeError, String(bad));
+    }
+    assert.doesNotThrow(() => new MemoryStore({ swarmRetentionMs: 0 }));
+  });
+
+  it('keeps a key fingerprint per peer: a moved peer must bring the key it was stored with', () => {
+    const store = new MemoryStore();
+    const h = randomBytes(20);
+    const id = randomBytes(20);
+    const home = Buffer.from([192, 0, 2, 1, 0, 80]);
+    const away = Buffer.from([198, 51, 100, 1, 0, 80]);
+    const watcher = randomBytes(20);
+    store.announce(request(h, watcher, Buffer.from([203, 0, 113, 9, 0, 1]), { numWant: 0 }));
+    store.announce(request(h, id, home, { key: 'a'.repeat(255), numWant: 0 }));
+    const seen = () => store.announce(request(h, watcher, Buffer.from([203, 0, 113, 9, 0, 1]))).peers;
+    for (const key of [undefined, '', 'a'.repeat(254), 'a'.repeat(254) + 'b', 'A'.repeat(255)]) {
+      store.announce(request(h, id, away, { key, event: 'stopped' }));
+      assert.deepEqual(seen(), home, `key ${key}`);
+    }
+    store.announce(request(h, id, away, { key: 'a'.repeat(255) }));
+    assert.deepEqual(seen(), away);
+    store.checkInvariants();
+  });
+
+  it('sweeps incrementally with a persistent cursor: sweepSome(now, budget)', async () => {
+    const store = new MemoryStore();
+    const hashes = Array.from({ length: 100 }, () => randomBytes(20));
+    const addr = randomBytes(6);
+    for (const h of hashes) await store.announce(request(h, randomBytes(20), addr, { now: 0 }));
+    assert.equal(store.sweepSome(LIFETIME, 30), false);
+    assert.deepEqual(await store.stats(), { peers: 70, swarms: 70 });
+    // the cursor survives swarms going away and coming in between batches
+    const id = randomBytes(20);
+    await store.announce(request(hashes[0], id, addr, { now: LIFETIME }));
+    await store.announce(request(hashes[0], id, addr, { now: LIFETIME, event: 'stopped' }));
+    for (const h of hashes.slice(40, 60)) {
+      const r = await store.announce(request(h, randomBytes(20), addr, { now: LIFETIME, seeder: true }));
+      assert.deepEqual([r.complete, r.incomplete], [1, 0]);
+    }
+    assert.deepEqual(await store.stats(), { peers: 70, swarms: 70 });
+    assert.equal(store.sweepSome(LIFETIME, 30), false);
+    assert.deepEqual(await store.stats(), { peers: 60, swarms: 60 });
+    assert.equal(store.sweepSome(LIFETIME, 30), false);
+    assert.deepEqual(await store.stats(), { peers: 30, swarms: 30 });
+    assert.equal(store.sweepSome(LIFETIME, 30), true);
+    assert.deepEqual(await store.stats(), { peers: 20, swarms: 20 });
+    store.checkInvariants();
+    // a new pass starts from the first swarm again
+    assert.equal(store.sweepSome(2 * LIFETIME, 10), false);
+    assert.deepEqual(await store.stats(), { peers: 10, swarms: 10 });
+    assert.equal(store.sweepSome(2 * LIFETIME, 100), true);
+    assert.deepEqual(await store.stats(), { peers: 0, swarms: 0 });
+    assert.deepEqual(store.size(), { swarms: 0, retained: 0 });
+  });
+
+  it('spreads the timed sweep over the interval in small batches', async () => {
+    const store = new MemoryStore();
+    const addr = randomBytes(6);
+    for (let i = 0; i < 2000; i++) await store.announce(request(randomBytes(20), randomBytes(20), addr, { now: 0 }));
+    const seen = new Set<number>();
+    const stop = store.startSweeper(400, () => LIFETIME, { batch: 100 });
+    const deadline = Date.now() + 10_000;
+    let peers = 2000;
+    while (peers > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      peers = (await store.stats()).peers;
+      seen.add(peers);
+    }
+    stop();
+    assert.equal(peers, 0);
+    for (const n of seen) assert.equal(n % 100, 0, `a batch swept ${2000 - n} swarms`);
+    assert.ok(seen.size >= 8, `the sweep went in ${seen.size} observed steps, not in small batches`);
+  });
+
+  it('keeps stats as running totals instead of walking the swarms', async () => {
+    const store = new MemoryStore();
+    const addr = randomBytes(6);
+    const hashes = Array.from({ length: 20 }, () => randomBytes(20));
+    for (const [i, h] of hashes.entries()) {
+      for (let p = 0; p <= i % 3; p++) await store.announce(request(h, randomBytes(20), addr, { now: 0 }));
+    }
+    const swarms = (store as unknown as { swarms: Map<string, unknown> }).swarms;
+    const walk = () => {
+      throw new Error('stats() walked the swarms');
+    };
+    const spied = ['values', 'entries', 'keys', 'forEach', Symbol.iterator] as const;
+    for (const name of spied) Object.defineProperty(swarms, name, { value: walk, configurable: true });
+    try {
+      assert.deepEqual(await store.stats(), { peers: 39, swarms: 20 });
+    } finally {
+      for (const name of spied) delete (swarms as unknown as Record<PropertyKey, unknown>)[name];
+    }
+    await store.scrape(hashes.slice(0, 5), LIFETIME);
+    assert.deepEqual(await store.stats(), { peers: 30, swarms: 15 });
+    store.checkInvariants();
   });
 });

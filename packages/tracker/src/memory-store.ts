@@ -1,10 +1,12 @@
 import type { ScrapeEntry } from '@peertracker/protocol';
+import { DEFAULT_SWARM_RETENTION_MS } from './store';
 import type { Family, StoreAnnounce, StoreAnnounceResult, SwarmStore } from './store';
 
 /*
  * The embedded swarm store. It is on the hot path and holds every peer in the process, so it
- * is laid out for memory first: ≈ 77 bytes of V8 heap per peer at 1,000,000 peers in 20,000
- * swarms, also after churn (measured with --expose-gc, heapUsed + arrayBuffers). A Map of
+ * is laid out for memory first: ≈ 82 bytes of V8 heap per peer at 1,000,000 peers in 20,000
+ * swarms (77 before the per-slot `meta` int), also after churn (measured with --expose-gc,
+ * heapUsed + arrayBuffers; bench/heap-per-peer.mjs). A Map of
  * small objects per peer costs well over 300; a Map<peer_id string, slot> per pool cost 127
  * after filling and 163 after churn (a Map that has seen deletions grows to twice its size).
  *
@@ -13,7 +15,9 @@ import type { Family, StoreAnnounce, StoreAnnounceResult, SwarmStore } from './s
  * after ([seeders, count)), in two typed arrays:
  *   - bytes: the compact addresses, slot i at i*size (6 or 18 bytes), so a selection is a
  *     contiguous window copied with a few Buffer copies; then the 20-byte peer ids, same order;
- *   - ints: four int32 per slot: prev, next, expiry (ms, relative to `base`), index position.
+ *   - ints: five int32 per slot: prev, next, expiry (ms, relative to `base`), index position,
+ *     and `meta`: a 31-bit fingerprint of the peer's BEP 3 key (0 = none) shifted left by one,
+ *     with bit 0 set once this peer's completion has been counted (so it counts once per stay).
  *     prev/next chain the slots in expiry order; since every announce sets expiry = now +
  *     lifetime, a refreshed peer goes to the tail in O(1) and the expired peers are exactly the
  *     head, which every announce, scrape and sweep pops: expiry is exact to the millisecond and
@@ -27,10 +31,23 @@ import type { Family, StoreAnnounce, StoreAnnounceResult, SwarmStore } from './s
  * a leecher gets a random contiguous window of the whole pool minus itself, so seeders and
  * leechers come in proportion to their numbers on average.
  *
- * A swarm whose peers are all gone but that has a completed count is kept as just that count
- * in `retired` (a Map<string, number>) so that `downloaded` outlives the peers, as the contract
- * asks: ≈ 80 bytes per such torrent (measured), kept for the life of the process (100,000
- * finished torrents ≈ 8 MB).
+ * An announce for a known peer id from another IP is accepted only with the key the entry holds
+ * (compared by fingerprint: another key passes with probability 2^-31); a refused announce is
+ * answered (select with the entry as `self`, so it is never returned) and changes nothing.
+ *
+ * A swarm whose peers are all gone but that has a completed count stays in the map, pools freed
+ * (≈ 150 bytes measured: key string, Swarm object with its boxed `last`, map entry), until
+ * `swarmRetentionMs` has passed since its last announce; it is then treated as gone at once
+ * (announce, scrape and scrapeAll compare `last` with their `now`) and freed by the next sweep
+ * that reaches it, or by that announce or scrape.
+ *
+ * Sweeping: `sweep(now)` walks every swarm at once (tests); `sweepSome(now, budget)` walks the
+ * next `budget` swarms with a cursor kept across calls (a live Map iterator: deletions and
+ * insertions between calls are fine), and `startSweeper` spreads a full pass over its interval in
+ * batches, so the event loop is never held for long (a full pass over 300,000 swarms took
+ * 160–280 ms; a step of 1,000 swarms ≈ 0.5 ms, rarely up to ≈ 10 ms when the Map rehashes or GC
+ * runs). stats() reads running totals of peers held and swarms holding peers, kept up to
+ * date by every operation that adds or drops peers.
  */
 
 const NIL = -1;
@@ -42,12 +59,24 @@ export const MAX_PEER_LIFETIME_MS = INT32_MAX;
 const EMPTY = Buffer.alloc(0);
 /** bytes of a peer id */
 const ID = 20;
-/** ints per slot in Pool.ints: prev, next, expiry, position in the index */
-const L = 4;
+/** ints per slot in Pool.ints: prev, next, expiry, position in the index, meta (key fingerprint, counted bit) */
+const L = 5;
+/** swarms a timed sweeper step walks, by default */
+const SWEEP_BATCH = 1000;
 
 export interface MemoryStoreOptions {
   /** Uniform in [0, 1); picks the selection windows. Default Math.random. */
   random?: () => number;
+  /**
+   * A swarm without live peers is forgotten, completed count included, once this many
+   * milliseconds have passed since its last announce. Default DEFAULT_SWARM_RETENTION_MS (24 h).
+   */
+  swarmRetentionMs?: number;
+}
+
+export interface SweeperOptions {
+  /** swarms walked per step (default 1000) */
+  batch?: number;
 }
 
 /** Diagnostics of one family pool (for tests and debugging). */
@@ -109,8 +138,25 @@ class Pool {
     if (removed) this.shrink();
   }
 
+  /** The slot's IP (the address without its port) equals that of `addr`. */
+  sameIp(slot: number, addr: Buffer): boolean {
+    const bytes = this.bytes;
+    const at = slot * this.size;
+    for (let i = this.size - 3; i >= 0; i--) if (bytes[at + i] !== addr[i]) return false;
+    return true;
+  }
+
+  /** key fingerprint << 1 | counted bit */
+  meta(slot: number): number {
+    return this.ints[slot * L + 4];
+  }
+
+  setMeta(slot: number, meta: number): void {
+    this.ints[slot * L + 4] = meta;
+  }
+
   /** Adds a new peer; returns its slot. */
-  add(id: Buffer, addr: Buffer, seeder: boolean, expiry: number, now: number): number {
+  add(id: Buffer, addr: Buffer, seeder: boolean, expiry: number, now: number, meta: number): number {
     if (this.count === this.capacity) this.resize(this.capacity * 2);
     let slot = this.count;
     if (seeder) {
@@ -124,6 +170,7 @@ class Pool {
     this.write(slot, addr);
     this.indexAdd(slot);
     this.ints[slot * L + 2] = this.relative(expiry, now);
+    this.ints[slot * L + 4] = meta;
     this.insert(slot);
     return slot;
   }
@@ -167,46 +214,33 @@ class Pool {
   }
 
   /**
-   * Picks up to `want` peers for the announcer at `self` as a random contiguous window
-   * (wrapping) of its candidates, and writes them to `out`. Up to three Buffer copies: the
-   * window may wrap and may straddle the announcer, who is skipped.
+   * Picks up to `want` peers for an announcer (a seeder or a leecher) whose entry is at `self`
+   * as a random contiguous window (wrapping) of its candidates, and writes them to `out`. A
+   * seeder's candidates are the leecher region [seeders, count), a leecher's the whole pool, minus
+   * `self` either way. Up to three Buffer copies: the window may wrap and may straddle `self`,
+   * which is skipped.
    */
   select(
     self: number,
+    seeder: boolean,
     want: number,
     random: () => number,
     withIds: boolean,
     segs: Int32Array,
     out: StoreAnnounceResult,
   ): void {
-    let n = 0; // entries written to segs: [from, to) slot pairs
-    let k: number;
-    if (self < this.seeders) {
-      // a seeder: only leechers, i.e. the region [seeders, count), which excludes self
-      const lo = this.seeders;
-      const m = this.count - lo;
-      k = Math.min(want, m);
-      if (k <= 0) return;
-      const start = lo + pick(random, m);
-      const end = Math.min(start + k, this.count);
-      segs[0] = start;
-      segs[1] = end;
-      n = 2;
-      if (end - start < k) {
-        segs[2] = lo;
-        segs[3] = lo + k - (end - start);
-        n = 4;
-      }
-    } else {
-      // a leecher: everyone but self. Virtual index v in [0, m) is slot v, or v + 1 past self.
-      const m = this.count - 1;
-      k = Math.min(want, m);
-      if (k <= 0) return;
-      const start = pick(random, m);
-      const end = Math.min(start + k, m);
-      n = virtualSegment(segs, n, start, end, self);
-      if (end - start < k) n = virtualSegment(segs, n, 0, k - (end - start), self);
-    }
+    const lo = seeder ? this.seeders : 0;
+    const hi = this.count;
+    // virtual index v in [lo, lo + m) is slot v, or v + 1 from `skip` on (skip = hi: none)
+    const skip = self >= lo && self < hi ? self : hi;
+    const m = hi - lo - (skip < hi ? 1 : 0);
+    const k = Math.min(want, m);
+    if (k <= 0) return;
+    const start = lo + pick(random, m);
+    const end = Math.min(start + k, lo + m);
+    // entries written to segs: [from, to) slot pairs
+    let n = virtualSegment(segs, 0, start, end, skip);
+    if (end - start < k) n = virtualSegment(segs, n, lo, lo + k - (end - start), skip);
     const size = this.size;
     const peers = Buffer.allocUnsafe(k * size);
     let pos = 0;
@@ -345,6 +379,7 @@ class Pool {
     ints[to * L + 1] = n;
     ints[to * L + 2] = ints[from * L + 2];
     ints[to * L + 3] = pos;
+    ints[to * L + 4] = ints[from * L + 4];
     ints[this.tableAt + pos] = to + 1;
     if (p === NIL) this.head = to;
     else ints[p * L + 1] = to;
@@ -372,19 +407,23 @@ class Pool {
     const na = ints[a * L + 1];
     const ea = ints[a * L + 2];
     const qa = ints[a * L + 3];
+    const ma = ints[a * L + 4];
     const pb = ints[b * L];
     const nb = ints[b * L + 1];
     const eb = ints[b * L + 2];
     const qb = ints[b * L + 3];
+    const mb = ints[b * L + 4];
     // the peer from a now lives at b and vice versa; a pointer to a or b is renamed
     ints[b * L] = pa === b ? a : pa;
     ints[b * L + 1] = na === b ? a : na;
     ints[b * L + 2] = ea;
     ints[b * L + 3] = qa;
+    ints[b * L + 4] = ma;
     ints[a * L] = pb === a ? b : pb;
     ints[a * L + 1] = nb === a ? b : nb;
     ints[a * L + 2] = eb;
     ints[a * L + 3] = qb;
+    ints[a * L + 4] = mb;
     ints[this.tableAt + qa] = b + 1;
     ints[this.tableAt + qb] = a + 1;
     if (pa === NIL) this.head = b;
@@ -436,13 +475,34 @@ function sameId(id: Buffer, buf: Buffer, at: number): boolean {
   return true;
 }
 
+/**
+ * Fingerprint of a BEP 3 key: 31 bits, never 0 for a key; 0 for none (undefined or ''). Seeded
+ * like the id hash.
+ */
+function keyFingerprint(key: string | undefined): number {
+  if (key === undefined || key.length === 0) return 0;
+  let h = SEED ^ 0x2545f491;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h & 0x7fffffff || 1;
+}
+
 class Swarm {
-  completed: number;
+  completed = 0;
+  /** time (ms) of the last announce, for the retention */
+  last: number;
   v4: Pool | null = null;
   v6: Pool | null = null;
-  constructor(completed: number) {
-    this.completed = completed;
+  constructor(now: number) {
+    this.last = now;
   }
+}
+
+/** Peers a swarm holds (live or not yet purged). */
+function held(swarm: Swarm): number {
+  return (swarm.v4 === null ? 0 : swarm.v4.count) + (swarm.v6 === null ? 0 : swarm.v6.count);
 }
 
 function pick(random: () => number, m: number): number {
@@ -475,14 +535,25 @@ function virtualSegment(segs: Int32Array, n: number, a: number, b: number, self:
 
 export class MemoryStore implements SwarmStore {
   private readonly swarms = new Map<string, Swarm>();
-  /** swarms with no peers left but a completed count: info_hash (latin1) → count */
-  private readonly retired = new Map<string, number>();
   private readonly random: () => number;
+  private readonly retentionMs: number;
   /** scratch for Pool.select: up to three [from, to) slot ranges */
-  private readonly segs = new Int32Array(6);
+  private readonly segs = new Int32Array(8);
+  /** running totals for stats(): peers held, swarms holding at least one */
+  private peerTotal = 0;
+  private activeSwarms = 0;
+  /** sweepSome's place in `swarms` (a live iterator); null between passes */
+  private cursor: IterableIterator<[string, Swarm]> | null = null;
+  /** stoppers of the running timed sweepers (close() stops them) */
+  private readonly sweepers = new Set<() => void>();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.random = options.random ?? Math.random;
+    const retention = options.swarmRetentionMs ?? DEFAULT_SWARM_RETENTION_MS;
+    if (typeof retention !== 'number' || !(retention >= 0 && retention < Infinity)) {
+      throw new RangeError(`MemoryStore: swarmRetentionMs must be a finite number >= 0, got ${String(retention)}`);
+    }
+    this.retentionMs = retention;
   }
 
   announce(req: StoreAnnounce): StoreAnnounceResult {
@@ -494,62 +565,72 @@ export class MemoryStore implements SwarmStore {
       throw new RangeError(`announce: peerLifetimeMs must be in (0, ${MAX_PEER_LIFETIME_MS}]`);
     }
     const now = req.now;
-    const key = req.infoHash.toString('latin1');
-    let swarm = this.swarms.get(key);
+    const hash = req.infoHash.toString('latin1');
+    const stopped = req.event === 'stopped';
     const result: StoreAnnounceResult = { complete: 0, incomplete: 0, downloaded: 0, peers: EMPTY };
-    if (req.event === 'stopped') {
-      if (swarm === undefined) {
-        result.downloaded = this.retired.get(key) ?? 0;
+    let swarm = this.swarms.get(hash);
+    if (swarm === undefined) {
+      if (stopped) {
+        if (req.withPeerIds) result.peerIds = EMPTY;
         return result;
       }
-      const pool = req.family === 4 ? swarm.v4 : swarm.v6;
-      if (pool !== null) {
-        pool.purge(now);
-        const slot = pool.find(req.peerId);
-        if (slot !== NIL) {
-          pool.remove(slot);
-          pool.shrink();
-        }
-        result.complete = pool.seeders;
-        result.incomplete = pool.count - pool.seeders;
-      }
-      result.downloaded = swarm.completed;
-      this.settle(key, swarm);
-      return result;
+      swarm = new Swarm(now);
+      this.swarms.set(hash, swarm);
     }
+    const before = held(swarm);
+    if (swarm.v4 !== null) swarm.v4.purge(now);
+    if (swarm.v6 !== null) swarm.v6.purge(now);
+    if (held(swarm) === 0 && now - swarm.last >= this.retentionMs) swarm.completed = 0;
+    swarm.last = now;
 
-    if (swarm === undefined) {
-      const completed = this.retired.get(key);
-      swarm = new Swarm(completed ?? 0);
-      if (completed !== undefined) this.retired.delete(key);
-      this.swarms.set(key, swarm);
-    }
     let pool = req.family === 4 ? swarm.v4 : swarm.v6;
-    if (pool === null) {
-      pool = new Pool(size, now);
-      if (req.family === 4) swarm.v4 = pool;
-      else swarm.v6 = pool;
-    } else {
-      pool.purge(now);
-    }
-    const expiry = now + req.peerLifetimeMs;
-    let slot = pool.find(req.peerId);
-    if (slot === NIL) {
-      slot = pool.add(req.peerId, req.addr, req.seeder, expiry, now);
-      if (req.seeder && req.event === 'completed') swarm.completed++;
-    } else {
-      const wasSeeder = slot < pool.seeders;
-      if (req.seeder !== wasSeeder) {
-        slot = pool.setSeeder(slot, req.seeder);
-        if (req.seeder && req.event === 'completed') swarm.completed++;
+    let slot = pool === null ? NIL : pool.find(req.peerId);
+    const fingerprint = keyFingerprint(req.key);
+    // an entry is changed only from its own IP, or with the key it holds
+    const accepted =
+      slot === NIL || pool!.sameIp(slot, req.addr) || (fingerprint !== 0 && pool!.meta(slot) >>> 1 === fingerprint);
+    if (stopped) {
+      if (slot !== NIL && accepted) {
+        pool!.remove(slot);
+        pool!.shrink();
       }
-      pool.refresh(slot, req.addr, expiry, now);
+    } else if (accepted) {
+      const counting = req.seeder && req.event === 'completed';
+      if (pool === null) {
+        pool = new Pool(size, now);
+        if (req.family === 4) swarm.v4 = pool;
+        else swarm.v6 = pool;
+      }
+      const expiry = now + req.peerLifetimeMs;
+      if (slot === NIL) {
+        slot = pool.add(req.peerId, req.addr, req.seeder, expiry, now, (fingerprint << 1) | (counting ? 1 : 0));
+        if (counting) swarm.completed++;
+      } else {
+        let counted = pool.meta(slot) & 1;
+        if (req.seeder !== slot < pool.seeders) {
+          slot = pool.setSeeder(slot, req.seeder);
+          // a leecher becoming a seeder with event=completed, once per peer
+          if (counting && counted === 0) {
+            swarm.completed++;
+            counted = 1;
+          }
+        }
+        pool.setMeta(slot, (fingerprint << 1) | counted);
+        pool.refresh(slot, req.addr, expiry, now);
+      }
     }
-    result.complete = pool.seeders;
-    result.incomplete = pool.count - pool.seeders;
+    const v4 = swarm.v4;
+    const v6 = swarm.v6;
+    const seeders = (v4 === null ? 0 : v4.seeders) + (v6 === null ? 0 : v6.seeders);
+    result.complete = seeders;
+    result.incomplete = held(swarm) - seeders;
     result.downloaded = swarm.completed;
-    if (req.numWant > 0) pool.select(slot, req.numWant, this.random, req.withPeerIds, this.segs, result);
+    // a refused announcer is answered with `self` at the entry it could not change
+    if (!stopped && req.numWant > 0 && pool !== null) {
+      pool.select(slot, req.seeder, req.numWant, this.random, req.withPeerIds, this.segs, result);
+    }
     if (req.withPeerIds && result.peerIds === undefined) result.peerIds = EMPTY;
+    this.settle(hash, swarm, before, now);
     return result;
   }
 
@@ -558,12 +639,7 @@ export class MemoryStore implements SwarmStore {
     for (const infoHash of infoHashes) {
       const key = infoHash.toString('latin1');
       const swarm = this.swarms.get(key);
-      if (swarm !== undefined) {
-        entries.push(this.count(infoHash, swarm, now));
-        this.settle(key, swarm);
-      } else {
-        entries.push({ infoHash, complete: 0, downloaded: this.retired.get(key) ?? 0, incomplete: 0 });
-      }
+      entries.push(swarm === undefined ? zeros(infoHash) : this.count(key, infoHash, swarm, now));
     }
     return entries;
   }
@@ -571,69 +647,133 @@ export class MemoryStore implements SwarmStore {
   async scrapeAll(now: number): Promise<ScrapeEntry[]> {
     const entries: ScrapeEntry[] = [];
     for (const [key, swarm] of this.swarms) {
-      const entry = this.count(Buffer.from(key, 'latin1'), swarm, now);
+      const entry = this.count(key, null, swarm, now);
       if (entry.complete + entry.incomplete > 0 || entry.downloaded > 0) entries.push(entry);
-      this.settle(key, swarm);
-    }
-    for (const [key, downloaded] of this.retired) {
-      entries.push({ infoHash: Buffer.from(key, 'latin1'), complete: 0, downloaded, incomplete: 0 });
     }
     return entries;
   }
 
   /**
-   * Peers and swarms held. Peers not yet swept count until the next sweep or announce; swarms
-   * are those holding peers (completed-count-only swarms are not counted).
+   * Peers held and swarms holding peers, from running totals (no walk). Expired peers count
+   * until a sweep or an announce or scrape of their swarm drops them; swarms kept only for their
+   * completed count are not counted (see size()).
    */
   async stats(): Promise<{ peers: number; swarms: number }> {
-    let peers = 0;
-    for (const swarm of this.swarms.values()) {
-      peers += (swarm.v4?.count ?? 0) + (swarm.v6?.count ?? 0);
-    }
-    return { peers, swarms: this.swarms.size };
+    return { peers: this.peerTotal, swarms: this.activeSwarms };
   }
 
-  /** Drops the expired peers of every swarm, then the swarms left without peers. */
+  /** Swarms in the map, and how many of them hold no peer (kept for their completed count). */
+  size(): { swarms: number; retained: number } {
+    return { swarms: this.swarms.size, retained: this.swarms.size - this.activeSwarms };
+  }
+
+  /**
+   * Drops the expired peers of every swarm, the swarms left without peers and without a completed
+   * count, and those whose retention has passed. Holds the event loop for the whole walk: for
+   * tests and small stores; a server uses startSweeper.
+   */
   sweep(now: number): void {
-    for (const [key, swarm] of this.swarms) {
-      swarm.v4?.purge(now);
-      swarm.v6?.purge(now);
-      this.settle(key, swarm);
-    }
+    for (const [key, swarm] of this.swarms) this.sweepOne(key, swarm, now);
   }
 
-  /** Sweeps every `intervalMs` on an unref'd timer; returns the function that stops it. */
-  startSweeper(intervalMs: number, clock: () => number = Date.now): () => void {
-    const timer = setInterval(() => this.sweep(clock()), intervalMs);
+  /**
+   * Sweeps the next `budget` swarms (as sweep does), continuing where the previous call stopped.
+   * Returns true when it reached the end of a pass (the next call starts a new one).
+   */
+  sweepSome(now: number, budget: number): boolean {
+    let it = this.cursor;
+    if (it === null) it = this.cursor = this.swarms.entries();
+    for (let i = 0; i < budget; i++) {
+      const next = it.next();
+      if (next.done === true) {
+        this.cursor = null;
+        return true;
+      }
+      this.sweepOne(next.value[0], next.value[1], now);
+    }
+    return false;
+  }
+
+  /**
+   * Sweeps continuously on unref'd timers, a full pass about every `intervalMs`, spread over the
+   * interval in steps of `batch` swarms (sweepSome), so that no step holds the event loop for
+   * long. Returns the function that stops it; close() stops it too.
+   */
+  startSweeper(intervalMs: number, clock: () => number = Date.now, options: SweeperOptions = {}): () => void {
+    const batch = options.batch ?? SWEEP_BATCH;
+    if (!(intervalMs > 0) || !(Number.isInteger(batch) && batch > 0)) {
+      throw new RangeError('startSweeper: intervalMs must be > 0 and batch a positive integer');
+    }
+    let timer: NodeJS.Timeout | undefined;
+    let delay = 0;
+    let stopped = false;
+    /** the pause between steps of the pass starting now: the interval over its number of steps */
+    const pace = () => (delay = intervalMs / Math.max(1, Math.ceil(this.swarms.size / batch)));
+    const step = () => {
+      if (stopped) return;
+      const done = this.sweepSome(clock(), batch);
+      if (done) pace();
+      timer = setTimeout(step, delay);
+      timer.unref();
+    };
+    pace();
+    timer = setTimeout(step, delay);
     timer.unref();
-    return () => clearInterval(timer);
+    const stop = () => {
+      stopped = true;
+      clearTimeout(timer);
+      this.sweepers.delete(stop);
+    };
+    this.sweepers.add(stop);
+    return stop;
   }
 
   /** Seeders, leechers and capacity per family of one swarm (for tests and debugging). */
   inspect(infoHash: Buffer): { completed: number; v4: PoolInfo | null; v6: PoolInfo | null } | undefined {
-    const key = infoHash.toString('latin1');
-    const swarm = this.swarms.get(key);
-    if (swarm === undefined) {
-      const completed = this.retired.get(key);
-      return completed === undefined ? undefined : { completed, v4: null, v6: null };
-    }
+    const swarm = this.swarms.get(infoHash.toString('latin1'));
+    if (swarm === undefined) return undefined;
     return { completed: swarm.completed, v4: swarm.v4?.info() ?? null, v6: swarm.v6?.info() ?? null };
   }
 
-  /** Throws if any pool's internal structure is inconsistent (for tests). */
+  /** Throws if any pool's internal structure or the running totals are inconsistent (for tests). */
   checkInvariants(): void {
+    let peers = 0;
+    let active = 0;
     for (const swarm of this.swarms.values()) {
       swarm.v4?.check();
       swarm.v6?.check();
+      if (swarm.v4?.count === 0 || swarm.v6?.count === 0) throw new Error('an empty pool was kept');
+      const n = held(swarm);
+      if (n === 0 && swarm.completed === 0) throw new Error('a swarm without peers nor completed count was kept');
+      peers += n;
+      if (n > 0) active++;
+    }
+    if (peers !== this.peerTotal || active !== this.activeSwarms) {
+      throw new Error(`stats totals ${this.peerTotal}/${this.activeSwarms}, counted ${peers}/${active}`);
     }
   }
 
   async close(): Promise<void> {
+    for (const stop of [...this.sweepers]) stop();
     this.swarms.clear();
-    this.retired.clear();
+    this.cursor = null;
+    this.peerTotal = 0;
+    this.activeSwarms = 0;
   }
 
-  private count(infoHash: Buffer, swarm: Swarm, now: number): ScrapeEntry {
+  private sweepOne(key: string, swarm: Swarm, now: number): void {
+    const before = held(swarm);
+    if (swarm.v4 !== null) swarm.v4.purge(now);
+    if (swarm.v6 !== null) swarm.v6.purge(now);
+    this.settle(key, swarm, before, now);
+  }
+
+  /**
+   * The scrape entry of a swarm at `now` (zeros once forgotten), purging and settling it;
+   * `infoHash` null: made from the key.
+   */
+  private count(key: string, infoHash: Buffer | null, swarm: Swarm, now: number): ScrapeEntry {
+    const before = held(swarm);
     let complete = 0;
     let incomplete = 0;
     for (const pool of [swarm.v4, swarm.v6]) {
@@ -642,16 +782,37 @@ export class MemoryStore implements SwarmStore {
       complete += pool.seeders;
       incomplete += pool.count - pool.seeders;
     }
-    return { infoHash, complete, downloaded: swarm.completed, incomplete };
+    const kept = this.settle(key, swarm, before, now);
+    return {
+      infoHash: infoHash ?? Buffer.from(key, 'latin1'),
+      complete,
+      downloaded: kept ? swarm.completed : 0,
+      incomplete,
+    };
   }
 
-  /** Frees empty pools; a swarm without peers goes, leaving its completed count if any. */
-  private settle(key: string, swarm: Swarm): void {
+  /**
+   * After an operation that may have added or dropped peers (`before`: peers held before it):
+   * updates the totals, frees empty pools, and drops the swarm if it holds no peers and has no
+   * completed count or its retention has passed. Returns whether the swarm is kept.
+   */
+  private settle(key: string, swarm: Swarm, before: number, now: number): boolean {
     if (swarm.v4 !== null && swarm.v4.count === 0) swarm.v4 = null;
     if (swarm.v6 !== null && swarm.v6.count === 0) swarm.v6 = null;
-    if (swarm.v4 === null && swarm.v6 === null) {
-      this.swarms.delete(key);
-      if (swarm.completed > 0) this.retired.set(key, swarm.completed);
+    const after = held(swarm);
+    if (after !== before) {
+      this.peerTotal += after - before;
+      if (before === 0) this.activeSwarms++;
+      else if (after === 0) this.activeSwarms--;
     }
+    if (after === 0 && (swarm.completed === 0 || now - swarm.last >= this.retentionMs)) {
+      this.swarms.delete(key);
+      return false;
+    }
+    return true;
   }
+}
+
+function zeros(infoHash: Buffer): ScrapeEntry {
+  return { infoHash, complete: 0, downloaded: 0, incomplete: 0 };
 }

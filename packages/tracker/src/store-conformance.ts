@@ -4,6 +4,9 @@
  * hashes and peer ids, never assumes an empty store, and drives an explicit clock.
  *
  * Usage, from a test file: runStoreConformance('memory', async () => new MemoryStore());
+ * A store opened with a swarm retention other than DEFAULT_SWARM_RETENTION_MS says so in the
+ * options: runStoreConformance('memory', open, close, { swarmRetentionMs }). The retention tests
+ * move the injected clock past it; a store must judge retention against that `now`.
  * Not exported from index.ts because it imports node:test; import it as
  * '@peertracker/tracker/dist/store-conformance'.
  */
@@ -11,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { AnnounceEvent } from '@peertracker/protocol';
-import type { Family, StoreAnnounceResult, SwarmStore } from './store';
+import { DEFAULT_SWARM_RETENTION_MS, type Family, type StoreAnnounceResult, type SwarmStore } from './store';
 
 const LIFETIME_MS = 60_000;
 
@@ -19,6 +22,13 @@ interface Peer {
   id: Buffer;
   addr: Buffer;
   family: Family;
+  /** BEP 3 key it announces with (none when undefined) */
+  key?: string;
+}
+
+export interface ConformanceOptions {
+  /** the swarmRetentionMs the store was opened with; default DEFAULT_SWARM_RETENTION_MS */
+  swarmRetentionMs?: number;
 }
 
 interface AnnounceOptions {
@@ -26,6 +36,8 @@ interface AnnounceOptions {
   event?: AnnounceEvent;
   numWant?: number;
   withPeerIds?: boolean;
+  /** overrides the peer's key (undefined included) when present */
+  key?: string;
   /** defaults to the swarm's clock */
   now?: number;
 }
@@ -49,9 +61,27 @@ class TestSwarm {
     const addr = Buffer.alloc(ip.length + 2);
     ip.copy(addr);
     addr.writeUInt16BE(this.nextPort++, ip.length);
-    const p = { id: randomBytes(20), addr, family };
+    const p: Peer = { id: randomBytes(20), addr, family };
     this.byAddr.set(addr.toString('hex'), p);
     return p;
+  }
+
+  /** Peer `p`'s id announced from another, random IP of its family (with `key`, if given). */
+  elsewhere(p: Peer, key?: string): Peer {
+    const addr = randomBytes(p.addr.length);
+    if (addr.equals(p.addr.subarray(0, p.addr.length - 2))) addr[0] ^= 1;
+    const q: Peer = { id: p.id, addr, family: p.family, key };
+    this.byAddr.set(addr.toString('hex'), q);
+    return q;
+  }
+
+  /** Peer `p` (same id, IP and key) on a new port. */
+  newPort(p: Peer): Peer {
+    const addr = Buffer.from(p.addr);
+    addr.writeUInt16BE(this.nextPort++, addr.length - 2);
+    const q: Peer = { ...p, addr };
+    this.byAddr.set(addr.toString('hex'), q);
+    return q;
   }
 
   async announce(p: Peer, o: AnnounceOptions = {}): Promise<StoreAnnounceResult> {
@@ -62,6 +92,7 @@ class TestSwarm {
       addr: p.addr,
       seeder: o.seeder ?? false,
       event: o.event ?? 'none',
+      key: 'key' in o ? o.key : p.key,
       numWant: o.numWant ?? 50,
       withPeerIds: o.withPeerIds ?? false,
       now: o.now ?? this.now,
@@ -113,11 +144,24 @@ function sameSet(actual: Peer[], expected: Peer[], message?: string): void {
   assert.deepEqual(hex(actual), hex(expected), message);
 }
 
+/** Asserts that no selected peer is (has the id of) `p`. */
+function excludes(result: StoreAnnounceResult, p: Peer): void {
+  const size = p.family === 4 ? 6 : 18;
+  for (let i = 0; i < result.peers.length; i += size) {
+    assert.ok(!result.peers.subarray(i, i + size).equals(p.addr), 'the entry of the announcing peer id was returned');
+  }
+  for (let i = 0; i < (result.peerIds?.length ?? 0); i += 20) {
+    assert.ok(!result.peerIds!.subarray(i, i + 20).equals(p.id), 'the announcing peer id was returned');
+  }
+}
+
 export function runStoreConformance(
   name: string,
   open: () => Promise<SwarmStore>,
   close: (s: SwarmStore) => Promise<void> = (s) => s.close(),
+  options: ConformanceOptions = {},
 ): void {
+  const RETENTION_MS = options.swarmRetentionMs ?? DEFAULT_SWARM_RETENTION_MS;
   describe(`SwarmStore conformance: ${name}`, () => {
     let store: SwarmStore;
     before(async () => {
@@ -164,8 +208,9 @@ export function runStoreConformance(
     it('removes a peer on event=stopped and gives it no peers', async () => {
       const s = swarm();
       const [a, b, c] = await s.populate(3);
-      let r = await s.announce(a, { event: 'stopped', numWant: 50 });
+      let r = await s.announce(a, { event: 'stopped', numWant: 50, withPeerIds: true });
       assert.equal(r.peers.length, 0);
+      assert.deepEqual(r.peerIds, Buffer.alloc(0), 'stopped with withPeerIds gives an empty peerIds');
       assert.deepEqual([r.complete, r.incomplete], [0, 2]);
       r = await s.announce(b);
       assert.equal(r.incomplete, 2);
@@ -174,8 +219,11 @@ export function runStoreConformance(
       r = await s.announce(a, { event: 'stopped' });
       assert.deepEqual([r.complete, r.incomplete, r.peers.length], [0, 2, 0]);
       const other = swarm();
-      r = await other.announce(other.peer(), { event: 'stopped' });
+      r = await other.announce(other.peer(), { event: 'stopped', withPeerIds: true });
       assert.deepEqual([r.complete, r.incomplete, r.downloaded, r.peers.length], [0, 0, 0, 0]);
+      assert.deepEqual(r.peerIds, Buffer.alloc(0));
+      r = await s.announce(b, { event: 'stopped' });
+      assert.equal(r.peerIds, undefined);
       assert.deepEqual(await other.scrape(), { infoHash: other.infoHash, complete: 0, downloaded: 0, incomplete: 0 });
     });
 
@@ -234,7 +282,7 @@ export function runStoreConformance(
       const [a] = await s.populate(4);
       const r = await s.announce(a, { numWant: 0, withPeerIds: true });
       assert.equal(r.peers.length, 0);
-      assert.equal(r.peerIds?.length ?? 0, 0);
+      assert.deepEqual(r.peerIds, Buffer.alloc(0));
       assert.deepEqual([r.complete, r.incomplete], [0, 4]);
     });
 
@@ -253,27 +301,37 @@ export function runStoreConformance(
       assert.equal((await s.announce(peers[0], { numWant: 5 })).peerIds, undefined);
     });
 
-    it('keeps IPv4 and IPv6 peers apart, counting per family but scraping both', async () => {
+    it('gives peers of the announcer\'s family only, counting both families like scrape', async () => {
       const s = swarm();
       const v4 = await s.populate(3);
       const v6 = await s.populate(2, { family: 6 });
       const v6seed = s.peer(6);
       let r = await s.announce(v6seed, { seeder: true });
-      assert.deepEqual([r.complete, r.incomplete], [1, 2]);
+      assert.deepEqual([r.complete, r.incomplete], [1, 5]);
       sameSet(members(s, r, v6seed), v6);
       r = await s.announce(v6[0]);
-      assert.deepEqual([r.complete, r.incomplete], [1, 2]);
+      assert.deepEqual([r.complete, r.incomplete], [1, 5]);
       sameSet(members(s, r, v6[0]), [v6[1], v6seed]);
+      // an IPv4 client in a swarm whose only seeder is IPv6 is told about that seeder
       r = await s.announce(v4[0]);
-      assert.deepEqual([r.complete, r.incomplete], [0, 3]);
+      assert.deepEqual([r.complete, r.incomplete], [1, 5]);
       sameSet(members(s, r, v4[0]), v4.slice(1));
       assert.deepEqual(await s.scrape(), { infoHash: s.infoHash, complete: 1, downloaded: 0, incomplete: 5 });
       // the same peer id in both families is two peers
       const dual = { ...s.peer(6), id: v4[1].id };
       s.byAddr.set(dual.addr.toString('hex'), dual);
       r = await s.announce(dual);
-      assert.deepEqual([r.complete, r.incomplete], [1, 3]);
+      assert.deepEqual([r.complete, r.incomplete], [1, 6]);
       assert.equal((await s.scrape()).incomplete, 6);
+      // a stop counts both families too
+      r = await s.announce(v4[2], { event: 'stopped' });
+      assert.deepEqual([r.complete, r.incomplete], [1, 5]);
+      // expired peers of the other family are not counted
+      const t = s.now;
+      r = await s.announce(v4[0], { now: t + LIFETIME_MS - 1 });
+      assert.deepEqual([r.complete, r.incomplete], [1, 5]);
+      r = await s.announce(v4[0], { now: t + LIFETIME_MS });
+      assert.deepEqual([r.complete, r.incomplete], [0, 1]);
     });
 
     it('counts a completion once per peer, and keeps the count after the peers leave', async () => {
@@ -300,19 +358,205 @@ export function runStoreConformance(
       assert.equal((await store.scrapeAll(s.now)).find((e) => e.infoHash.equals(s.infoHash))?.downloaded, 2);
     });
 
+    it('counts a peer once even when it goes back to leeching and completes again', async () => {
+      const s = swarm();
+      const [a, b] = [s.peer(), s.peer()];
+      await s.announce(a, { event: 'started' });
+      let r: StoreAnnounceResult;
+      for (let round = 0; round < 3; round++) {
+        r = await s.announce(a, { seeder: true, event: 'completed' });
+        assert.equal(r.downloaded, 1, `round ${round}: completing again was counted`);
+        r = await s.announce(a, { seeder: false });
+        assert.deepEqual([r.complete, r.incomplete, r.downloaded], [0, 1, 1]);
+      }
+      r = await s.announce(b, { seeder: true, event: 'completed' });
+      assert.equal(r.downloaded, 2, 'a new peer arriving completed was not counted');
+      await s.announce(b, { seeder: false });
+      r = await s.announce(b, { seeder: true, event: 'completed' });
+      assert.equal(r.downloaded, 2, 'a peer that arrived completed was counted again');
+      // a peer that left and comes back is a new stay in the swarm
+      await s.announce(a, { event: 'stopped' });
+      await s.announce(a, { event: 'started' });
+      r = await s.announce(a, { seeder: true, event: 'completed' });
+      assert.equal(r.downloaded, 3);
+      assert.deepEqual(await s.scrape(), { infoHash: s.infoHash, complete: 2, downloaded: 3, incomplete: 0 });
+    });
+
     it('keeps the completed count when the peers expire', async () => {
       const s = swarm();
       const a = s.peer();
       await s.announce(a, { seeder: true, event: 'completed' });
       s.now += LIFETIME_MS + 1;
       assert.deepEqual(await s.scrape(), { infoHash: s.infoHash, complete: 0, downloaded: 1, incomplete: 0 });
-      const all = await store.scrapeAll(s.now);
-      assert.deepEqual(all.find((e) => e.infoHash.equals(s.infoHash)), {
-        infoHash: s.infoHash,
-        complete: 0,
-        downloaded: 1,
-        incomplete: 0,
-      });
+      for (let i = 0; i < 2; i++) {
+        const all = await store.scrapeAll(s.now);
+        assert.deepEqual(
+          all.filter((e) => e.infoHash.equals(s.infoHash)),
+          [{ infoHash: s.infoHash, complete: 0, downloaded: 1, incomplete: 0 }],
+          `scrapeAll ${i}: one entry per swarm`,
+        );
+      }
+    });
+
+    it('lists each swarm once in scrapeAll, whatever state it is in', async () => {
+      const [live, expiring, stopped] = [swarm(), swarm(), swarm()];
+      expiring.now = stopped.now = live.now;
+      await live.populate(2);
+      await live.announce(live.peer(6), { seeder: true, event: 'completed' });
+      await expiring.announce(expiring.peer(), { seeder: true, event: 'completed' });
+      const p = stopped.peer(6);
+      await stopped.announce(p, { seeder: true, event: 'completed' });
+      await stopped.announce(p, { event: 'stopped' });
+      const now = live.now + LIFETIME_MS + 1;
+      await live.populate(1);
+      const all = await store.scrapeAll(live.now);
+      const later = await store.scrapeAll(now);
+      for (const [list, s, entry] of [
+        [all, live, [1, 1, 3]],
+        [all, expiring, [1, 1, 0]],
+        [all, stopped, [0, 1, 0]],
+        [later, live, [0, 1, 0]],
+        [later, expiring, [0, 1, 0]],
+        [later, stopped, [0, 1, 0]],
+      ] as const) {
+        const found = list.filter((e) => e.infoHash.equals(s.infoHash));
+        assert.equal(found.length, 1, 'a swarm listed other than once');
+        assert.deepEqual([found[0].complete, found[0].downloaded, found[0].incomplete], entry);
+      }
+    });
+
+    it('forgets a swarm without live peers once the retention has passed since its last announce', async () => {
+      assert.ok(RETENTION_MS > LIFETIME_MS + 2000, 'the suite needs a retention above the peer lifetime');
+      // the peers stop: the retention runs from the last announce (a stop)
+      const s = swarm();
+      const t = s.now;
+      const [a, b] = [s.peer(), s.peer()];
+      await s.announce(a, { seeder: true, event: 'completed' });
+      await s.announce(b, { now: t + 1000 });
+      await s.announce(a, { event: 'stopped', now: t + 1500 });
+      await s.announce(b, { event: 'stopped', now: t + 2000 });
+      const last = t + 2000;
+      const kept = { infoHash: s.infoHash, complete: 0, downloaded: 1, incomplete: 0 };
+      const gone = { infoHash: s.infoHash, complete: 0, downloaded: 0, incomplete: 0 };
+      // scrapes do not extend it
+      assert.deepEqual(await s.scrape(last + RETENTION_MS / 2), kept);
+      assert.deepEqual(await s.scrape(last + RETENTION_MS - 1), kept);
+      const before = await store.scrapeAll(last + RETENTION_MS - 1);
+      assert.deepEqual(before.filter((e) => e.infoHash.equals(s.infoHash)), [kept]);
+      assert.deepEqual(await s.scrape(last + RETENTION_MS), gone);
+      const after = await store.scrapeAll(last + RETENTION_MS);
+      assert.equal(after.filter((e) => e.infoHash.equals(s.infoHash)).length, 0, 'scrapeAll lists a forgotten swarm');
+      let r = await s.announce(s.peer(), { now: last + RETENTION_MS });
+      assert.deepEqual([r.complete, r.incomplete, r.downloaded], [0, 1, 0]);
+
+      // the peers expire: the retention still runs from the last announce
+      const e = swarm();
+      await e.announce(e.peer(), { seeder: true, event: 'completed' });
+      assert.deepEqual(await e.scrape(e.now + LIFETIME_MS), { ...kept, infoHash: e.infoHash });
+      assert.deepEqual(await e.scrape(e.now + RETENTION_MS - 1), { ...kept, infoHash: e.infoHash });
+      assert.deepEqual(await e.scrape(e.now + RETENTION_MS), { ...gone, infoHash: e.infoHash });
+
+      // any announce restarts it, and an announce after it has passed starts from zero
+      const k = swarm();
+      const u = k.now;
+      const c = k.peer();
+      await k.announce(c, { seeder: true, event: 'completed' });
+      await k.announce(c, { event: 'stopped' });
+      const d = k.peer();
+      await k.announce(d, { now: u + RETENTION_MS - 1 });
+      await k.announce(d, { now: u + RETENTION_MS - 1, event: 'stopped' });
+      assert.equal((await k.scrape(u + RETENTION_MS)).downloaded, 1);
+      assert.equal((await k.scrape(u + 2 * RETENTION_MS - 2)).downloaded, 1);
+      r = await k.announce(k.peer(), { now: u + 2 * RETENTION_MS - 1, seeder: true, event: 'completed' });
+      assert.deepEqual([r.complete, r.incomplete, r.downloaded], [1, 0, 1], 'the old count was not forgotten');
+    });
+
+    it('lets no other IP stop, move or change a peer without the key it was stored with', async () => {
+      const s = swarm();
+      const t = s.now;
+      const v = s.peer();
+      v.key = 'victim-key';
+      const [w] = await s.populate(1);
+      await s.announce(v, { numWant: 0 });
+      const bare = s.elsewhere(v);
+      const wrong = s.elsewhere(v, 'wrong-key');
+      const empty = s.elsewhere(v, '');
+      const tries: [Peer, AnnounceOptions][] = [
+        [bare, { event: 'stopped' }],
+        [bare, {}],
+        [bare, { seeder: true, event: 'completed' }],
+        [wrong, { event: 'stopped' }],
+        [wrong, { seeder: true, event: 'completed' }],
+        [empty, { event: 'stopped' }],
+        [empty, { seeder: true }],
+        [s.elsewhere(v, 'victim-key2'), { seeder: true }],
+      ];
+      for (const [i, [intruder, o]] of tries.entries()) {
+        const r = await s.announce(intruder, { ...o, withPeerIds: true, now: t + 10 * i });
+        const what = `try ${i} (${intruder.key ?? 'no key'}, ${o.event ?? 'none'})`;
+        assert.deepEqual([r.complete, r.incomplete, r.downloaded], [0, 2, 0], `${what}: the answer's counts`);
+        excludes(r, v);
+        excludes(r, intruder);
+        if (o.event === 'stopped') assert.equal(r.peers.length, 0);
+        else sameSet(members(s, r, intruder), [w], `${what}: the answer's peers`);
+        const seen = await s.announce(w, { now: t + 10 * i + 1 });
+        assert.deepEqual([seen.complete, seen.incomplete, seen.downloaded], [0, 2, 0], `${what} changed the counts`);
+        sameSet(members(s, seen, w), [v], `${what} moved or removed the peer`);
+      }
+      // nor did they refresh it: it expires from its own last announce
+      await s.announce(bare, { now: t + LIFETIME_MS - 1 });
+      await s.announce(w, { now: t + LIFETIME_MS - 1 });
+      const left = await s.scrape(t + LIFETIME_MS);
+      assert.deepEqual(left, { infoHash: s.infoHash, complete: 0, downloaded: 0, incomplete: 1 });
+
+      // an entry stored without a key can be changed from its own IP only
+      const n = swarm();
+      const [x, y] = await n.populate(2);
+      for (const intruder of [n.elsewhere(x), n.elsewhere(x, ''), n.elsewhere(x, 'any')]) {
+        await n.announce(intruder, { event: 'stopped' });
+        await n.announce(intruder, { seeder: true });
+        sameSet(members(n, await n.announce(y), y), [x], `an intruder with key ${intruder.key} changed it`);
+      }
+    });
+
+    it('lets a peer whose IP changed prove itself with its key', async () => {
+      const s = swarm();
+      const v = s.peer();
+      v.key = 'k-' + randomBytes(4).toString('hex');
+      const [w] = await s.populate(1);
+      await s.announce(v, { numWant: 0 });
+      // from another IP with the key: moved, and updated like any announce
+      const moved = s.elsewhere(v, v.key);
+      let r = await s.announce(moved, { seeder: true, event: 'completed' });
+      assert.deepEqual([r.complete, r.incomplete, r.downloaded], [1, 1, 1]);
+      sameSet(members(s, r, moved), [w]);
+      sameSet(members(s, await s.announce(w), w), [moved]);
+      // now the old IP is another IP: without the key it changes nothing
+      r = await s.announce(v, { key: undefined, event: 'stopped' });
+      assert.deepEqual([r.complete, r.incomplete], [1, 1]);
+      sameSet(members(s, await s.announce(w), w), [moved]);
+      // the same IP on another port needs no key; the entry then holds the key it came with (none)
+      const port = s.newPort({ ...moved, key: undefined });
+      r = await s.announce(port, { seeder: true });
+      assert.deepEqual([r.complete, r.incomplete, r.downloaded], [1, 1, 1]);
+      sameSet(members(s, await s.announce(w), w), [port]);
+      r = await s.announce(s.elsewhere(v, v.key), { event: 'stopped' });
+      assert.deepEqual([r.complete, r.incomplete], [1, 1], 'a key the entry no longer holds stopped it');
+      // a new key from the same IP, then a stop with it from another IP removes the peer
+      await s.announce({ ...port, key: 'new-key' }, { seeder: true });
+      r = await s.announce(s.elsewhere(v, 'new-key'), { event: 'stopped', withPeerIds: true });
+      assert.deepEqual([r.complete, r.incomplete, r.peers.length, r.peerIds?.length], [0, 1, 0, 0]);
+      assert.equal((await s.announce(w)).peers.length, 0);
+      // and the IPv6 pool keeps the same rule
+      const v6 = s.peer(6);
+      v6.key = 'six';
+      const [w6] = await s.populate(1, { family: 6 });
+      await s.announce(v6);
+      r = await s.announce(s.elsewhere(v6), { event: 'stopped' });
+      sameSet(members(s, await s.announce(w6), w6), [v6]);
+      const moved6 = s.elsewhere(v6, 'six');
+      await s.announce(moved6);
+      sameSet(members(s, await s.announce(w6), w6), [moved6]);
     });
 
     it('expires a peer exactly peerLifetimeMs after its last announce', async () => {

@@ -3,6 +3,12 @@ import type { AnnounceEvent, ScrapeEntry } from '@peertracker/protocol';
 /** Address family of a peer. IPv4 and IPv6 peers live in separate pools of one swarm. */
 export type Family = 4 | 6;
 
+/**
+ * How long a swarm without live peers is remembered after its last announce, by default: its
+ * completed count (`downloaded`) outlives its peers for this long, then the swarm is forgotten.
+ */
+export const DEFAULT_SWARM_RETENTION_MS = 24 * 3600 * 1000;
+
 /** One announce, after the logic has decided everything that does not need the swarm. */
 export interface StoreAnnounce {
   infoHash: Buffer;
@@ -10,6 +16,12 @@ export interface StoreAnnounce {
   family: Family;
   /** compact address: 4-byte IPv4 + 2-byte port (6 bytes) or 16-byte IPv6 + port (18 bytes) */
   addr: Buffer;
+  /**
+   * BEP 3 `key` as the client sent it (HTTP `key`; UDP key as a decimal string), undefined when
+   * absent; '' counts as absent. It lets a peer prove its identity when its IP changes (see the
+   * rules on SwarmStore). Stores may keep only a fingerprint of it.
+   */
+  key: string | undefined;
   /** left === 0 */
   seeder: boolean;
   event: AnnounceEvent;
@@ -24,18 +36,22 @@ export interface StoreAnnounce {
 }
 
 export interface StoreAnnounceResult {
-  /** seeders in the announcer's family pool, after this announce */
+  /** live seeders of the swarm, both families, after this announce */
   complete: number;
-  /** leechers in the announcer's family pool, after this announce */
+  /** live leechers of the swarm, both families, after this announce */
   incomplete: number;
   /** times completed, all families */
   downloaded: number;
   /**
-   * Selected peers, compact form concatenated (6 or 18 bytes each, the announcer's family).
-   * Never the announcer itself; a seeder gets only leechers. Empty for event=stopped.
+   * Selected peers, compact form concatenated (6 or 18 bytes each, the announcer's family only).
+   * Never the announcer itself (no entry with its peer id); a seeder gets only leechers. Empty for
+   * event=stopped.
    */
   peers: Buffer;
-  /** 20 bytes per selected peer, same order as `peers`; present only when withPeerIds */
+  /**
+   * 20 bytes per selected peer, same order as `peers`; present exactly when withPeerIds (an empty
+   * buffer when no peer is selected, event=stopped included).
+   */
   peerIds?: Buffer;
 }
 
@@ -45,11 +61,25 @@ export interface StoreAnnounceResult {
  *
  * Rules every store keeps:
  * - a peer is keyed by (info_hash, family, peer_id); re-announcing updates it in place;
- * - event=stopped removes the peer;
+ * - an entry is changed or removed only by an announce from the IP it was stored with (any port),
+ *   or by one carrying the same non-empty `key` the entry was stored with (BEP 3: the key lets a
+ *   client prove its identity should its IP change). Any other announce for that entry (another
+ *   IP, no key or another key) leaves the entry exactly as it is — address, key, seeder state,
+ *   expiry — is not stored, and still gets an answer: the swarm's counts and peers, never the entry
+ *   itself. An accepted announce stores the address and the key it carries (none included);
+ * - event=stopped removes the peer (subject to the rule above);
  * - the completed count rises once when a known leecher (or new peer) announces event=completed
- *   with left=0, and never again for the same peer while it stays in the swarm; it outlives peers;
+ *   with left=0, and never again for the same peer while it stays in the swarm (also if it goes
+ *   back to leeching and completes again); a seeder announcing event=completed is not counted;
  * - a peer whose last announce is older than peerLifetimeMs is never returned nor counted;
- * - scrape counts both families together.
+ * - announce counts (complete/incomplete) and scrape count both families together; announce
+ *   returns peers of the announcer's family only;
+ * - the completed count outlives the peers for the retention period: a swarm without live peers
+ *   is forgotten, completed count included, once swarmRetentionMs (a store option, default
+ *   DEFAULT_SWARM_RETENTION_MS) has passed since its last announce (any event, stopped included):
+ *   from then on scrape gives zeros, scrapeAll omits it, and a new announce starts from
+ *   downloaded=0. Stores judge this against the `now` they are given (memory: lazily and on sweeps;
+ *   Redis: also a key TTL so the memory goes). Scrapes do not extend the retention.
  */
 export interface SwarmStore {
   /**
@@ -58,11 +88,18 @@ export interface SwarmStore {
    * Remote stores return a promise. Callers handle both.
    */
   announce(req: StoreAnnounce): StoreAnnounceResult | Promise<StoreAnnounceResult>;
-  /** One entry per requested hash, same order; unknown swarms give zeros. */
+  /** One entry per requested hash, same order; unknown or forgotten swarms give zeros. */
   scrape(infoHashes: Buffer[], now: number): Promise<ScrapeEntry[]>;
-  /** Every swarm with at least one live peer or a completed count (full scrape). */
+  /**
+   * Every swarm with at least one live peer or a retained completed count (full scrape), each
+   * exactly once.
+   */
   scrapeAll(now: number): Promise<ScrapeEntry[]>;
-  /** Number of live peers and swarms, for metrics (may be approximate for remote stores). */
+  /**
+   * Number of peers and swarms holding peers, for metrics. Cheap (no walk over the swarms: it is
+   * called on every metrics scrape); may be approximate (the memory store counts expired peers
+   * until they are swept or touched; remote stores may estimate).
+   */
   stats(): Promise<{ peers: number; swarms: number }>;
   close(): Promise<void>;
 }

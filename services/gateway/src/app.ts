@@ -58,7 +58,7 @@ export function createAdminApp(metrics: GatewayMetrics): express.Express {
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   const log = deps.log ?? silentLogger;
   const now = deps.now ?? Date.now;
-  const store = deps.store ?? new MemoryStore();
+  const store = deps.store ?? new MemoryStore({ swarmRetentionMs: config.swarmRetentionSec * 1000 });
   const metrics = new GatewayMetrics(store);
   const logic = new TrackerLogic(store, {
     announceIntervalSec: config.announceIntervalSec,
@@ -93,8 +93,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     else socket.destroy();
   });
 
-  const sweeper =
-    store instanceof MemoryStore ? setInterval(() => store.sweep(now()), SWEEP_INTERVAL_MS).unref() : undefined;
+  // A full pass per interval, in small batches, so the event loop never stalls on a big store.
+  const stopSweeper = store instanceof MemoryStore ? store.startSweeper(SWEEP_INTERVAL_MS, now) : undefined;
 
   let udp: Socket | undefined;
   try {
@@ -118,7 +118,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     udp.on('message', udpFrontend.onMessage);
     udp.on('error', (err) => log.error('udp socket error', { err }));
   } catch (err) {
-    if (sweeper) clearInterval(sweeper);
+    stopSweeper?.();
     http.close();
     udp?.close();
     throw err;
@@ -130,7 +130,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     store,
     metrics,
     async close() {
-      if (sweeper) clearInterval(sweeper);
+      stopSweeper?.();
       await new Promise<void>((resolve) => udpSocket.close(() => resolve()));
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));

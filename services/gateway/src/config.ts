@@ -23,6 +23,8 @@ export interface GatewayConfig {
   /** addresses or CIDR ranges whose X-Forwarded-For is believed */
   trustedProxies: string[];
   store: 'memory';
+  /** seconds a swarm without live peers (and its completed count) is kept after its last announce */
+  swarmRetentionSec: number;
   fullScrape: boolean;
   maxUrlLength: number;
   maxScrapeHashes: number;
@@ -87,6 +89,7 @@ const schema = z.object({
     )
     .refine((list) => list.every(isAddressOrCidr), 'must be a comma-separated list of IP addresses or CIDR ranges'),
   TRACKER_STORE: z.enum(['memory'], { errorMap: () => ({ message: 'must be "memory"' }) }).default('memory'),
+  TRACKER_SWARM_RETENTION: int(0, 365 * 86400).default('86400'),
   TRACKER_FULL_SCRAPE: bool.default('false'),
   TRACKER_MAX_URL_LENGTH: int(256, 65536).default('8192'),
   TRACKER_MAX_SCRAPE_HASHES: int(1, 1000).default('74'),
@@ -148,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     maxNumwant: e.TRACKER_MAX_NUMWANT,
     trustedProxies: e.TRACKER_TRUSTED_PROXIES,
     store: e.TRACKER_STORE,
+    swarmRetentionSec: e.TRACKER_SWARM_RETENTION,
     fullScrape: e.TRACKER_FULL_SCRAPE,
     maxUrlLength: e.TRACKER_MAX_URL_LENGTH,
     maxScrapeHashes: e.TRACKER_MAX_SCRAPE_HASHES,
