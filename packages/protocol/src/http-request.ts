@@ -241,6 +241,45 @@ function eventOf(v: string | null): AnnounceEvent {
 }
 
 /**
+ * Walks the `name=value` parameters of a raw query in order; after each `next()`, `id` is the
+ * parameter's index in NAMES (-1 if unknown) and query[valueStart, valueEnd) its raw value.
+ * Empty segments and `=value` segments are skipped. Native indexOf is several times faster than a
+ * charCodeAt loop; the next '=' is remembered so a run of parameters without one cannot make the
+ * scan quadratic.
+ */
+class ParamCursor {
+  id = -1;
+  valueStart = 0;
+  valueEnd = 0;
+  private i = 0;
+  private nextEq = -1;
+
+  constructor(private readonly query: string) {}
+
+  next(): boolean {
+    const query = this.query;
+    const len = query.length;
+    while (this.i < len) {
+      const ks = this.i;
+      let end = query.indexOf('&', ks);
+      if (end < 0) end = len;
+      if (this.nextEq < ks) {
+        this.nextEq = query.indexOf('=', ks);
+        if (this.nextEq < 0) this.nextEq = len;
+      }
+      const ke = this.nextEq < end ? this.nextEq : end;
+      this.i = end + 1;
+      if (ke === ks) continue;
+      this.id = paramId(query, ks, ke);
+      this.valueStart = ke < end ? ke + 1 : end;
+      this.valueEnd = end;
+      return true;
+    }
+    return false;
+  }
+}
+
+/**
  * Parses an announce query (BEP 3, BEP 23, BEP 21 `paused`). Throws `ClientError` naming the
  * parameter when one is missing or malformed:
  * - `info_hash`, `peer_id`: required, exactly 20 bytes after percent-decoding.
@@ -271,26 +310,11 @@ export function parseAnnounceQuery(query: string): AnnounceRequest {
   let key: string | undefined;
   let trackerId: string | undefined;
 
-  const len = query.length;
-  let i = 0;
-  let nextEq = -1;
-  while (i < len) {
-    // One parameter: name query[ks, ke), value query[vs, end). Native indexOf is several times
-    // faster than a charCodeAt loop; the next '=' is remembered so a run of parameters
-    // without one cannot make the scan quadratic.
-    const ks = i;
-    let end = query.indexOf('&', i);
-    if (end < 0) end = len;
-    if (nextEq < i) {
-      nextEq = query.indexOf('=', i);
-      if (nextEq < 0) nextEq = len;
-    }
-    const ke = nextEq < end ? nextEq : end;
-    i = end + 1;
-    if (ke === ks) continue; // empty segment or `=value`
-    const vs = ke < end ? ke + 1 : end;
-
-    switch (paramId(query, ks, ke)) {
+  const params = new ParamCursor(query);
+  while (params.next()) {
+    const vs = params.valueStart;
+    const end = params.valueEnd;
+    switch (params.id) {
       case P_INFO_HASH:
         if (infoHash === undefined) infoHash = bytes20(query, vs, end, 'info_hash');
         break;
@@ -367,25 +391,13 @@ export function parseAnnounceQuery(query: string): AnnounceRequest {
  */
 export function parseScrapeQuery(query: string, limits: ProtocolLimits = DEFAULT_LIMITS): Buffer[] {
   const hashes: Buffer[] = [];
-  const len = query.length;
-  let i = 0;
-  let nextEq = -1;
-  while (i < len) {
-    const ks = i;
-    let end = query.indexOf('&', i);
-    if (end < 0) end = len;
-    if (nextEq < i) {
-      nextEq = query.indexOf('=', i);
-      if (nextEq < 0) nextEq = len;
-    }
-    const ke = nextEq < end ? nextEq : end;
-    i = end + 1;
-    if (ke === ks) continue;
-    if (paramId(query, ks, ke) !== P_INFO_HASH) continue;
+  const params = new ParamCursor(query);
+  while (params.next()) {
+    if (params.id !== P_INFO_HASH) continue;
     if (hashes.length >= limits.maxScrapeHashes) {
       throw new ClientError(`too many info_hash values (max ${limits.maxScrapeHashes})`);
     }
-    hashes.push(bytes20(query, ke < end ? ke + 1 : end, end, 'info_hash'));
+    hashes.push(bytes20(query, params.valueStart, params.valueEnd, 'info_hash'));
   }
   return hashes;
 }
