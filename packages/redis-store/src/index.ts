@@ -1,0 +1,2 @@
+export { RedisStore, createRedisStore } from './redis-store';
+export type { RedisStoreOptions, RedisTarget } from './redis-store';

@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { ScrapeEntry } from '@peertracker/protocol';
+import {
+  DEFAULT_SWARM_RETENTION_MS,
+  type StoreAnnounce,
+  type StoreAnnounceResult,
+  type SwarmStore,
+} from '@peertracker/tracker';
+import { ANNOUNCE_LUA, SCRAPE_LUA } from './scripts';
+
+/*
+ * The Redis swarm store, on one server or a Redis Cluster (DESIGN.md invariant 4). Every key of
+ * a swarm is `<keyPrefix>{<info_hash hex>}:<name>`, so the Lua scripts (scripts.ts) can touch
+ * them all; an announce is one EVALSHA, a scrape one EVALSHA per hash, and commands issued in the
+ * same tick go out as one pipeline per node (ioredis auto-pipelining, forced on: in cluster mode
+ * it groups them by the node serving their slot).
+ */
+
+export type RedisTarget = { url: string } | { clusterNodes: { host: string; port: number }[] };
+
+export interface RedisStoreOptions {
+  /** Put before every key; must not contain '{' or '}'. Default 'pt:'. */
+  keyPrefix?: string;
+  /** As for the memory store; default DEFAULT_SWARM_RETENTION_MS (24 h). */
+  swarmRetentionMs?: number;
+  /** Uniform in [0, 1); picks the selection windows. Default Math.random. */
+  random?: () => number;
+  /** Passed to ioredis (for a cluster: as redisOptions of every node). */
+  redisOptions?: RedisOptions;
+  /** Passed to ioredis Cluster (cluster only); scaleReads is always 'master'. */
+  clusterOptions?: ClusterOptions;
+}
+
+type Client = Redis | Cluster;
+type Reply = [number, number, number, Buffer, Buffer];
+interface Scripted {
+  ptAnnounceBuffer(...args: (string | Buffer | number)[]): Promise<Reply>;
+  ptScrape(...args: (string | Buffer | number)[]): Promise<[number, number, number]>;
+}
+
+const EMPTY = Buffer.alloc(0);
+/** keys sampled per master by stats() */
+const STATS_SAMPLE = 32;
+
+/** Connects and returns the store (the client is ready: cluster slots are known). */
+export async function createRedisStore(target: RedisTarget, options: RedisStoreOptions = {}): Promise<RedisStore> {
+  const redisOptions: RedisOptions = { ...options.redisOptions, lazyConnect: true, enableAutoPipelining: true };
+  const client: Client =
+    'url' in target
+      ? new Redis(target.url, redisOptions)
+      : new Cluster(target.clusterNodes, {
+          ...options.clusterOptions,
+          scaleReads: 'master',
+          enableAutoPipelining: true,
+          lazyConnect: true,
+          redisOptions: { ...options.redisOptions },
+        });
+  try {
+    await client.connect();
+  } catch (e) {
+    client.disconnect();
+    throw e;
+  }
+  return new RedisStore(client, options);
+}
+
+export class RedisStore implements SwarmStore {
+  readonly client: Client;
+  private readonly prefix: string;
+  private readonly retentionMs: number;
+  private readonly random: () => number;
+
+  constructor(client: Client, options: RedisStoreOptions = {}) {
+    this.client = client;
+    this.prefix = options.keyPrefix ?? 'pt:';
+    if (/[{}]/.test(this.prefix)) throw new RangeError('RedisStore: keyPrefix must not contain { or }');
+    const retention = options.swarmRetentionMs ?? DEFAULT_SWARM_RETENTION_MS;
+    if (!(retention >= 0 && retention < Infinity)) {
+      throw new RangeError(`RedisStore: swarmRetentionMs must be a finite number >= 0, got ${String(retention)}`);
+    }
+    this.retentionMs = retention;
+    this.random = options.random ?? Math.random;
+    client.defineCommand('ptAnnounce', { numberOfKeys: 11, lua: ANNOUNCE_LUA });
+    client.defineCommand('ptScrape', { numberOfKeys: 11, lua: SCRAPE_LUA });
+  }
+
+  /** The eleven keys of a swarm (see scripts.ts), all in the slot of `{<hex>}`. */
+  swarmKeys(infoHash: Buffer): string[] {
+    const t = `${this.prefix}{${infoHash.toString('hex')}}:`;
+    return [
+      ...[t + 's', t + 'a4', t + 'i4', t + 'h4', t + 'e4', t + 'n4'],
+      ...[t + 'a6', t + 'i6', t + 'h6', t + 'e6', t + 'n6'],
+    ];
+  }
+
+  async announce(req: StoreAnnounce): Promise<StoreAnnounceResult> {
+    const size = req.family === 4 ? 6 : 18;
+    if (req.addr.length !== size || req.infoHash.length !== 20 || req.peerId.length !== 20) {
+      throw new TypeError('announce: info_hash and peer_id must be 20 bytes, addr 6 (IPv4) or 18 (IPv6)');
+    }
+    if (!(req.peerLifetimeMs > 0 && Number.isFinite(req.peerLifetimeMs))) {
+      throw new RangeError('announce: peerLifetimeMs must be a finite number > 0');
+    }
+    const reply = await (this.client as unknown as Scripted).ptAnnounceBuffer(
+      ...this.swarmKeys(req.infoHash),
+      String(req.now),
+      String(this.retentionMs),
+      req.peerId,
+      String(req.family),
+      req.addr,
+      keyFingerprint(req.key),
+      req.seeder ? '1' : '0',
+      req.event,
+      String(Math.max(0, Math.floor(req.numWant))),
+      req.withPeerIds ? '1' : '0',
+      String(req.now + req.peerLifetimeMs),
+      String(Math.ceil(req.peerLifetimeMs)),
+      String(this.random()),
+    );
+    const result: StoreAnnounceResult = {
+      complete: reply[0],
+      incomplete: reply[1],
+      downloaded: reply[2],
+      peers: reply[3].length === 0 ? EMPTY : reply[3],
+    };
+    if (req.withPeerIds) result.peerIds = reply[4].length === 0 ? EMPTY : reply[4];
+    return result;
+  }
+
+  /** One EVALSHA per hash, all issued at once: auto-pipelining sends one batch per node. */
+  async scrape(infoHashes: Buffer[], now: number): Promise<ScrapeEntry[]> {
+    const client = this.client as unknown as Scripted;
+    const replies = await Promise.all(
+      infoHashes.map((h) => client.ptScrape(...this.swarmKeys(h), String(now), String(this.retentionMs))),
+    );
+    return replies.map(([complete, incomplete, downloaded], i) => ({
+      infoHash: infoHashes[i],
+      complete,
+      downloaded,
+      incomplete,
+    }));
+  }
+
+  /**
+   * A full scrape: SCAN on every master for the swarms' `s` keys (every swarm with peers or a
+   * retained completed count has one), then a scrape of those. It walks the keyspace, so it is for
+   * the occasional full-scrape snapshot, never the announce path; no correctness depends on it.
+   */
+  async scrapeAll(now: number): Promise<ScrapeEntry[]> {
+    const pattern = `${globEscape(this.prefix)}{*}:s`;
+    const hexes = new Set<string>();
+    for (const node of this.masters()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        for (const key of keys) {
+          const hex = key.slice(this.prefix.length + 1, this.prefix.length + 41);
+          if (/^[0-9a-f]{40}$/.test(hex) && key.length === this.prefix.length + 44) hexes.add(hex);
+        }
+      } while (cursor !== '0');
+    }
+    const entries = await this.scrape([...hexes].map((h) => Buffer.from(h, 'hex')), now);
+    return entries.filter((e) => e.complete + e.incomplete > 0 || e.downloaded > 0);
+  }
+
+  /**
+   * An estimate, from a random sample of keys on every master (no walk, nothing global kept on
+   * the announce path): swarms ≈ DBSIZE × the share of sampled keys that are this store's `s`
+   * keys; peers ≈ DBSIZE × the share that are pool `n` keys × their mean peer count. Exact for
+   * an empty store; rough for small ones (and counts swarms kept only for their completed count).
+   */
+  async stats(): Promise<{ peers: number; swarms: number }> {
+    let peers = 0;
+    let swarms = 0;
+    const shape = new RegExp(`^${regexEscape(this.prefix)}\\{[0-9a-f]{40}\\}:(s|n4|n6)$`);
+    for (const node of this.masters()) {
+      const total = await node.dbsize();
+      if (total === 0) continue;
+      const sample = await Promise.all(Array.from({ length: Math.min(STATS_SAMPLE, total) }, () => node.randomkey()));
+      let s = 0;
+      let h = 0;
+      let held = 0;
+      for (const key of sample) {
+        const kind = key === null ? null : shape.exec(key)?.[1];
+        if (kind === 's') s++;
+        else if (kind === 'n4' || kind === 'n6') {
+          h++;
+          held += parseInt((await node.get(key!)) ?? '0', 10) || 0;
+        }
+      }
+      swarms += (total * s) / sample.length;
+      if (h > 0) peers += ((total * h) / sample.length) * (held / h);
+    }
+    return { peers: Math.round(peers), swarms: Math.round(swarms) };
+  }
+
+  async close(): Promise<void> {
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  private masters(): Redis[] {
+    return this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+  }
+}
+
+/** What the scripts keep of a BEP 3 key: 8 bytes of its SHA-256 ('' for none). */
+function keyFingerprint(key: string | undefined): Buffer | string {
+  if (key === undefined || key === '') return '';
+  return createHash('sha256').update(key).digest().subarray(0, 8);
+}
+
+function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+function regexEscape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

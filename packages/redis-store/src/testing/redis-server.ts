@@ -1,0 +1,227 @@
+/*
+ * Real Redis servers for tests (DESIGN.md, "Real infrastructure in tests"), behind one small
+ * interface so a test does not care where they come from:
+ *   - REDIS_CLUSTER_NODES=host:port,host:port,… (cluster) or REDIS_URL (single): servers already
+ *     running, used as they are and never stopped;
+ *   - otherwise Debian's `redis-server`, started here on free 127.0.0.1 ports: one server, or a
+ *     6-node cluster (3 masters, 3 replicas) made with `redis-cli --cluster create`.
+ * A testcontainers provider (for laptops with Docker) belongs behind the same interface; it is not
+ * written yet.
+ */
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RedisNodeAddress {
+  host: string;
+  port: number;
+}
+
+export interface RedisTestServer {
+  kind: 'single' | 'cluster';
+  /** every node (single: the one server) */
+  nodes: RedisNodeAddress[];
+  /** redis://host:port of a single server */
+  url?: string;
+  /** Stops what this provider started (nothing for servers given by the environment). */
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const START_TIMEOUT_MS = 10_000;
+const CLUSTER_TIMEOUT_MS = 30_000;
+
+/**
+ * Why Redis tests cannot run here, or undefined when they can. Under CI=true a missing server is
+ * a failure, not a skip: then this is undefined too and startRedisTestServer throws.
+ */
+export function redisSkipReason(kind: 'single' | 'cluster'): string | undefined {
+  if (fromEnv(kind) !== undefined || redisServerInstalled()) return undefined;
+  if (process.env.CI === 'true') return undefined;
+  return missingMessage(kind);
+}
+
+/** Servers of the given kind: from the environment, or started here. */
+export async function startRedisTestServer(kind: 'single' | 'cluster'): Promise<RedisTestServer> {
+  const given = fromEnv(kind);
+  if (given !== undefined) return given;
+  if (!redisServerInstalled()) throw new Error(missingMessage(kind));
+  return kind === 'single' ? startSingle() : startCluster();
+}
+
+function missingMessage(kind: 'single' | 'cluster'): string {
+  const env = kind === 'single' ? 'REDIS_URL' : 'REDIS_CLUSTER_NODES';
+  return `redis-server is not installed (apt-get install redis-server) and ${env} is not set`;
+}
+
+function fromEnv(kind: 'single' | 'cluster'): RedisTestServer | undefined {
+  const stop = async () => {};
+  if (kind === 'cluster') {
+    const list = process.env.REDIS_CLUSTER_NODES;
+    if (list === undefined || list.trim() === '') return undefined;
+    const nodes = list.split(',').map((s) => {
+      const at = s.trim().lastIndexOf(':');
+      const port = Number(s.trim().slice(at + 1));
+      if (at <= 0 || !Number.isInteger(port)) throw new Error(`REDIS_CLUSTER_NODES: bad entry "${s}" (host:port)`);
+      return { host: s.trim().slice(0, at), port };
+    });
+    return { kind, nodes, stop };
+  }
+  const url = process.env.REDIS_URL;
+  if (url === undefined || url.trim() === '') return undefined;
+  const u = new URL(url);
+  return { kind, nodes: [{ host: u.hostname, port: Number(u.port || 6379) }], url, stop };
+}
+
+let installed: boolean | undefined;
+function redisServerInstalled(): boolean {
+  installed ??= spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+  return installed;
+}
+
+/** A port free on 127.0.0.1 right now (the OS picks it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, HOST, () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function cli(port: number, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('redis-cli', ['-h', HOST, '-p', String(port), ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message} ${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns true or `timeoutMs` passes (then throws `what`). */
+async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms${last ? `: ${last}` : ''}`);
+    await sleep(100);
+  }
+}
+
+/** Processes started by this module, killed if the test process exits without stop(). */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
+interface Started {
+  proc: ChildProcess;
+  port: number;
+  output: string[];
+}
+
+async function launch(dir: string, extra: string[]): Promise<Started> {
+  const port = await freePort();
+  const args = [
+    '--port', String(port),
+    '--bind', HOST,
+    '--protected-mode', 'no',
+    '--save', '',
+    '--appendonly', 'no',
+    '--dir', dir,
+    ...extra.map((a) => a.replace('PORT', String(port))),
+  ];
+  const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(proc);
+  const output: string[] = [];
+  const keep = (b: Buffer) => {
+    output.push(b.toString());
+    if (output.length > 50) output.shift();
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  proc.once('exit', () => running.delete(proc));
+  try {
+    await waitFor(`redis-server on port ${port} answering PING`, START_TIMEOUT_MS, async () => {
+      if (proc.exitCode !== null) throw new Error(`exited with ${proc.exitCode}: ${output.join('').slice(-500)}`);
+      return (await cli(port, 'ping')).trim() === 'PONG';
+    });
+  } catch (e) {
+    await kill(proc);
+    throw e;
+  }
+  return { proc, port, output };
+}
+
+async function kill(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function stopper(procs: ChildProcess[], dir: string): () => Promise<void> {
+  return async () => {
+    await Promise.all(procs.map(kill));
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+async function startSingle(): Promise<RedisTestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'peertracker-redis-'));
+  try {
+    const s = await launch(dir, []);
+    return {
+      kind: 'single',
+      nodes: [{ host: HOST, port: s.port }],
+      url: `redis://${HOST}:${s.port}`,
+      stop: stopper([s.proc], dir),
+    };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function startCluster(): Promise<RedisTestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'peertracker-redis-cluster-'));
+  const started: Started[] = [];
+  const stop = () => stopper(started.map((s) => s.proc), dir)();
+  try {
+    for (let i = 0; i < 6; i++) {
+      // the bus port is chosen too: port + 10000 may be beyond 65535 for an ephemeral port
+      const bus = await freePort();
+      started.push(
+        await launch(dir, [
+          '--cluster-enabled', 'yes',
+          '--cluster-config-file', join(dir, 'nodes-PORT.conf'),
+          '--cluster-node-timeout', '2000',
+          '--cluster-port', String(bus),
+        ]),
+      );
+    }
+    const addrs = started.map((s) => `${HOST}:${s.port}`);
+    await cli(started[0].port, '--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes');
+    await waitFor('cluster_state:ok on all 6 nodes', CLUSTER_TIMEOUT_MS, async () => {
+      const infos = await Promise.all(started.map((s) => cli(s.port, 'cluster', 'info')));
+      return infos.every((i) => /cluster_state:ok/.test(i) && /cluster_known_nodes:6/.test(i));
+    });
+    return { kind: 'cluster', nodes: started.map((s) => ({ host: HOST, port: s.port })), stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
