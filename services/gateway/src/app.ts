@@ -31,7 +31,7 @@ export interface GatewayDeps {
 const SWEEP_INTERVAL_MS = 30_000;
 
 /** Builds the express app for everything that is not announce/scrape. */
-export function createAdminApp(metrics: GatewayMetrics): express.Express {
+export function createAdminApp(metrics: GatewayMetrics, log: Logger = silentLogger): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/health', (_req, res) => {
@@ -47,6 +47,12 @@ export function createAdminApp(metrics: GatewayMetrics): express.Express {
   });
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found: trackers serve /announce and /scrape\n');
+  });
+  // express's default handler would answer an HTML page with a stack trace (e.g. /metrics while
+  // Redis is down); operators get a short plain-text 503 and the details go to the log.
+  app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    log.error('admin request failed', { err });
+    res.status(503).type('text/plain').send('temporarily unavailable\n');
   });
   return app;
 }
@@ -79,7 +85,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     fullScrape: config.fullScrape,
     limits,
   });
-  const admin = createAdminApp(metrics);
+  const admin = createAdminApp(metrics, log);
   const http = createServer((req, res) => {
     if (!frontend.handle(req, res)) admin(req, res);
   });

@@ -52,6 +52,10 @@ describe('loadConfig', () => {
         maxNumwant: 80,
         trustedProxies: ['10.0.0.0/8', '::1'],
         store: 'memory',
+        redisUrl: undefined,
+        redisClusterNodes: undefined,
+        redisKeyPrefix: 'pt:',
+        redisTimeoutMs: 1000,
         swarmRetentionSec: 3600,
         fullScrape: true,
         maxUrlLength: 4096,
@@ -60,6 +64,44 @@ describe('loadConfig', () => {
         logLevel: 'warn',
       },
     );
+  });
+
+  it('has Redis defaults', () => {
+    const c = loadConfig({ TRACKER_STORE: 'redis', REDIS_URL: 'redis://redis:6379' });
+    assert.equal(c.store, 'redis');
+    assert.equal(c.redisUrl, 'redis://redis:6379');
+    assert.equal(c.redisClusterNodes, undefined);
+    assert.equal(c.redisKeyPrefix, 'pt:');
+    assert.equal(c.redisTimeoutMs, 1000);
+  });
+
+  it('reads a single Redis server', () => {
+    const c = loadConfig({
+      TRACKER_STORE: 'redis',
+      REDIS_URL: 'rediss://user:pw@redis.example:6380/2',
+      TRACKER_REDIS_KEY_PREFIX: 'tracker-a:',
+      TRACKER_REDIS_TIMEOUT_MS: '250',
+    });
+    assert.equal(c.redisUrl, 'rediss://user:pw@redis.example:6380/2');
+    assert.equal(c.redisKeyPrefix, 'tracker-a:');
+    assert.equal(c.redisTimeoutMs, 250);
+  });
+
+  it('reads Redis Cluster nodes', () => {
+    const c = loadConfig({ TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: ' redis-1:7000, 10.0.0.2:7001,[::1]:7002,' });
+    assert.equal(c.redisUrl, undefined);
+    assert.deepEqual(c.redisClusterNodes, [
+      { host: 'redis-1', port: 7000 },
+      { host: '10.0.0.2', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+  });
+
+  it('ignores the Redis variables for the memory store', () => {
+    const c = loadConfig({ TRACKER_STORE: 'memory', REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'b:7000' });
+    assert.equal(c.store, 'memory');
+    assert.equal(c.redisUrl, undefined);
+    assert.equal(c.redisClusterNodes, undefined);
   });
 
   it('treats empty values as unset', () => {
@@ -71,7 +113,21 @@ describe('loadConfig', () => {
     [{ TRACKER_UDP_PORT: '70000' }, /^TRACKER_UDP_PORT must be a whole number/],
     [{ TRACKER_HOST: 'localhost' }, /^TRACKER_HOST must be an IP address/],
     [{ TRACKER_CONNECTION_SECRET: 'short' }, /^TRACKER_CONNECTION_SECRET must be at least 32 characters/],
-    [{ TRACKER_STORE: 'postgres' }, /^TRACKER_STORE must be "memory"/],
+    [{ TRACKER_STORE: 'postgres' }, /^TRACKER_STORE must be "memory" or "redis"/],
+    [{ TRACKER_STORE: 'redis' }, /^TRACKER_STORE=redis needs REDIS_URL .* or REDIS_CLUSTER_NODES .*neither is set$/],
+    [
+      { TRACKER_STORE: 'redis', REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'b:7000' },
+      /^TRACKER_STORE=redis takes REDIS_URL .* or REDIS_CLUSTER_NODES .*not both$/,
+    ],
+    [{ TRACKER_STORE: 'redis', REDIS_URL: 'http://redis:6379' }, /^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
+    [{ TRACKER_STORE: 'redis', REDIS_URL: 'redis:6379' }, /^REDIS_URL must be a redis:\/\//],
+    [{ TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: 'a:7000,b' }, /^REDIS_CLUSTER_NODES must be a comma-separated list of host:port/],
+    [{ TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: 'a:70000' }, /^REDIS_CLUSTER_NODES must be/],
+    [{ TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: '[not-ip]:7000' }, /^REDIS_CLUSTER_NODES must be/],
+    [{ TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: ' , ' }, /^REDIS_CLUSTER_NODES must be/],
+    [{ TRACKER_REDIS_KEY_PREFIX: 'pt:{x}:' }, /^TRACKER_REDIS_KEY_PREFIX must not contain \{, \} or whitespace/],
+    [{ TRACKER_REDIS_TIMEOUT_MS: '0' }, /^TRACKER_REDIS_TIMEOUT_MS must be a whole number from 1 to 60000/],
+    [{ TRACKER_REDIS_TIMEOUT_MS: '1.5' }, /^TRACKER_REDIS_TIMEOUT_MS must be a whole number/],
     [{ TRACKER_FULL_SCRAPE: 'maybe' }, /^TRACKER_FULL_SCRAPE must be true or false/],
     [{ TRACKER_TRUSTED_PROXIES: '10.0.0.0/33' }, /^TRACKER_TRUSTED_PROXIES must be a comma-separated list/],
     [{ TRACKER_TRUSTED_PROXIES: 'proxy.local' }, /^TRACKER_TRUSTED_PROXIES must be/],

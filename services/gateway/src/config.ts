@@ -22,7 +22,15 @@ export interface GatewayConfig {
   maxNumwant: number;
   /** addresses or CIDR ranges whose X-Forwarded-For is believed */
   trustedProxies: string[];
-  store: 'memory';
+  store: 'memory' | 'redis';
+  /** TRACKER_STORE=redis: a single server (redis:// or rediss:// URL); exactly one of this and redisClusterNodes */
+  redisUrl: string | undefined;
+  /** TRACKER_STORE=redis: seed nodes of a Redis Cluster */
+  redisClusterNodes: { host: string; port: number }[] | undefined;
+  /** put before every Redis key; never contains '{' or '}' */
+  redisKeyPrefix: string;
+  /** ms after which a Redis command (and a store call on the request path) fails instead of waiting */
+  redisTimeoutMs: number;
   /** seconds a swarm without live peers (and its completed count) is kept after its last announce */
   swarmRetentionSec: number;
   fullScrape: boolean;
@@ -60,6 +68,17 @@ function isAddressOrCidr(entry: string): boolean {
   return Number(bits) <= (isIP(addr) === 4 ? 32 : 128);
 }
 
+/** host:port, host being a name, an IPv4 address or a bracketed IPv6 address ([::1]:7000) */
+function parseHostPort(entry: string): { host: string; port: number } | undefined {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):(\d{1,5})$/.exec(entry);
+  if (m === null) return undefined;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return undefined;
+  const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
+  if (m[1].startsWith('[') && isIP(host) !== 6) return undefined;
+  return { host, port };
+}
+
 const schema = z.object({
   TRACKER_HOST: z
     .string()
@@ -88,7 +107,41 @@ const schema = z.object({
         .filter(Boolean),
     )
     .refine((list) => list.every(isAddressOrCidr), 'must be a comma-separated list of IP addresses or CIDR ranges'),
-  TRACKER_STORE: z.enum(['memory'], { errorMap: () => ({ message: 'must be "memory"' }) }).default('memory'),
+  TRACKER_STORE: z
+    .enum(['memory', 'redis'], { errorMap: () => ({ message: 'must be "memory" or "redis"' }) })
+    .default('memory'),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .refine((s) => {
+      try {
+        const u = new URL(s);
+        return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    }, 'must be a redis:// or rediss:// URL, e.g. redis://redis:6379')
+    .optional(),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (list) => list.length > 0 && list.every((e) => parseHostPort(e) !== undefined),
+      'must be a comma-separated list of host:port, e.g. redis-1:6379,redis-2:6379',
+    )
+    .transform((list) => list.map((e) => parseHostPort(e)!))
+    .optional(),
+  TRACKER_REDIS_KEY_PREFIX: z
+    .string()
+    .max(64, 'must be at most 64 characters')
+    .refine((s) => !/[{}\s]/.test(s), 'must not contain {, } or whitespace')
+    .default('pt:'),
+  TRACKER_REDIS_TIMEOUT_MS: int(1, 60_000).default('1000'),
   TRACKER_SWARM_RETENTION: int(0, 365 * 86400).default('86400'),
   TRACKER_FULL_SCRAPE: bool.default('false'),
   TRACKER_MAX_URL_LENGTH: int(256, 65536).default('8192'),
@@ -136,6 +189,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     e.TRACKER_DEFAULT_NUMWANT <= e.TRACKER_MAX_NUMWANT,
     `TRACKER_DEFAULT_NUMWANT (${e.TRACKER_DEFAULT_NUMWANT}) must not exceed TRACKER_MAX_NUMWANT (${e.TRACKER_MAX_NUMWANT})`,
   );
+  if (e.TRACKER_STORE === 'redis') {
+    check(
+      (e.REDIS_URL === undefined) !== (e.REDIS_CLUSTER_NODES === undefined),
+      e.REDIS_URL === undefined
+        ? 'TRACKER_STORE=redis needs REDIS_URL (one server) or REDIS_CLUSTER_NODES (a Redis Cluster); neither is set'
+        : 'TRACKER_STORE=redis takes REDIS_URL (one server) or REDIS_CLUSTER_NODES (a Redis Cluster), not both',
+    );
+  }
+  const redis = e.TRACKER_STORE === 'redis';
   const secret = e.TRACKER_CONNECTION_SECRET;
   return {
     host: e.TRACKER_HOST,
@@ -151,6 +213,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     maxNumwant: e.TRACKER_MAX_NUMWANT,
     trustedProxies: e.TRACKER_TRUSTED_PROXIES,
     store: e.TRACKER_STORE,
+    redisUrl: redis ? e.REDIS_URL : undefined,
+    redisClusterNodes: redis ? e.REDIS_CLUSTER_NODES : undefined,
+    redisKeyPrefix: e.TRACKER_REDIS_KEY_PREFIX,
+    redisTimeoutMs: e.TRACKER_REDIS_TIMEOUT_MS,
     swarmRetentionSec: e.TRACKER_SWARM_RETENTION,
     fullScrape: e.TRACKER_FULL_SCRAPE,
     maxUrlLength: e.TRACKER_MAX_URL_LENGTH,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { bdecode, type BValue } from '@peertracker/protocol';
+import type { SwarmStore } from '@peertracker/tracker';
 import { createGateway, type Gateway } from './app';
 import { loadConfig } from './config';
 import {
@@ -177,6 +178,31 @@ describe('gateway over HTTP', () => {
     });
     assert.match(reply, /^HTTP\/1\.1 400/);
     assert.equal((await httpGet(gw.httpPort, '/health')).status, 200);
+  });
+});
+
+describe('gateway whose store fails', () => {
+  it('answers failure reasons, BEP 15 errors and a plain 503 on /metrics, and keeps running', async () => {
+    // A store whose every call fails, as a Redis store does while Redis is unreachable.
+    const broken = () => Promise.reject(new Error('store unavailable'));
+    const store: SwarmStore = { announce: broken, scrape: broken, scrapeAll: broken, stats: broken, close: async () => {} };
+    const gw = await createGateway(config(), { store });
+    try {
+      const r = await httpGet(gw.httpPort, announcePath({ infoHash: randomBytes(20), peerId: peerId(1), port: 7001 }));
+      assert.match(failureOf(r.body) ?? '', /temporarily unavailable/);
+      const cid = await udpConnect(gw.udpPort);
+      const u = await udpExchange(
+        gw.udpPort,
+        udpAnnouncePacket({ connectionId: cid, transactionId: 11, infoHash: randomBytes(20), peerId: peerId(1), port: 7001 }),
+      );
+      assert.deepEqual([u?.readUInt32BE(0), u?.readUInt32BE(4)], [3, 11]);
+      const m = await httpGet(gw.httpPort, '/metrics');
+      assert.equal(m.status, 503);
+      assert.equal(m.body.toString(), 'temporarily unavailable\n');
+      assert.equal((await httpGet(gw.httpPort, '/health')).status, 200);
+    } finally {
+      await gw.close();
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { createGateway } from './app';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './log';
+import { openStore } from './store';
 
 /** Entry point of the embedded tracker: `npm start`. */
 async function main(): Promise<void> {
@@ -21,25 +22,36 @@ async function main(): Promise<void> {
         'and other replicas will reject them; set the same secret on every replica.',
     );
   }
-  const gateway = await createGateway(config, { log });
+  const store = await openStore(config, log);
+  // main.ts owns the store: the gateway does not close a store it was given
+  const gateway = await createGateway(config, { log, store }).catch(async (err: unknown) => {
+    await store.close().catch(() => {});
+    throw err;
+  });
   log.info('peertracker listening', {
     host: config.host,
     http: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.httpPort}/announce`,
     udpPort: gateway.udpPort,
     store: config.store,
+    ...(config.store === 'redis'
+      ? { redis: config.redisUrl !== undefined ? 'single' : 'cluster', keyPrefix: config.redisKeyPrefix }
+      : {}),
   });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info('shutting down', { signal });
-    gateway.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error('shutdown failed', { err });
-        process.exit(1);
-      },
-    );
+    gateway
+      .close()
+      .then(() => store.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error('shutdown failed', { err });
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

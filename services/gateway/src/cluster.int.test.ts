@@ -1,0 +1,267 @@
+/*
+ * Three gateway processes (`node dist/main.js`, as deployed) over one real Redis Cluster: the
+ * replicas are stateless, so a peer announced through one is seen through the others, over HTTP
+ * and UDP, a UDP connection ID issued by one is accepted by another (shared
+ * TRACKER_CONNECTION_SECRET), and scrapes agree.
+ *
+ * The cluster comes from @peertracker/redis-store's test provider (Debian redis-server started
+ * here, or REDIS_CLUSTER_NODES). Without either the suite is skipped, except under CI=true, where
+ * it fails. Every wait is bounded.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { bdecode, type BValue } from '@peertracker/protocol';
+import {
+  redisSkipReason,
+  startRedisTestServer,
+  type RedisTestServer,
+} from '@peertracker/redis-store/dist/testing';
+import {
+  announcePath,
+  httpGet,
+  percentEncode,
+  udpAnnouncePacket,
+  udpConnect,
+  udpExchange,
+  udpScrapePacket,
+} from './testing/clients';
+
+const MAIN = join(__dirname, 'main.js');
+const HOST = '127.0.0.1';
+const GATEWAYS = 3;
+const START_TIMEOUT_MS = 15_000;
+const SUITE_TIMEOUT_MS = 90_000;
+
+const skip = redisSkipReason('cluster') ?? false;
+
+interface GatewayProcess {
+  proc: ChildProcess;
+  httpPort: number;
+  udpPort: number;
+  output: string[];
+}
+
+/** A port free on 127.0.0.1 for both TCP and UDP right now. */
+async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, HOST, () => {
+        const addr = srv.address();
+        srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const s = createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, HOST, () => s.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+  throw new Error('no port free for both TCP and UDP');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function startGateway(env: Record<string, string>): Promise<GatewayProcess> {
+  const [httpPort, udpPort] = [await freePort(), await freePort()];
+  const proc = spawn(process.execPath, [MAIN], {
+    // only what is given: an outer REDIS_URL (for the single-server tests) must not reach it
+    env: { PATH: process.env.PATH ?? '', ...env, TRACKER_HTTP_PORT: String(httpPort), TRACKER_UDP_PORT: String(udpPort) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const keep = (b: Buffer) => {
+    output.push(b.toString());
+    if (output.length > 50) output.shift();
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  const gw = { proc, httpPort, udpPort, output };
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`gateway exited (${proc.exitCode ?? proc.signalCode}): ${output.join('').slice(-2000)}`);
+    }
+    const ok = await httpGet(httpPort, '/health').then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) return gw;
+    if (Date.now() > deadline) {
+      await stopGateway(gw);
+      throw new Error(`gateway not healthy within ${START_TIMEOUT_MS} ms: ${output.join('').slice(-2000)}`);
+    }
+    await sleep(100);
+  }
+}
+
+async function stopGateway(gw: GatewayProcess): Promise<void> {
+  const { proc } = gw;
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function decode(body: Buffer): Map<string, BValue> {
+  const value = bdecode(body);
+  assert.ok(value instanceof Map, `not a dictionary: ${body.toString('latin1')}`);
+  const failure = value.get('failure reason');
+  assert.equal(failure, undefined, `failure reason: ${String(failure)}`);
+  return value;
+}
+
+/** "7f000001xxxx" for 127.0.0.1:port, as in compact peer lists. */
+const compactLoopback = (port: number) => '7f000001' + port.toString(16).padStart(4, '0');
+
+/** Compact peer list (HTTP or UDP) as sorted hex entries of 6 bytes. */
+const peerEntries = (peers: Buffer): string[] => [...(peers.toString('hex').match(/.{12}/g) ?? [])].sort();
+
+describe('three gateways over one Redis Cluster', { skip, timeout: SUITE_TIMEOUT_MS }, () => {
+  let redis: RedisTestServer | undefined;
+  const gateways: GatewayProcess[] = [];
+
+  before(async () => {
+    redis = await startRedisTestServer('cluster');
+    const env = {
+      TRACKER_HOST: HOST,
+      TRACKER_STORE: 'redis',
+      REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+      TRACKER_CONNECTION_SECRET: randomBytes(32).toString('hex'),
+      TRACKER_REDIS_KEY_PREFIX: `gwt${randomBytes(4).toString('hex')}:`,
+      TRACKER_LOG_LEVEL: 'warn',
+    };
+    const started = await Promise.allSettled(Array.from({ length: GATEWAYS }, () => startGateway(env)));
+    for (const s of started) if (s.status === 'fulfilled') gateways.push(s.value);
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  });
+
+  after(async () => {
+    await Promise.all(gateways.map(stopGateway));
+    await redis?.stop();
+  });
+
+  it('a peer announced over HTTP through gateway 1 is returned by gateways 2 and 3 over HTTP and UDP', async () => {
+    const infoHash = randomBytes(20);
+    const seederPort = 40001;
+    const first = decode(
+      (await httpGet(gateways[0].httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: seederPort, left: 0, event: 'started' }))).body,
+    );
+    assert.equal((first.get('peers') as Buffer).length, 0);
+
+    for (const [i, gw] of gateways.slice(1).entries()) {
+      const r = decode(
+        (await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: 40100 + i, compact: 1 }))).body,
+      );
+      assert.ok(
+        peerEntries(r.get('peers') as Buffer).includes(compactLoopback(seederPort)),
+        `gateway on ${gw.httpPort} over HTTP: ${(r.get('peers') as Buffer).toString('hex')}`,
+      );
+      assert.ok((r.get('complete') as number) >= 1);
+    }
+
+    for (const gw of gateways.slice(1)) {
+      const connectionId = await udpConnect(gw.udpPort);
+      const reply = await udpExchange(
+        gw.udpPort,
+        udpAnnouncePacket({ connectionId, transactionId: 7, infoHash, peerId: randomBytes(20), port: 40200 }),
+        HOST,
+        3000,
+      );
+      assert.ok(reply !== null, `no UDP announce reply from ${gw.udpPort}`);
+      assert.equal(reply.readUInt32BE(0), 1, `UDP error: ${reply.subarray(8).toString()}`);
+      assert.equal(reply.readUInt32BE(4), 7);
+      assert.ok(reply.readUInt32BE(16) >= 1, 'seeders');
+      assert.ok(
+        peerEntries(reply.subarray(20)).includes(compactLoopback(seederPort)),
+        `gateway on ${gw.udpPort} over UDP: ${reply.subarray(20).toString('hex')}`,
+      );
+    }
+  });
+
+  it('a peer announced over UDP through gateway 1 is returned by gateways 2 and 3', async () => {
+    const infoHash = randomBytes(20);
+    const connectionId = await udpConnect(gateways[0].udpPort);
+    const first = await udpExchange(
+      gateways[0].udpPort,
+      udpAnnouncePacket({ connectionId, transactionId: 9, infoHash, peerId: randomBytes(20), port: 41001, left: 0n, event: 2 }),
+      HOST,
+      3000,
+    );
+    assert.ok(first !== null && first.readUInt32BE(0) === 1, `UDP announce failed: ${first?.toString('hex')}`);
+    for (const gw of gateways.slice(1)) {
+      const r = decode((await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: 41002 }))).body);
+      assert.ok(
+        peerEntries(r.get('peers') as Buffer).includes(compactLoopback(41001)),
+        `gateway on ${gw.httpPort}: ${(r.get('peers') as Buffer).toString('hex')}`,
+      );
+    }
+  });
+
+  it('accepts on gateway 2 a UDP connection ID issued by gateway 1', async () => {
+    const connectionId = await udpConnect(gateways[0].udpPort);
+    const infoHash = randomBytes(20);
+    for (const gw of gateways.slice(1)) {
+      const reply = await udpExchange(
+        gw.udpPort,
+        udpAnnouncePacket({ connectionId, transactionId: 11, infoHash, peerId: randomBytes(20), port: 42000 }),
+        HOST,
+        3000,
+      );
+      assert.ok(reply !== null, `no reply from ${gw.udpPort}`);
+      assert.equal(reply.readUInt32BE(0), 1, `rejected: ${reply.subarray(8).toString()}`);
+      assert.equal(reply.readUInt32BE(4), 11);
+      const scrape = await udpExchange(gw.udpPort, udpScrapePacket(connectionId, 12, [infoHash]), HOST, 3000);
+      assert.ok(scrape !== null && scrape.readUInt32BE(0) === 2, `scrape rejected: ${scrape?.subarray(8).toString()}`);
+    }
+  });
+
+  it('scrape counts agree on all three gateways, over HTTP and UDP', async () => {
+    const hashes = [randomBytes(20), randomBytes(20)];
+    // hash 0: 2 seeders (one completed), 1 leecher; hash 1: 1 leecher; spread over the gateways
+    const announces = [
+      { gw: 0, hash: 0, left: 0, event: 'completed' },
+      { gw: 1, hash: 0, left: 0, event: 'started' },
+      { gw: 2, hash: 0, left: 5, event: 'started' },
+      { gw: 1, hash: 1, left: 5, event: 'started' },
+    ];
+    for (const [i, a] of announces.entries()) {
+      decode(
+        (await httpGet(gateways[a.gw].httpPort, announcePath({ infoHash: hashes[a.hash], peerId: randomBytes(20), port: 43000 + i, left: a.left, event: a.event }))).body,
+      );
+    }
+    const expected = [
+      { complete: 2, downloaded: 1, incomplete: 1 },
+      { complete: 0, downloaded: 0, incomplete: 1 },
+    ];
+    for (const gw of gateways) {
+      const path = '/scrape?' + hashes.map((h) => `info_hash=${percentEncode(h)}`).join('&');
+      const files = decode((await httpGet(gw.httpPort, path)).body).get('files') as Map<string, BValue>;
+      const got = hashes.map((h) => {
+        const e = files.get(h.toString('latin1')) as Map<string, BValue>;
+        return { complete: e.get('complete'), downloaded: e.get('downloaded'), incomplete: e.get('incomplete') };
+      });
+      assert.deepEqual(got, expected, `HTTP scrape on ${gw.httpPort}`);
+
+      const connectionId = await udpConnect(gw.udpPort);
+      const reply = await udpExchange(gw.udpPort, udpScrapePacket(connectionId, 13, hashes), HOST, 3000);
+      assert.ok(reply !== null && reply.readUInt32BE(0) === 2, `UDP scrape on ${gw.udpPort}: ${reply?.toString('hex')}`);
+      const udpGot = hashes.map((_, i) => ({
+        complete: reply.readUInt32BE(8 + 12 * i),
+        downloaded: reply.readUInt32BE(12 + 12 * i),
+        incomplete: reply.readUInt32BE(16 + 12 * i),
+      }));
+      assert.deepEqual(udpGot, expected, `UDP scrape on ${gw.udpPort}`);
+    }
+  });
+});

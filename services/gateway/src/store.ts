@@ -1,0 +1,106 @@
+import { MemoryStore, type StoreAnnounce, type StoreAnnounceResult, type SwarmStore } from '@peertracker/tracker';
+import type { ScrapeEntry } from '@peertracker/protocol';
+import { createRedisStore, type RedisStore } from '@peertracker/redis-store';
+import type { GatewayConfig } from './config';
+import { silentLogger, type Logger } from './log';
+
+/** How often a Redis client error (e.g. "connect ECONNREFUSED" while reconnecting) is logged at most. */
+const ERROR_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Opens the swarm store TRACKER_STORE names. The caller owns it and closes it on shutdown.
+ *
+ * Redis failure policy (TRACKER_REDIS_TIMEOUT_MS = T): a store call must fail within T, never hang,
+ * so the gateway answers a failure reason (HTTP) or an error (UDP) at once and the client retries.
+ *   - `commandTimeout: T` on every connection: a command without a reply after T is rejected;
+ *   - single server: `enableOfflineQueue: false`, so commands issued while disconnected fail at
+ *     once instead of queueing until a reconnect, and `maxRetriesPerRequest: 1`, so a command in
+ *     flight when the connection drops is retried on one reconnect at most (both still bounded by T);
+ *   - cluster: `enableOfflineQueue: false` on the Cluster (commands fail at once while the slot map
+ *     is being rebuilt); the node connections keep ioredis' own offline queue (ioredis forces it),
+ *     bounded by commandTimeout and `maxRetriesPerRequest: 1`; `slotsRefreshTimeout: T`;
+ *   - and announce/scrape are additionally raced against a T deadline here (withDeadline), which
+ *     also bounds cluster redirections/retries that span several commands.
+ * Reconnection itself is ioredis' default (backoff up to 2 s, forever): the gateway recovers on
+ * its own when Redis comes back.
+ */
+export async function openStore(config: GatewayConfig, log: Logger = silentLogger): Promise<SwarmStore> {
+  if (config.store === 'memory') {
+    return new MemoryStore({ swarmRetentionMs: config.swarmRetentionSec * 1000 });
+  }
+  const timeout = config.redisTimeoutMs;
+  const target =
+    config.redisUrl !== undefined
+      ? { url: config.redisUrl }
+      : config.redisClusterNodes !== undefined
+        ? { clusterNodes: config.redisClusterNodes }
+        : undefined;
+  if (target === undefined) throw new Error('TRACKER_STORE=redis without REDIS_URL or REDIS_CLUSTER_NODES');
+  const store = await createRedisStore(target, {
+    keyPrefix: config.redisKeyPrefix,
+    swarmRetentionMs: config.swarmRetentionSec * 1000,
+    redisOptions: {
+      commandTimeout: timeout,
+      maxRetriesPerRequest: 1,
+      ...('url' in target ? { enableOfflineQueue: false } : {}),
+    },
+    clusterOptions: {
+      enableOfflineQueue: false,
+      slotsRefreshTimeout: timeout,
+    },
+  });
+  logClientErrors(store, log);
+  return withDeadline(store, timeout);
+}
+
+function logClientErrors(store: RedisStore, log: Logger): void {
+  let lastLogged = 0;
+  let suppressed = 0;
+  store.client.on('error', (err: unknown) => {
+    const now = Date.now();
+    if (now - lastLogged < ERROR_LOG_INTERVAL_MS) {
+      suppressed++;
+      return;
+    }
+    lastLogged = now;
+    log.warn('redis client error', { err, suppressedSinceLast: suppressed });
+    suppressed = 0;
+  });
+}
+
+export class StoreTimeoutError extends Error {
+  override readonly name = 'StoreTimeoutError';
+}
+
+/**
+ * The store, with announce and scrape rejected with StoreTimeoutError when they take longer than
+ * `ms` (the command may still complete on the server later). stats, scrapeAll and close are passed
+ * through: each of their commands is bounded by the client's own timeout.
+ */
+export function withDeadline(store: SwarmStore, ms: number): SwarmStore {
+  const race = <T>(work: T | Promise<T>, what: string): T | Promise<T> => {
+    if (!(work instanceof Promise)) return work;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreTimeoutError(`store ${what} took longer than ${ms} ms`)), ms);
+      work.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  };
+  return {
+    announce: (req: StoreAnnounce): StoreAnnounceResult | Promise<StoreAnnounceResult> =>
+      race(store.announce(req), 'announce'),
+    scrape: (infoHashes: Buffer[], now: number): Promise<ScrapeEntry[]> =>
+      race(store.scrape(infoHashes, now), 'scrape') as Promise<ScrapeEntry[]>,
+    scrapeAll: (now: number) => store.scrapeAll(now),
+    stats: () => store.stats(),
+    close: () => store.close(),
+  };
+}
