@@ -1,2 +1,3 @@
-export { redisSkipReason, startRedisTestServer } from './redis-server';
-export type { RedisNodeAddress, RedisTestServer } from './redis-server';
+export { redisSkipReason, selectRedisProvider, startRedisTestServer } from './redis-server';
+export type { RedisNodeAddress, RedisProvider, RedisTestServer } from './redis-server';
+export { dockerEngineReachable, dockerEngineReachableSync } from './docker';

@@ -5,14 +5,15 @@
  *     running, used as they are and never stopped;
  *   - otherwise Debian's `redis-server`, started here on free 127.0.0.1 ports: one server, or a
  *     6-node cluster (3 masters, 3 replicas) made with `redis-cli --cluster create`.
- * A testcontainers provider (for laptops with Docker) belongs behind the same interface; it is not
- * written yet.
+ *   - or Docker, through testcontainers (redis-testcontainers.ts), when REDIS_TEST_PROVIDER=testcontainers,
+ *     or when redis-server is not installed and a Docker engine answers (see selectRedisProvider).
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dockerEngineReachableSync } from './docker';
 
 export interface RedisNodeAddress {
   host: string;
@@ -37,29 +38,57 @@ const CLUSTER_TIMEOUT_MS = 30_000;
  * Why Redis tests cannot run here, or undefined when they can. Under CI=true a missing server is
  * a failure, not a skip: then this is undefined too and startRedisTestServer throws.
  */
-export function redisSkipReason(kind: 'single' | 'cluster'): string | undefined {
-  if (fromEnv(kind) !== undefined || redisServerInstalled()) return undefined;
-  if (process.env.CI === 'true') return undefined;
+export function redisSkipReason(
+  kind: 'single' | 'cluster',
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  if (selectRedisProvider(kind, env) !== 'local' || redisServerInstalled()) return undefined;
+  if (env.CI === 'true') return undefined;
   return missingMessage(kind);
 }
 
-/** Servers of the given kind: from the environment, or started here. */
-export async function startRedisTestServer(kind: 'single' | 'cluster'): Promise<RedisTestServer> {
-  const given = fromEnv(kind);
-  if (given !== undefined) return given;
+/** Where a test's Redis servers come from. */
+export type RedisProvider = 'env' | 'testcontainers' | 'local';
+
+/**
+ * REDIS_URL (single) / REDIS_CLUSTER_NODES (cluster) set → 'env'; else REDIS_TEST_PROVIDER
+ * (`testcontainers` or `local`) if set; else 'testcontainers' when redis-server is not installed
+ * and a Docker engine answers; else 'local'. Docker is only probed when redis-server is missing,
+ * and the probe is bounded (docker.ts).
+ */
+export function selectRedisProvider(kind: 'single' | 'cluster', env: NodeJS.ProcessEnv = process.env): RedisProvider {
+  if (fromEnv(kind, env) !== undefined) return 'env';
+  const forced = env.REDIS_TEST_PROVIDER?.trim();
+  if (forced === 'testcontainers' || forced === 'local') return forced;
+  if (forced) throw new Error(`REDIS_TEST_PROVIDER: "${forced}" is neither "testcontainers" nor "local"`);
+  if (!redisServerInstalled() && dockerEngineReachableSync(env).reachable) return 'testcontainers';
+  return 'local';
+}
+
+/** Servers of the given kind: from the environment, in Docker, or started here. */
+export async function startRedisTestServer(
+  kind: 'single' | 'cluster',
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RedisTestServer> {
+  const provider = selectRedisProvider(kind, env);
+  if (provider === 'env') return fromEnv(kind, env)!;
+  if (provider === 'testcontainers') return (await import('./redis-testcontainers')).startRedisContainer(kind, env);
   if (!redisServerInstalled()) throw new Error(missingMessage(kind));
   return kind === 'single' ? startSingle() : startCluster();
 }
 
 function missingMessage(kind: 'single' | 'cluster'): string {
   const env = kind === 'single' ? 'REDIS_URL' : 'REDIS_CLUSTER_NODES';
-  return `redis-server is not installed (apt-get install redis-server) and ${env} is not set`;
+  return (
+    `redis-server is not installed (apt-get install redis-server), no Docker engine answers` +
+    ` (for REDIS_TEST_PROVIDER=testcontainers) and ${env} is not set`
+  );
 }
 
-function fromEnv(kind: 'single' | 'cluster'): RedisTestServer | undefined {
+function fromEnv(kind: 'single' | 'cluster', env: NodeJS.ProcessEnv = process.env): RedisTestServer | undefined {
   const stop = async () => {};
   if (kind === 'cluster') {
-    const list = process.env.REDIS_CLUSTER_NODES;
+    const list = env.REDIS_CLUSTER_NODES;
     if (list === undefined || list.trim() === '') return undefined;
     const nodes = list.split(',').map((s) => {
       const at = s.trim().lastIndexOf(':');
@@ -69,7 +98,7 @@ function fromEnv(kind: 'single' | 'cluster'): RedisTestServer | undefined {
     });
     return { kind, nodes, stop };
   }
-  const url = process.env.REDIS_URL;
+  const url = env.REDIS_URL;
   if (url === undefined || url.trim() === '') return undefined;
   const u = new URL(url);
   return { kind, nodes: [{ host: u.hostname, port: Number(u.port || 6379) }], url, stop };
@@ -82,7 +111,7 @@ function redisServerInstalled(): boolean {
 }
 
 /** A port free on 127.0.0.1 right now (the OS picks it). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -170,6 +170,22 @@ export interface TransferOptions {
   bytes?: number;
   /** how long the leecher may take, from its start to its exit */
   timeoutMs?: number;
+  /**
+   * When set, the leecher gets its own torrent of the same content announcing here instead (the
+   * announce URL lies outside the info dictionary, so both torrents have the same info hash, which
+   * is checked): seeder and leecher then talk to different trackers, e.g. two gateways over one store.
+   */
+  leecherAnnounceUrl?: string;
+}
+
+/** SHA-1 of the bencoded info dictionary of a torrent file made by mktorrent (the info hash), in hex. */
+export function torrentInfoHash(torrentPath: string): string {
+  const bytes = readFileSync(torrentPath);
+  // mktorrent writes the top-level keys sorted, "info" last: the info dict runs from after "4:info"
+  // to the byte before the final "e" that closes the top-level dictionary.
+  const at = bytes.lastIndexOf(Buffer.from('4:infod'));
+  assert.ok(at > 0 && bytes[bytes.length - 1] === 0x65, `unexpected torrent layout in ${torrentPath}`);
+  return createHash('sha1').update(bytes.subarray(at + 6, bytes.length - 1)).digest('hex');
 }
 
 /**
@@ -178,7 +194,7 @@ export interface TransferOptions {
  * Both clients are stopped and the temporary directory removed, whatever happens.
  */
 export async function transferThroughTracker(opts: TransferOptions): Promise<void> {
-  const { announceUrl, bytes = 3 * 1024 * 1024, timeoutMs = 60_000 } = opts;
+  const { announceUrl, leecherAnnounceUrl, bytes = 3 * 1024 * 1024, timeoutMs = 60_000 } = opts;
   const url = new URL(announceUrl);
   const udp = url.protocol === 'udp:';
   const ipv6 = url.hostname.startsWith('[');
@@ -201,6 +217,17 @@ export async function transferThroughTracker(opts: TransferOptions): Promise<voi
       timeout: 30_000,
     });
     assert.equal(mk.status, 0, `mktorrent failed (status ${mk.status}): ${mk.stderr}${mk.stdout}${mk.error ?? ''}`);
+    let leecherTorrent = torrent;
+    if (leecherAnnounceUrl !== undefined) {
+      leecherTorrent = join(workDir, 'payload-leecher.torrent');
+      const mk2 = spawnSync('mktorrent', ['-p', '-l', '16', '-a', leecherAnnounceUrl, '-o', leecherTorrent, payload], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      assert.equal(mk2.status, 0, `mktorrent failed (status ${mk2.status}): ${mk2.stderr}${mk2.stdout}${mk2.error ?? ''}`);
+      assert.notDeepEqual(readFileSync(leecherTorrent), readFileSync(torrent), 'the two torrents should differ (announce URL)');
+      assert.equal(torrentInfoHash(leecherTorrent), torrentInfoHash(torrent), 'the two torrents should have one info hash');
+    }
 
     const common = async (name: string, dir: string) => {
       const args = [
@@ -241,10 +268,10 @@ export async function transferThroughTracker(opts: TransferOptions): Promise<voi
       ],
       workDir,
     );
-    leecher = spawnAria2('leecher', [...(await common('leecher', leechDir)), '--seed-time=0', torrent], workDir);
+    leecher = spawnAria2('leecher', [...(await common('leecher', leechDir)), '--seed-time=0', leecherTorrent], workDir);
 
     const explain = (what: string) =>
-      `${what} (announce ${announceUrl})\n` +
+      `${what} (announce ${announceUrl}${leecherAnnounceUrl !== undefined ? `, leecher announces to ${leecherAnnounceUrl}` : ''})\n` +
       `--- leecher tracker lines ---\n${trackerLines(leecher!.logPath)}\n` +
       `--- seeder tracker lines ---\n${trackerLines(seeder!.logPath)}\n` +
       `--- leecher output ---\n${logTail(leecher!.outPath)}\n--- leecher log tail ---\n${logTail(leecher!.logPath)}\n` +
