@@ -7,7 +7,7 @@ import {
   type StoreAnnounceResult,
   type SwarmStore,
 } from '@peertracker/tracker';
-import { ANNOUNCE_LUA, SCRAPE_LUA } from './scripts';
+import { ANNOUNCE_HEADER_BYTES, ANNOUNCE_LUA, EVENT_CODES, SCRAPE_LUA } from './scripts';
 
 /*
  * The Redis swarm store, on one server or a Redis Cluster (DESIGN.md invariant 4). Every key of
@@ -102,22 +102,22 @@ export class RedisStore implements SwarmStore {
     if (!(req.peerLifetimeMs > 0 && Number.isFinite(req.peerLifetimeMs))) {
       throw new RangeError('announce: peerLifetimeMs must be a finite number > 0');
     }
-    const reply = await (this.client as unknown as Scripted).ptAnnounceBuffer(
-      ...this.swarmKeys(req.infoHash),
-      String(req.now),
-      String(this.retentionMs),
-      req.peerId,
-      String(req.family),
-      req.addr,
-      keyFingerprint(req.key),
-      req.seeder ? '1' : '0',
-      req.event,
-      String(Math.max(0, Math.floor(req.numWant))),
-      req.withPeerIds ? '1' : '0',
-      String(req.now + req.peerLifetimeMs),
-      String(Math.ceil(req.peerLifetimeMs)),
-      String(this.random()),
-    );
+    // the scalars, key record, peer id and address in one argument (layout: scripts.ts)
+    const arg = Buffer.allocUnsafe(ANNOUNCE_HEADER_BYTES + 9 + 20 + size);
+    arg.writeDoubleBE(req.now, 0);
+    arg.writeDoubleBE(this.retentionMs, 8);
+    arg.writeDoubleBE(req.now + req.peerLifetimeMs, 16);
+    arg.writeDoubleBE(Math.ceil(req.peerLifetimeMs), 24);
+    arg.writeDoubleBE(this.random(), 32);
+    arg.writeDoubleBE(Math.max(0, Math.floor(req.numWant)), 40);
+    arg[48] = req.family;
+    arg[49] = req.seeder ? 1 : 0;
+    arg[50] = EVENT_CODES[req.event] ?? 0;
+    arg[51] = req.withPeerIds ? 1 : 0;
+    writeKeyRecord(arg, ANNOUNCE_HEADER_BYTES, req.key);
+    req.peerId.copy(arg, ANNOUNCE_HEADER_BYTES + 9);
+    req.addr.copy(arg, ANNOUNCE_HEADER_BYTES + 29);
+    const reply = await (this.client as unknown as Scripted).ptAnnounceBuffer(...this.swarmKeys(req.infoHash), arg);
     const result: StoreAnnounceResult = {
       complete: reply[0],
       incomplete: reply[1],
@@ -205,10 +205,17 @@ export class RedisStore implements SwarmStore {
   }
 }
 
-/** What the scripts keep of a BEP 3 key: 8 bytes of its SHA-256 ('' for none). */
-function keyFingerprint(key: string | undefined): Buffer | string {
-  if (key === undefined || key === '') return '';
-  return createHash('sha256').update(key).digest().subarray(0, 8);
+/**
+ * What the scripts keep of a BEP 3 key, written at `at`: 1 and 8 bytes of its SHA-256, or 9 zero
+ * bytes for none ('' counts as none).
+ */
+function writeKeyRecord(buf: Buffer, at: number, key: string | undefined): void {
+  if (key === undefined || key === '') {
+    buf.fill(0, at, at + 9);
+    return;
+  }
+  buf[at] = 1;
+  createHash('sha256').update(key).digest().copy(buf, at + 1, 0, 8);
 }
 
 function globEscape(s: string): string {

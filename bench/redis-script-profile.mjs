@@ -1,0 +1,40 @@
+// Where the announce script's time goes (run after `npm run build`): one redis-server on core 0,
+// this process on core 1, 1,000 swarms x 50 peers, then announces (numWant 50) and INFO
+// commandstats / INFO cpu per announce. PROFILE_CUT=<lua snippet marker> is unused by default.
+import { randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const { createRedisStore } = require('../packages/redis-store/dist/index.js');
+const port = 20000 + Math.floor(Math.random() * 10000);
+const srv = spawn('taskset', ['-c', '0', 'redis-server', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' });
+await new Promise((r) => setTimeout(r, 300));
+const store = await createRedisStore({ url: `redis://127.0.0.1:${port}` }, { keyPrefix: 'p:' });
+const c = store.client;
+const { ANNOUNCE_LUA } = require('../packages/redis-store/dist/scripts.js');
+const cut = process.env.PROFILE_CUT; // a line of the script before which it returns
+const lua = cut ? ANNOUNCE_LUA.replace(cut, "do return { 0, 0, 0, '', '' } end\n" + cut) : ANNOUNCE_LUA;
+if (cut && lua === ANNOUNCE_LUA) throw new Error('cut not found');
+const N = 1000, P = 50;
+const hashes = Array.from({ length: N }, () => randomBytes(20));
+const ids = randomBytes(20 * N * P), addrs = randomBytes(6 * N * P);
+const req = (i, numWant, event) => ({ infoHash: hashes[Math.floor(i / P)], peerId: ids.subarray(20 * i, 20 * i + 20), family: 4,
+  addr: addrs.subarray(6 * i, 6 * i + 6), key: i % 2 ? 'k' + i : undefined, seeder: i % 5 === 0, event, numWant, withPeerIds: false,
+  now: Date.now(), peerLifetimeMs: 1800000 });
+async function drive(count, fn) { let next = 0; await Promise.all(Array.from({ length: 256 }, async () => { while (next < count) { const i = next++; await fn(i); } })); }
+await drive(N * P, (i) => store.announce(req(i, 0, 'started')));
+c.defineCommand('ptAnnounce', { numberOfKeys: 11, lua });
+const cpu = async () => { const t = await c.info('cpu'); return Number(/used_cpu_user:([\d.]+)/.exec(t)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(t)[1]); };
+for (const want of [50, 0]) {
+  await c.config('RESETSTAT');
+  const c0 = await cpu();
+  const M = 100000;
+  await drive(M, (k) => store.announce(req((k * 7919) % (N * P), want, 'none')));
+  const c1 = await cpu();
+  const stats = await c.info('commandstats');
+  console.log(`numWant ${want}: CPU ${(((c1 - c0) * 1e6) / M).toFixed(1)} µs/announce`);
+  for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) if (m[1] !== 'info' && m[1] !== 'config') console.log(`  ${m[1]}: ${(Number(m[3]) / M).toFixed(2)} µs, ${(Number(m[2]) / M).toFixed(2)} calls`);
+}
+await store.close();
+srv.kill();
