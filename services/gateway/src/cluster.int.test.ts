@@ -9,11 +9,7 @@
  * it fails. Every wait is bounded.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bdecode, type BValue } from '@peertracker/protocol';
 import {
@@ -30,87 +26,12 @@ import {
   udpExchange,
   udpScrapePacket,
 } from './testing/clients';
+import { HOST, startGateways, stopGateway, type GatewayProcess } from './testing/gateway-process';
 
-const MAIN = join(__dirname, 'main.js');
-const HOST = '127.0.0.1';
 const GATEWAYS = 3;
-const START_TIMEOUT_MS = 15_000;
 const SUITE_TIMEOUT_MS = 90_000;
 
 const skip = redisSkipReason('cluster') ?? false;
-
-interface GatewayProcess {
-  proc: ChildProcess;
-  httpPort: number;
-  udpPort: number;
-  output: string[];
-}
-
-/** A port free on 127.0.0.1 for both TCP and UDP right now. */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once('error', reject);
-      srv.listen(0, HOST, () => {
-        const addr = srv.address();
-        srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const s = createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, HOST, () => s.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
-  }
-  throw new Error('no port free for both TCP and UDP');
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function startGateway(env: Record<string, string>): Promise<GatewayProcess> {
-  const [httpPort, udpPort] = [await freePort(), await freePort()];
-  const proc = spawn(process.execPath, [MAIN], {
-    // only what is given: an outer REDIS_URL (for the single-server tests) must not reach it
-    env: { PATH: process.env.PATH ?? '', ...env, TRACKER_HTTP_PORT: String(httpPort), TRACKER_UDP_PORT: String(udpPort) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const keep = (b: Buffer) => {
-    output.push(b.toString());
-    if (output.length > 50) output.shift();
-  };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  const gw = { proc, httpPort, udpPort, output };
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`gateway exited (${proc.exitCode ?? proc.signalCode}): ${output.join('').slice(-2000)}`);
-    }
-    const ok = await httpGet(httpPort, '/health').then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ok) return gw;
-    if (Date.now() > deadline) {
-      await stopGateway(gw);
-      throw new Error(`gateway not healthy within ${START_TIMEOUT_MS} ms: ${output.join('').slice(-2000)}`);
-    }
-    await sleep(100);
-  }
-}
-
-async function stopGateway(gw: GatewayProcess): Promise<void> {
-  const { proc } = gw;
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
 
 function decode(body: Buffer): Map<string, BValue> {
   const value = bdecode(body);
@@ -140,10 +61,7 @@ describe('three gateways over one Redis Cluster', { skip, timeout: SUITE_TIMEOUT
       TRACKER_REDIS_KEY_PREFIX: `gwt${randomBytes(4).toString('hex')}:`,
       TRACKER_LOG_LEVEL: 'warn',
     };
-    const started = await Promise.allSettled(Array.from({ length: GATEWAYS }, () => startGateway(env)));
-    for (const s of started) if (s.status === 'fulfilled') gateways.push(s.value);
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    gateways.push(...(await startGateways(GATEWAYS, env)));
   });
 
   after(async () => {

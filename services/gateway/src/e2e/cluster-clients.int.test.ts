@@ -16,7 +16,7 @@ import {
   startRedisTestServer,
   type RedisTestServer,
 } from '@peertracker/redis-store/dist/testing';
-import { HOST, startGateway, stopGateway, type GatewayProcess } from '../testing/gateway-process';
+import { HOST, startGateways, stopGateway, type GatewayProcess } from '../testing/gateway-process';
 import { missingBinaries, transferThroughTracker } from './aria2';
 
 const CI = process.env.CI === 'true';
@@ -48,10 +48,7 @@ describe('real BitTorrent clients (aria2c) through two gateways over one Redis C
       TRACKER_INTERVAL_JITTER: '0',
       TRACKER_LOG_LEVEL: 'warn',
     };
-    const started = await Promise.allSettled([startGateway(env), startGateway(env)]);
-    for (const s of started) if (s.status === 'fulfilled') gateways.push(s.value);
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    gateways.push(...(await startGateways(2, env)));
   });
 
   after(async () => {

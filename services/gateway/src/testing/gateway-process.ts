@@ -93,6 +93,15 @@ export async function stopGateway(gw: GatewayProcess | undefined): Promise<void>
   clearTimeout(timer);
 }
 
+/** Starts `count` gateways with one environment; if any fails to start, stops the others. */
+export async function startGateways(count: number, env: Record<string, string>): Promise<GatewayProcess[]> {
+  const started = await Promise.allSettled(Array.from({ length: count }, () => startGateway(env)));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed === undefined) return started.map((s) => (s as PromiseFulfilledResult<GatewayProcess>).value);
+  await Promise.all(started.map((s) => (s.status === 'fulfilled' ? stopGateway(s.value) : undefined)));
+  throw failed.reason;
+}
+
 /** What a tracker answered to one announce. */
 export type Outcome = 'success' | 'failure' | 'none';
 
