@@ -26,7 +26,7 @@ import {
   udpExchange,
   udpScrapePacket,
 } from './testing/clients';
-import { HOST, startGateways, stopGateway, type GatewayProcess } from './testing/gateway-process';
+import { HOST, clusterGatewayEnv, startGateways, stopGateway, type GatewayProcess } from './testing/gateway-process';
 
 const GATEWAYS = 3;
 const SUITE_TIMEOUT_MS = 90_000;
@@ -53,15 +53,7 @@ describe('three gateways over one Redis Cluster', { skip, timeout: SUITE_TIMEOUT
 
   before(async () => {
     redis = await startRedisTestServer('cluster');
-    const env = {
-      TRACKER_HOST: HOST,
-      TRACKER_STORE: 'redis',
-      REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(','),
-      TRACKER_CONNECTION_SECRET: randomBytes(32).toString('hex'),
-      TRACKER_REDIS_KEY_PREFIX: `gwt${randomBytes(4).toString('hex')}:`,
-      TRACKER_LOG_LEVEL: 'warn',
-    };
-    gateways.push(...(await startGateways(GATEWAYS, env)));
+    gateways.push(...(await startGateways(GATEWAYS, clusterGatewayEnv(redis.nodes))));
   });
 
   after(async () => {

@@ -9,14 +9,13 @@
  * REDIS_CLUSTER_NODES). Without them the suite is skipped, except under CI=true, where it fails.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
   redisSkipReason,
   startRedisTestServer,
   type RedisTestServer,
 } from '@peertracker/redis-store/dist/testing';
-import { HOST, startGateways, stopGateway, type GatewayProcess } from '../testing/gateway-process';
+import { HOST, clusterGatewayEnv, startGateways, stopGateway, type GatewayProcess } from '../testing/gateway-process';
 import { missingBinaries, transferThroughTracker } from './aria2';
 
 const CI = process.env.CI === 'true';
@@ -38,15 +37,10 @@ describe('real BitTorrent clients (aria2c) through two gateways over one Redis C
     if (missing.length > 0) return; // under CI each test fails with the message below
     redis = await startRedisTestServer('cluster');
     const env = {
-      TRACKER_HOST: HOST,
-      TRACKER_STORE: 'redis',
-      REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(','),
-      TRACKER_CONNECTION_SECRET: randomBytes(32).toString('hex'),
-      TRACKER_REDIS_KEY_PREFIX: `e2e${randomBytes(4).toString('hex')}:`,
+      ...clusterGatewayEnv(redis.nodes),
       TRACKER_ANNOUNCE_INTERVAL: '5',
       TRACKER_MIN_INTERVAL: '1',
       TRACKER_INTERVAL_JITTER: '0',
-      TRACKER_LOG_LEVEL: 'warn',
     };
     gateways.push(...(await startGateways(2, env)));
   });

@@ -4,6 +4,7 @@
  * the redis-server behind a port, start a redis-server on a given port.
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -91,6 +92,21 @@ export async function stopGateway(gw: GatewayProcess | undefined): Promise<void>
   const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * Environment for gateway replicas sharing one Redis Cluster: a shared connection secret and a
+ * random key prefix, so test files using the same cluster never see each other's swarms.
+ */
+export function clusterGatewayEnv(nodes: ReadonlyArray<{ host: string; port: number }>): Record<string, string> {
+  return {
+    TRACKER_HOST: HOST,
+    TRACKER_STORE: 'redis',
+    REDIS_CLUSTER_NODES: nodes.map((n) => `${n.host}:${n.port}`).join(','),
+    TRACKER_CONNECTION_SECRET: randomBytes(32).toString('hex'),
+    TRACKER_REDIS_KEY_PREFIX: `t${randomBytes(4).toString('hex')}:`,
+    TRACKER_LOG_LEVEL: 'warn',
+  };
 }
 
 /** Starts `count` gateways with one environment; if any fails to start, stops the others. */
