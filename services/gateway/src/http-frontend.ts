@@ -13,7 +13,7 @@ import {
 } from '@peertracker/protocol';
 import type { AnnounceReply, TrackerLogic } from '@peertracker/tracker';
 import { ClientAddressResolver, endpointOf } from './client-address';
-import type { Logger } from './log';
+import { throttled, type Logger } from './log';
 import type { GatewayMetrics } from './metrics';
 
 export interface HttpFrontendOptions {
@@ -37,7 +37,11 @@ const INTERNAL_ERROR = 'tracker is temporarily unavailable, retry later';
  * reason only on a 200 (libtorrent treats other statuses as transport errors).
  */
 export class HttpFrontend {
-  constructor(private readonly o: HttpFrontendOptions) {}
+  private readonly reportServerError: (fields: Record<string, unknown>) => void;
+
+  constructor(private readonly o: HttpFrontendOptions) {
+    this.reportServerError = throttled(o.log, 'error', 'announce/scrape failed');
+  }
 
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = req.url ?? '';
@@ -127,7 +131,7 @@ export class HttpFrontend {
 
   private serverError(res: ServerResponse, err: unknown): void {
     this.o.metrics.serverErrorHttp.inc();
-    this.o.log.error('announce/scrape failed', { err });
+    this.reportServerError({ err });
     send(res, encodeFailure(INTERNAL_ERROR));
   }
 }

@@ -28,3 +28,28 @@ export function createLogger(level: LogLevel, write: (line: string) => void = (l
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * Logs at most one line per `intervalMs` for one kind of event, with the number suppressed since
+ * the last line: a store outage fails every request, and one line per request would drown the log.
+ */
+export function throttled(
+  log: Logger,
+  level: 'warn' | 'error',
+  msg: string,
+  intervalMs = 10_000,
+  now: () => number = Date.now,
+): (fields?: Record<string, unknown>) => void {
+  let lastLogged = -Infinity;
+  let suppressed = 0;
+  return (fields) => {
+    const t = now();
+    if (t - lastLogged < intervalMs) {
+      suppressed++;
+      return;
+    }
+    lastLogged = t;
+    log[level](msg, { ...fields, suppressedSinceLast: suppressed });
+    suppressed = 0;
+  };
+}

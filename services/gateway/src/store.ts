@@ -2,10 +2,9 @@ import { MemoryStore, type StoreAnnounce, type StoreAnnounceResult, type SwarmSt
 import type { ScrapeEntry } from '@peertracker/protocol';
 import { createRedisStore, type RedisStore } from '@peertracker/redis-store';
 import type { GatewayConfig } from './config';
-import { silentLogger, type Logger } from './log';
+import { silentLogger, throttled, type Logger } from './log';
 
 /** How often a Redis client error (e.g. "connect ECONNREFUSED" while reconnecting) is logged at most. */
-const ERROR_LOG_INTERVAL_MS = 10_000;
 
 /**
  * Opens the swarm store TRACKER_STORE names. The caller owns it and closes it on shutdown.
@@ -54,18 +53,8 @@ export async function openStore(config: GatewayConfig, log: Logger = silentLogge
 }
 
 function logClientErrors(store: RedisStore, log: Logger): void {
-  let lastLogged = 0;
-  let suppressed = 0;
-  store.client.on('error', (err: unknown) => {
-    const now = Date.now();
-    if (now - lastLogged < ERROR_LOG_INTERVAL_MS) {
-      suppressed++;
-      return;
-    }
-    lastLogged = now;
-    log.warn('redis client error', { err, suppressedSinceLast: suppressed });
-    suppressed = 0;
-  });
+  const report = throttled(log, 'warn', 'redis client error');
+  store.client.on('error', (err: unknown) => report({ err }));
 }
 
 export class StoreTimeoutError extends Error {

@@ -10,7 +10,7 @@ import {
 import type { AnnounceReply, TrackerLogic } from '@peertracker/tracker';
 import { endpointOf, unmapIPv4 } from './client-address';
 import type { ConnectionIds } from './connection-id';
-import type { Logger } from './log';
+import { throttled, type Logger } from './log';
 import type { GatewayMetrics } from './metrics';
 
 export interface UdpFrontendOptions {
@@ -30,10 +30,14 @@ const INTERNAL_ERROR = 'tracker is temporarily unavailable, retry later';
  * connect request).
  */
 export class UdpFrontend {
+  private readonly reportServerError: (fields: Record<string, unknown>) => void;
+
   constructor(
     private readonly socket: Socket,
     private readonly o: UdpFrontendOptions,
-  ) {}
+  ) {
+    this.reportServerError = throttled(o.log, 'error', 'udp request failed');
+  }
 
   readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
     const from = endpointOf(unmapIPv4(rinfo.address));
@@ -95,7 +99,7 @@ export class UdpFrontend {
 
   private serverError(transactionId: number, rinfo: RemoteInfo, err: unknown): void {
     this.o.metrics.serverErrorUdp.inc();
-    this.o.log.error('udp request failed', { err });
+    this.reportServerError({ err });
     this.send(encodeUdpError(transactionId, INTERNAL_ERROR), rinfo);
   }
 
