@@ -24,7 +24,7 @@ const req = (i, numWant, event) => ({ infoHash: hashes[Math.floor(i / P)], peerI
   now: Date.now(), peerLifetimeMs: 1800000 });
 async function drive(count, fn) { let next = 0; await Promise.all(Array.from({ length: 256 }, async () => { while (next < count) { const i = next++; await fn(i); } })); }
 await drive(N * P, (i) => store.announce(req(i, 0, 'started')));
-c.defineCommand('ptAnnounce', { numberOfKeys: 11, lua });
+c.defineCommand('ptAnnounce', { numberOfKeys: store.swarmKeys(hashes[0]).length, lua });
 const cpu = async () => { const t = await c.info('cpu'); return Number(/used_cpu_user:([\d.]+)/.exec(t)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(t)[1]); };
 for (const want of [50, 0]) {
   await c.config('RESETSTAT');

@@ -81,17 +81,14 @@ export class RedisStore implements SwarmStore {
     }
     this.retentionMs = retention;
     this.random = options.random ?? Math.random;
-    client.defineCommand('ptAnnounce', { numberOfKeys: 11, lua: ANNOUNCE_LUA });
-    client.defineCommand('ptScrape', { numberOfKeys: 11, lua: SCRAPE_LUA });
+    client.defineCommand('ptAnnounce', { numberOfKeys: 7, lua: ANNOUNCE_LUA });
+    client.defineCommand('ptScrape', { numberOfKeys: 7, lua: SCRAPE_LUA });
   }
 
-  /** The eleven keys of a swarm (see scripts.ts), all in the slot of `{<hex>}`. */
+  /** The seven keys of a swarm (see scripts.ts), all in the slot of `{<hex>}`. */
   swarmKeys(infoHash: Buffer): string[] {
     const t = `${this.prefix}{${infoHash.toString('hex')}}:`;
-    return [
-      ...[t + 's', t + 'a4', t + 'i4', t + 'h4', t + 'e4', t + 'n4'],
-      ...[t + 'a6', t + 'i6', t + 'h6', t + 'e6', t + 'n6'],
-    ];
+    return [t + 's', t + 'a4', t + 'i4', t + 'h4', t + 'a6', t + 'i6', t + 'h6'];
   }
 
   async announce(req: StoreAnnounce): Promise<StoreAnnounceResult> {
@@ -168,30 +165,29 @@ export class RedisStore implements SwarmStore {
   /**
    * An estimate, from a random sample of keys on every master (no walk, nothing global kept on
    * the announce path): swarms ≈ DBSIZE × the share of sampled keys that are this store's `s`
-   * keys; peers ≈ DBSIZE × the share that are pool `n` keys × their mean peer count. Exact for
+   * keys; peers ≈ that × the mean peer count of the sampled `s` records (scripts.ts). Exact for
    * an empty store; rough for small ones (and counts swarms kept only for their completed count).
    */
   async stats(): Promise<{ peers: number; swarms: number }> {
     let peers = 0;
     let swarms = 0;
-    const shape = new RegExp(`^${regexEscape(this.prefix)}\\{[0-9a-f]{40}\\}:(s|n4|n6)$`);
+    const shape = new RegExp(`^${regexEscape(this.prefix)}\\{[0-9a-f]{40}\\}:s$`);
     for (const node of this.masters()) {
       const total = await node.dbsize();
       if (total === 0) continue;
       const sample = await Promise.all(Array.from({ length: Math.min(STATS_SAMPLE, total) }, () => node.randomkey()));
       let s = 0;
-      let h = 0;
       let held = 0;
       for (const key of sample) {
-        const kind = key === null ? null : shape.exec(key)?.[1];
-        if (kind === 's') s++;
-        else if (kind === 'n4' || kind === 'n6') {
-          h++;
-          held += parseInt((await node.get(key!)) ?? '0', 10) || 0;
-        }
+        if (key === null || !shape.test(key)) continue;
+        s++;
+        const record = await node.getBuffer(key);
+        // peers of the IPv4 and IPv6 pools: the 3rd and 7th doubles
+        if (record?.length === 80) held += record.readDoubleBE(16) + record.readDoubleBE(48);
       }
-      swarms += (total * s) / sample.length;
-      if (h > 0) peers += ((total * h) / sample.length) * (held / h);
+      const found = (total * s) / sample.length;
+      swarms += found;
+      if (s > 0) peers += found * (held / s);
     }
     return { peers: Math.round(peers), swarms: Math.round(swarms) };
   }

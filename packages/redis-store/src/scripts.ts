@@ -1,106 +1,121 @@
 /*
  * The Lua scripts of the Redis store, loaded with ioredis defineCommand (sent by EVALSHA).
- * Both take the eleven keys of one swarm, all with the hash tag {<info_hash hex>} (one slot):
- *   KEYS[1] s   string "<times completed>:<last announce (ms, the caller's clock)>"
- *   KEYS[2..6]  the IPv4 pool: a4 i4 h4 e4 n4;  KEYS[7..11] the IPv6 pool: a6 i6 h6 e6 n6
- * A pool keeps its peers in dense slots 0..n-1, seeders first ([0, s)), leechers after, in four
+ * Both take the seven keys of one swarm, all with the hash tag {<info_hash hex>} (one slot):
+ *   KEYS[1] s   the swarm record: ten big-endian doubles (80 bytes, one struct.unpack)
+ *               completed, last announce (ms, the caller's clock), then per pool (IPv4, IPv6)
+ *               peers, seeders, a lower bound of the earliest expiry, TTL deadline (below);
+ *   KEYS[2..4]  the IPv4 pool: a4 i4 h4;  KEYS[5..7] the IPv6 pool: a6 i6 h6
+ * A pool keeps its peers in dense slots 0..n-1, seeders first ([0, s)), leechers after, in three
  * strings of fixed-width records (no hash, no sorted set: their listpacks are scanned linearly,
  * and every field would move through Lua as a separate value):
  *   a  the compact addresses packed, slot i at i*size (6 or 18 bytes), so a selection is one
  *      contiguous window read with one (at most two) GETRANGE: the cheap reply shape (DESIGN.md);
  *   i  the 20-byte peer ids packed the same way; a peer is found with one GETRANGE of the live
  *      part and a plain string.find in Lua (a C memory search; aligned hits only);
- *   h  9-byte records: expiry (big-endian double, ms, the caller's clock) | 1 once counted
- *      completed. A re-announce rewrites the expiry only, so the counted byte is not read;
- *   e  9-byte records: 1 if the peer announced a BEP 3 key | its fingerprint (8 bytes, or zeros);
- *      read only when an announce comes from another IP;
- *   n  "<peers>:<seeders>:<a lower bound of the earliest expiry>": the only value of a pool read
- *      on every announce. The pool is purged (one pass over h, the strings rebuilt in order) only
- *      when that bound is due, so a normal announce never walks the pool.
+ *   h  18-byte records: the key record (1 if the peer announced a BEP 3 key | its fingerprint, 8
+ *      bytes, or zeros) | expiry (big-endian double, ms, the caller's clock) | 1 once counted
+ *      completed. A re-announce rewrites the first 17 bytes with one SETRANGE, so the counted
+ *      byte is not read; the key record is read only when an announce comes from another IP.
+ * The record s is the only value read on every announce (one GET) and written on every announce
+ * (one SET, which also sets its TTL). A pool is purged (one pass over h, the strings rebuilt in
+ * order) only when its earliest-expiry bound is due, so a normal announce never walks the pool.
  * The announce takes its scalars packed in one binary argument (every argument costs Redis
  * parsing and a Lua string: with 24 arguments an empty script cost ~3x a one-argument one).
  * Removing a peer moves the last seeder / last leecher into the hole (O(1) commands); the strings
  * are not truncated (their tail past n records is unused) and go with the pool when it empties.
  * Expiry is judged against the caller's `now`; the key TTLs only make idle swarms vanish from
- * memory: the pool keys get lifetime * 1.25 whenever their TTL has fallen below the lifetime (so
- * once per quarter lifetime, not on every announce), s gets max(retention, lifetime).
- * Measured with bench/redis-cluster.mjs (3-master cluster on one core, numWant 50; noisy machine,
- * a do-nothing EVALSHA cost 3.6-5.7 µs in the same runs): the HASH + ZSET layout before this one
- * ≈ 120-140 µs of masters' CPU per announce and 133-151 bytes per peer; this one ≈ 51-65 µs and
- * 77-96 bytes per peer (1,000,000 / 200,000 peers). bench/redis-script-profile.mjs shows where
- * the rest goes: ≈ 10 µs for an empty script with this argument shape, ≈ 2.5 µs per redis.call.
+ * memory: s gets max(retention, lifetime) on every announce; the pool keys get lifetime * 1.25
+ * (PEXPIRE) when the pool's TTL deadline kept in s (caller's clock, the time of that PEXPIRE plus
+ * its TTL) is less than a lifetime away, so once per quarter lifetime, with no PTTL call. (A
+ * caller clock behind the refresher's by more than a quarter lifetime could see the pool keys
+ * expire first; an announce that finds them gone treats the pool as empty.)
+ * A normal announce (small pool) is 5 commands: GET s, GETRANGE i, GETRANGE a, SETRANGE h, SET s.
+ * Measured with bench/redis-cluster.mjs (3-master cluster on one core, numWant 50, 200,000 peers
+ * in 4,000 torrents, 3 s runs alternated; a do-nothing EVALSHA cost 3.3-3.7 µs in the same runs):
+ * the HASH + ZSET layout before the packed strings ≈ 120-140 µs of masters' CPU per announce;
+ * the eleven-key packed layout (text s and n, a separate key-record string, MGET + PTTL on every
+ * announce, 7 commands) ≈ 49-53 µs and 95 bytes per peer; this one ≈ 37-38 µs and 89 bytes per
+ * peer (54-65 µs in runs where the do-nothing EVALSHA cost 4.6-5.0 µs; bench/redis-script-profile
+ * on one server, numWant 50: ≈ 29-34 µs against 42-53 for the eleven-key layout). What is left is mostly fixed cost: in isolation (one redis-server, 7 keys + this argument)
+ * an empty script costs ≈ 3.3 µs, GET +0.6, GETRANGE of 1,000 bytes +2.5, of 300 bytes +1.5,
+ * SETRANGE +1.2, SET PX +2.1, the 5-element reply +1.9 (and more per command on a cluster
+ * master with replicas). The strings grow by SETRANGE, whose allocation is greedy (up to 2x the
+ * length), which is most of the bytes per peer above the 44 of the records.
  */
 
 const COMMON = `
-local REC, FREC = 9, 9
-local v = redis.call('MGET', KEYS[1], KEYS[6], KEYS[11])
-
-local function pool(base, size, nv)
-  local p = { a = KEYS[base], i = KEYS[base + 1], h = KEYS[base + 2], e = KEYS[base + 3], c = KEYS[base + 4],
-    size = size, n = 0, s = 0 }
-  if nv then
-    local x = string.find(nv, ':', 1, true)
-    local y = string.find(nv, ':', x + 1, true)
-    p.n = tonumber(string.sub(nv, 1, x - 1))
-    p.s = tonumber(string.sub(nv, x + 1, y - 1))
-    p.min = tonumber(string.sub(nv, y + 1))
+local REC = 18
+local sv = redis.call('GET', KEYS[1])
+local P4 = { a = KEYS[2], i = KEYS[3], h = KEYS[4], size = 6, n = 0, s = 0, min = 0, d = 0 }
+local P6 = { a = KEYS[5], i = KEYS[6], h = KEYS[7], size = 18, n = 0, s = 0, min = 0, d = 0 }
+local completed, last = 0, nil
+if sv then
+  if #sv == 80 then
+    completed, last, P4.n, P4.s, P4.min, P4.d, P6.n, P6.s, P6.min, P6.d = struct.unpack('>dddddddddd', sv)
+  else
+    -- the text record of the eleven-key layout ("<completed>:<last>"); its pools are not read
+    local at = string.find(sv, ':', 1, true)
+    if at then
+      completed = tonumber(string.sub(sv, 1, at - 1)) or 0
+      last = tonumber(string.sub(sv, at + 1))
+    end
   end
-  p.n0, p.s0, p.min0 = p.n, p.s, p.min
-  return p
 end
+local completed0 = completed
+P4.n0, P4.s0, P4.min0, P6.n0, P6.s0, P6.min0 = P4.n, P4.s, P4.min, P6.n, P6.s, P6.min
 
 -- drops the peers whose expiry is due, when the pool's earliest expiry is (order kept)
 local function purge(p)
-  if p.n == 0 or (p.min and p.min > now) then return end
+  if p.n == 0 or p.min > now then return end
   local size = p.size
-  local a = redis.call('GETRANGE', p.a, 0, p.n * size - 1)
-  local ids = redis.call('GETRANGE', p.i, 0, p.n * 20 - 1)
   local h = redis.call('GETRANGE', p.h, 0, p.n * REC - 1)
-  local na, ni, nh, live = {}, {}, {}, {}
+  local hl = #h
+  local live = {}
   local n, s, min = 0, 0, nil
   for slot = 0, p.n - 1 do
-    local r = string.sub(h, slot * REC + 1, slot * REC + REC)
-    local exp = struct.unpack('>d', r)
-    if exp > now then
-      n = n + 1
-      if slot < p.s then s = s + 1 end
-      na[n] = string.sub(a, slot * size + 1, slot * size + size)
-      ni[n] = string.sub(ids, slot * 20 + 1, slot * 20 + 20)
-      nh[n] = r
-      live[n] = slot
-      if min == nil or exp < min then min = exp end
+    local o = slot * REC
+    -- a record past the end of h: the pool keys expired (see the TTLs above)
+    if o + REC <= hl then
+      local exp = struct.unpack('>d', h, o + 10)
+      if exp > now then
+        n = n + 1
+        live[n] = slot
+        if slot < p.s then s = s + 1 end
+        if min == nil or exp < min then min = exp end
+      end
     end
   end
   if n < p.n and n > 0 then
-    local f = redis.call('GETRANGE', p.e, 0, p.n * FREC - 1)
-    local nf = {}
-    for j = 1, n do nf[j] = string.sub(f, live[j] * FREC + 1, live[j] * FREC + FREC) end
+    local a = redis.call('GETRANGE', p.a, 0, p.n * size - 1)
+    local ids = redis.call('GETRANGE', p.i, 0, p.n * 20 - 1)
+    local na, ni, nh = {}, {}, {}
+    for j = 1, n do
+      local slot = live[j]
+      na[j] = string.sub(a, slot * size + 1, slot * size + size)
+      ni[j] = string.sub(ids, slot * 20 + 1, slot * 20 + 20)
+      nh[j] = string.sub(h, slot * REC + 1, slot * REC + REC)
+    end
     redis.call('SET', p.a, table.concat(na), 'KEEPTTL')
     redis.call('SET', p.i, table.concat(ni), 'KEEPTTL')
     redis.call('SET', p.h, table.concat(nh), 'KEEPTTL')
-    redis.call('SET', p.e, table.concat(nf), 'KEEPTTL')
   end
-  p.n, p.s, p.min = n, s, min
+  p.n, p.s, p.min = n, s, min or 0
 end
 
+-- deletes the keys of a pool that has emptied
 local function save(p)
   if p.n == 0 then
-    if p.n0 ~= 0 then redis.call('DEL', p.a, p.i, p.h, p.e, p.c) end
-  elseif p.n ~= p.n0 or p.s ~= p.s0 or p.min ~= p.min0 then
-    redis.call('SET', p.c, p.n .. ':' .. p.s .. ':' .. string.format('%.17g', p.min), 'KEEPTTL')
+    p.s, p.min, p.d = 0, 0, 0
+    if p.n0 ~= 0 then redis.call('DEL', p.a, p.i, p.h) end
   end
 end
 
-local P4 = pool(2, 6, v[2])
-local P6 = pool(7, 18, v[3])
+local function record(last)
+  return struct.pack('>dddddddddd', completed, last, P4.n, P4.s, P4.min, P4.d, P6.n, P6.s, P6.min, P6.d)
+end
+
 purge(P4)
 purge(P6)
-local completed, last = 0, nil
-if v[1] then
-  local at = string.find(v[1], ':', 1, true)
-  completed = tonumber(string.sub(v[1], 1, at - 1))
-  last = tonumber(string.sub(v[1], at + 1))
-end
 -- a swarm without live peers is forgotten once the retention has passed since its last announce
 if P4.n + P6.n == 0 and (last == nil or now - last >= retention) then completed = 0 end
 `;
@@ -134,7 +149,6 @@ local function move(from, to)
   redis.call('SETRANGE', p.a, to * size, redis.call('GETRANGE', p.a, from * size, from * size + size - 1))
   redis.call('SETRANGE', p.i, to * 20, redis.call('GETRANGE', p.i, from * 20, from * 20 + 19))
   redis.call('SETRANGE', p.h, to * REC, redis.call('GETRANGE', p.h, from * REC, from * REC + REC - 1))
-  redis.call('SETRANGE', p.e, to * FREC, redis.call('GETRANGE', p.e, from * FREC, from * FREC + FREC - 1))
 end
 
 local function swap(x, y)
@@ -142,12 +156,10 @@ local function swap(x, y)
   local ax = redis.call('GETRANGE', p.a, x * size, x * size + size - 1)
   local ix = redis.call('GETRANGE', p.i, x * 20, x * 20 + 19)
   local hx = redis.call('GETRANGE', p.h, x * REC, x * REC + REC - 1)
-  local fx = redis.call('GETRANGE', p.e, x * FREC, x * FREC + FREC - 1)
   move(y, x)
   redis.call('SETRANGE', p.a, y * size, ax)
   redis.call('SETRANGE', p.i, y * 20, ix)
   redis.call('SETRANGE', p.h, y * REC, hx)
-  redis.call('SETRANGE', p.e, y * FREC, fx)
 end
 
 -- the live parts of a and i, read whole for small pools (then the acceptance check and the reply
@@ -157,17 +169,23 @@ local A, I
 local slot = -1
 if p.n > 0 then
   local ids = redis.call('GETRANGE', p.i, 0, p.n * 20 - 1)
-  I = ids
-  if p.n * size <= 2048 then A = redis.call('GETRANGE', p.a, 0, p.n * size - 1) end
-  local from = 1
-  while true do
-    local at = string.find(ids, id, from, true)
-    if not at then break end
-    if (at - 1) % 20 == 0 then
-      slot = (at - 1) / 20
-      break
+  if #ids < p.n * 20 then
+    -- the pool keys expired before the peers (see the TTLs above): the pool is empty
+    if #ids > 0 then redis.call('DEL', p.a, p.i, p.h) end
+    p.n, p.s, p.min, p.d = 0, 0, 0, 0
+  else
+    I = ids
+    if p.n * size <= 2048 then A = redis.call('GETRANGE', p.a, 0, p.n * size - 1) end
+    local from = 1
+    while true do
+      local at = string.find(ids, id, from, true)
+      if not at then break end
+      if (at - 1) % 20 == 0 then
+        slot = (at - 1) / 20
+        break
+      end
+      from = at + 1
     end
-    from = at + 1
   end
 end
 
@@ -178,11 +196,13 @@ if slot >= 0 then
   if A then old = string.sub(A, slot * size + 1, slot * size + size)
   else old = redis.call('GETRANGE', p.a, slot * size, slot * size + size - 1) end
   if string.sub(old, 1, size - 2) ~= string.sub(addr, 1, size - 2) then
-    accepted = string.byte(frec, 1) == 1 and redis.call('GETRANGE', p.e, slot * FREC, slot * FREC + FREC - 1) == frec
+    accepted = string.byte(frec, 1) == 1 and redis.call('GETRANGE', p.h, slot * REC, slot * REC + 8) == frec
   end
 end
 
 if accepted and (stopped or slot < 0 or seeder ~= (slot < p.s) or addr ~= old) then A, I = nil, nil end
+-- p.min is a bound only while the pool has peers
+local wasEmpty = p.n == 0
 if stopped then
   if slot >= 0 and accepted then
     local hole = slot
@@ -196,7 +216,7 @@ if stopped then
   end
 elseif accepted then
   local counting = seeder and ev == 3
-  local exp = struct.pack('>d', expiry)
+  local rec = frec .. struct.pack('>d', expiry)
   if slot < 0 then
     if seeder then
       if p.n > p.s then move(p.s, p.n) end
@@ -206,15 +226,14 @@ elseif accepted then
       slot = p.n
     end
     p.n = p.n + 1
-    local counted = '\\0'
     if counting then
       completed = completed + 1
-      counted = '\\1'
+      rec = rec .. '\\1'
+    else
+      rec = rec .. '\\0'
     end
     redis.call('SETRANGE', p.i, slot * 20, id)
     redis.call('SETRANGE', p.a, slot * size, addr)
-    redis.call('SETRANGE', p.h, slot * REC, exp .. counted)
-    redis.call('SETRANGE', p.e, slot * FREC, frec)
   else
     if seeder ~= (slot < p.s) then
       if seeder then
@@ -222,9 +241,9 @@ elseif accepted then
         slot = p.s
         p.s = p.s + 1
         -- a leecher completing, once per stay in the swarm
-        if counting and redis.call('GETRANGE', p.h, slot * REC + 8, slot * REC + 8) ~= '\\1' then
+        if counting and redis.call('GETRANGE', p.h, slot * REC + 17, slot * REC + 17) ~= '\\1' then
           completed = completed + 1
-          redis.call('SETRANGE', p.h, slot * REC + 8, '\\1')
+          rec = rec .. '\\1'
         end
       else
         p.s = p.s - 1
@@ -233,26 +252,26 @@ elseif accepted then
       end
     end
     if addr ~= old then redis.call('SETRANGE', p.a, slot * size, addr) end
-    redis.call('SETRANGE', p.h, slot * REC, exp)
-    redis.call('SETRANGE', p.e, slot * FREC, frec)
   end
-  if p.min == nil or expiry < p.min then p.min = expiry end
+  redis.call('SETRANGE', p.h, slot * REC, rec)
+  if wasEmpty or expiry < p.min then p.min = expiry end
+  -- the pool keys' TTLs, refreshed once their deadline is less than a lifetime away
+  if p.d - now < lifetime then
+    local t = math.ceil(lifetime * 1.25)
+    redis.call('PEXPIRE', p.a, t)
+    redis.call('PEXPIRE', p.i, t)
+    redis.call('PEXPIRE', p.h, t)
+    p.d = now + t
+  end
 end
 save(P4)
 save(P6)
-if accepted and not stopped then
-  local ttl = redis.call('PTTL', p.c)
-  if ttl < lifetime then
-    local t = math.ceil(lifetime * 1.25)
-    for _, k in ipairs({ p.a, p.i, p.h, p.e, p.c }) do redis.call('PEXPIRE', k, t) end
-  end
-end
 
 local live = P4.n + P6.n
 if live == 0 and completed == 0 then
-  if v[1] then redis.call('DEL', KEYS[1]) end
+  if sv then redis.call('DEL', KEYS[1]) end
 else
-  redis.call('SET', KEYS[1], completed .. ':' .. string.format('%.17g', now), 'PX', math.ceil(math.max(retention, lifetime)))
+  redis.call('SET', KEYS[1], record(now), 'PX', math.ceil(math.max(retention, lifetime)))
 end
 
 local peers, ids = '', ''
@@ -312,6 +331,11 @@ ${COMMON}
 save(P4)
 save(P6)
 local live = P4.n + P6.n
-if live == 0 and completed == 0 and v[1] then redis.call('DEL', KEYS[1]) end
+if live == 0 and completed == 0 then
+  if sv then redis.call('DEL', KEYS[1]) end
+elseif completed ~= completed0 or #sv ~= 80 or P4.n ~= P4.n0 or P4.s ~= P4.s0 or P4.min ~= P4.min0
+  or P6.n ~= P6.n0 or P6.s ~= P6.s0 or P6.min ~= P6.min0 then
+  redis.call('SET', KEYS[1], record(last), 'KEEPTTL')
+end
 return { P4.s + P6.s, live - P4.s - P6.s, completed }
 `;
