@@ -1,5 +1,6 @@
-// Redis CPU and memory of the Redis swarm store on a local 3-master cluster (DESIGN.md,
-// "Performance"; run after `npm run build`). Starts the test cluster (3 masters + 3 replicas),
+// Redis CPU and memory of the Redis swarm store alone, without a gateway, on a local 3-master
+// cluster (run after `npm run build`): for working on the Lua scripts. `npm run bench` measures the
+// same figures with a gateway under the UDP load (its cluster mode), which is what the README quotes. Starts the test cluster (3 masters + 3 replicas),
 // pins every redis-server to one core and this process to another (taskset, when there are two),
 // loads P peers in P/50 torrents (numWant 0), then re-announces every peer to its own torrent
 // (numWant 50) at full speed for BENCH_SECONDS, and prints per size:
@@ -7,8 +8,8 @@
 //   announces), Redis memory bytes per peer (masters' used_memory delta from before loading ÷ peers).
 // Env: BENCH_SIZES=200000,1000000  BENCH_SECONDS=10  BENCH_INFLIGHT=512  BENCH_JSON=1
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { drive, infoField, nodesSnapshot as mastersSnapshot, pin } from './redis-info.mjs';
 
 const require = createRequire(import.meta.url);
 const { createRedisStore } = require('../packages/redis-store/dist/index.js');
@@ -19,47 +20,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 512);
 const PER_SWARM = 50;
 const LIFETIME_MS = 30 * 60 * 1000;
-
-function pin(pid, cpu) {
-  return spawnSync('taskset', ['-a', '-pc', String(cpu), String(pid)], { stdio: 'ignore' }).status === 0;
-}
-
-function infoField(text, name) {
-  const m = new RegExp(`^${name}:([0-9.]+)`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
-}
-
-async function mastersSnapshot(masters) {
-  let cpu = 0;
-  let mem = 0;
-  const cmds = {};
-  for (const m of masters) {
-    for (const [, name, calls, usec] of (await m.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
-      const c = (cmds[name] ??= { calls: 0, usec: 0 });
-      c.calls += Number(calls);
-      c.usec += Number(usec);
-    }
-    const cpuInfo = await m.info('cpu');
-    cpu += infoField(cpuInfo, 'used_cpu_sys') + infoField(cpuInfo, 'used_cpu_user');
-    mem += infoField(await m.info('memory'), 'used_memory');
-  }
-  return { cpu, mem, cmds };
-}
-
-/** Runs fn(i) for i in [0, count) with at most `inflight` outstanding; or until deadline. */
-async function drive(count, inflight, fn, deadline = Infinity) {
-  let next = 0;
-  let done = 0;
-  async function worker() {
-    while (next < count && Date.now() < deadline) {
-      const i = next++;
-      await fn(i);
-      done++;
-    }
-  }
-  await Promise.all(Array.from({ length: inflight }, worker));
-  return done;
-}
 
 async function measure(server, peers) {
   const torrents = Math.ceil(peers / PER_SWARM);

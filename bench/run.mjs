@@ -10,12 +10,15 @@
 //   BENCH_DURATION     measured window per run, seconds or a Go duration (default 20)
 //   BENCH_PEERS / BENCH_TORRENTS / BENCH_NUMWANT   load (default 200000 / 4000 / 50)
 //   BENCH_SERVERS      comma list of responder,gateway (default both)
-//   BENCH_MODES        comma list of udp,http (default both)
+//   BENCH_MODES        comma list of udp,http,cluster (default all three; cluster = the gateway
+//                      on a local Redis Cluster, below)
 //   BENCH_INFLIGHT     UDP outstanding requests (default 64) / BENCH_SOCKETS (default 4)
 //   BENCH_CONNS        HTTP keep-alive connections (default 64)
 //   BENCH_SERVER_CPU / BENCH_LOADGEN_CPU   cores for taskset (default 0 / 1)
 //   BENCH_GATEWAY_MAIN gateway entry point (default services/gateway/dist/main.js)
 //   BENCH_SKIP_HEAP=1  skip the memory-per-peer measurement
+//   BENCH_CLUSTER_PEERS  peer counts of the cluster-mode runs (default 200000,1000000; torrents
+//                      keep the load's peers per torrent)
 // Results: a markdown table on stdout and bench/.out/results.json.
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -26,7 +29,9 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { nodesSnapshot, pin, serverPids, trivialEvalshaCost } from './redis-info.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = join(benchDir, '..');
@@ -35,6 +40,8 @@ const loadgenBin = join(outDir, 'loadgen');
 const HOST = '127.0.0.1';
 /** every child process we started; all are killed when we exit, however we exit */
 const children = new Set();
+/** pids of servers started through a library (the Redis cluster), killed the same way */
+const serverPidsToKill = new Set();
 
 const env = process.env;
 const durationArg = env.BENCH_DURATION ?? '20';
@@ -51,8 +58,9 @@ const load = {
 const serverCpu = env.BENCH_SERVER_CPU ?? '0';
 const loadgenCpu = env.BENCH_LOADGEN_CPU ?? '1';
 const servers = list('BENCH_SERVERS', ['responder', 'gateway']);
-const modes = list('BENCH_MODES', ['udp', 'http']);
+const modes = list('BENCH_MODES', ['udp', 'http', 'cluster']);
 const gatewayMain = env.BENCH_GATEWAY_MAIN ?? join(root, 'services/gateway/dist/main.js');
+const clusterSizes = intList('BENCH_CLUSTER_PEERS', [200_000, 1_000_000]);
 
 function fail(message) {
   process.stderr.write(`\nbench: ${message}\n`);
@@ -65,6 +73,13 @@ function int(name, fallback) {
   const n = Number(env[name]);
   if (!Number.isInteger(n) || n < 1) fail(`${name} must be a positive whole number (got ${JSON.stringify(env[name])})`);
   return n;
+}
+
+function intList(name, fallback) {
+  if (!env[name]) return fallback;
+  const items = env[name].split(',').map((x) => Number(x.trim()));
+  if (!items.every((n) => Number.isInteger(n) && n >= 1000)) fail(`${name} must be whole numbers >= 1000 separated by commas (got ${JSON.stringify(env[name])})`);
+  return items;
 }
 
 function list(name, all) {
@@ -100,6 +115,14 @@ function killAll() {
     }
   }
   children.clear();
+  for (const pid of serverPidsToKill) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  serverPidsToKill.clear();
 }
 
 process.on('exit', killAll);
@@ -212,7 +235,7 @@ function tail(file, lines = 20) {
   }
 }
 
-async function startServer(name, mode) {
+async function startServer(name, mode, { extraEnv = {}, tag = '' } = {}) {
   const httpPort = await freeTcpPort();
   const udpPort = await freeUdpPort();
   let args;
@@ -231,9 +254,10 @@ async function startServer(name, mode) {
       TRACKER_CONNECTION_SECRET: randomBytes(32).toString('hex'),
       TRACKER_MAX_NUMWANT: '50',
       TRACKER_LOG_LEVEL: env.TRACKER_LOG_LEVEL ?? 'warn',
+      ...extraEnv,
     };
   }
-  const logFile = join(outDir, `${name}-${mode}.log`);
+  const logFile = join(outDir, `${name}-${mode}${tag}.log`);
   const log = createWriteStream(logFile);
   await new Promise((r) => log.on('open', r));
   // taskset execs the command, so the child's pid is the server's pid
@@ -269,13 +293,13 @@ async function startServer(name, mode) {
 
 // ---- one run -----------------------------------------------------------------------------------
 
-function runLoadgen(mode, server) {
+function runLoadgen(mode, server, { peers = load.peers, torrents = load.torrents, extraArgs = [] } = {}) {
   const args = [
     '-c', loadgenCpu, loadgenBin,
     '-mode', mode,
     '-target', server.target,
-    '-peers', String(load.peers),
-    '-torrents', String(load.torrents),
+    '-peers', String(peers),
+    '-torrents', String(torrents),
     '-numwant', String(load.numwant),
     '-duration', duration,
     '-warmup',
@@ -285,8 +309,9 @@ function runLoadgen(mode, server) {
   if (/^\d+$/.test(serverCpu) && /^\d+$/.test(loadgenCpu)) args.push('-server-core', serverCpu, '-loadgen-core', loadgenCpu);
   if (mode === 'udp') args.push('-inflight', String(load.inflight), '-sockets', String(load.sockets));
   else args.push('-conns', String(load.conns));
+  args.push(...extraArgs);
   // bound: warmup (at >= 1,000 announces/s), ramp-up, window, drain
-  const limitMs = (load.peers / 1000 + durationSec + 30) * 1000;
+  const limitMs = (peers / 1000 + durationSec + 30) * 1000;
   return new Promise((resolve) => {
     const child = track(spawn('taskset', args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
@@ -311,6 +336,111 @@ function runLoadgen(mode, server) {
       }
     });
   });
+}
+
+// ---- cluster mode: one gateway on a local Redis Cluster ----------------------------------------
+//
+// The gateway (TRACKER_STORE=redis) on the server core as in the embedded runs; the test cluster
+// (3 masters + 3 replicas from Debian's redis-server) shares the other core with the load
+// generator (CPU time per process does not depend on who else runs on the core; a gateway short
+// of CPU would batch fewer commands per round trip and make every Redis figure worse). Per size:
+// announces/s, the masters' CPU over the measured window (from /proc, -watch-pids) per announce,
+// the masters' used_memory growth per peer, and the same run's do-nothing EVALSHA as the
+// reference (redis-info.mjs).
+
+async function clusterBench() {
+  if (spawnSync('redis-server', ['--version']).error?.code === 'ENOENT') {
+    return { skipped: 'redis-server not found (Debian: apt-get install redis-server)' };
+  }
+  const require = createRequire(import.meta.url);
+  const { startRedisTestServer } = require('../packages/redis-store/dist/testing/index.js');
+  const { Cluster } = require('ioredis');
+  // always a cluster started here: its processes are pinned and measured
+  const localEnv = { ...env, REDIS_TEST_PROVIDER: 'local' };
+  delete localEnv.REDIS_CLUSTER_NODES;
+  process.stderr.write('\nbench: cluster mode: starting a local Redis Cluster (3 masters + 3 replicas)\n');
+  const redis = await startRedisTestServer('cluster', localEnv);
+  const client = new Cluster(redis.nodes, { scaleReads: 'master', enableAutoPipelining: true });
+  const rows = [];
+  try {
+    await new Promise((resolve, reject) => {
+      client.once('ready', resolve);
+      client.once('error', reject);
+    });
+    const masters = client.nodes('master');
+    const masterPids = await serverPids(masters);
+    const allPids = [...masterPids, ...(await serverPids(client.nodes('slave')))];
+    if (allPids.some((p) => !p)) throw new Error('INFO server gave no process_id for some node');
+    for (const p of allPids) serverPidsToKill.add(p);
+    if (!allPids.every((p) => pin(p, loadgenCpu))) throw new Error(`could not pin the Redis servers to core ${loadgenCpu}`);
+    const nodesEnv = redis.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+    const perTorrent = load.peers / load.torrents;
+    for (const peers of clusterSizes) {
+      const torrents = Math.max(1, Math.round(peers / perTorrent));
+      await Promise.all(masters.map((m) => m.flushall()));
+      // the replicas drop their copies too: let that settle before the baseline
+      await sleep(500);
+      const before = await nodesSnapshot(masters);
+      process.stderr.write(`\nbench: cluster / ${fmtInt(peers)} peers: gateway on core ${serverCpu}, Redis with the load generator on core ${loadgenCpu}\n`);
+      const gw = await startServer('gateway', 'udp', {
+        tag: `-redis-${peers}`,
+        extraEnv: { TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: nodesEnv },
+      });
+      const r = await runLoadgen('udp', gw, { peers, torrents, extraArgs: ['-watch-pids', masterPids.join(',')] });
+      const after = await nodesSnapshot(masters);
+      const died = !gw.isAlive();
+      await gw.stop();
+      if (died) throw new Error(`the gateway died during the run; see ${relative(root, gw.logFile)}`);
+      if (!r.ok) throw new Error(r.error);
+      const x = r.result;
+      if (!(x.announces > 0) || x.watched_cpu_seconds === undefined) throw new Error('no successful announce, or no CPU figure for the Redis masters');
+      process.stderr.write('bench: cluster: reference, a do-nothing EVALSHA from this process\n');
+      const ref = await trivialEvalshaCost(client, masters, { torrents });
+      const row = {
+        peers,
+        torrents,
+        announcesPerS: x.announces_per_sec,
+        p50us: x.p50_us,
+        p99us: x.p99_us,
+        errors: x.errors,
+        timeouts: x.timeouts,
+        redisCpuUsPerAnnounce: (x.watched_cpu_seconds * 1e6) / x.announces,
+        redisSysShare: x.watched_cpu_seconds > 0 ? x.watched_sys_seconds / x.watched_cpu_seconds : undefined,
+        redisBytesPerPeer: (after.mem - before.mem) / peers,
+        trivialEvalshaCpuUs: ref.cpuUs,
+        gatewayCpu: x.server_cpu,
+        // INFO commandstats over warmup and window (results.json only): calls and µs per announce
+        commandsPerAnnounce: Object.fromEntries(
+          Object.entries(after.cmds)
+            .map(([k, c]) => [k, c.calls - (before.cmds[k]?.calls ?? 0), c.usec - (before.cmds[k]?.usec ?? 0)])
+            .filter(([k, calls]) => calls > 0 && !k.startsWith('info') && !k.startsWith('flushall'))
+            .map(([k, calls, usec]) => [k, { calls: calls / (x.announces + (x.warmup?.announces ?? 0)), us: usec / (x.announces + (x.warmup?.announces ?? 0)) }]),
+        ),
+      };
+      row.ratioToTrivial = row.redisCpuUsPerAnnounce / row.trivialEvalshaCpuUs;
+      process.stderr.write(`bench: cluster / ${fmtInt(peers)} peers: ${row.redisCpuUsPerAnnounce.toFixed(1)} µs Redis CPU per announce (do-nothing EVALSHA ${ref.cpuUs.toFixed(1)} µs), ${row.redisBytesPerPeer.toFixed(0)} B per peer\n`);
+      rows.push(row);
+    }
+    return { rows };
+  } finally {
+    client.disconnect();
+    await redis.stop();
+    serverPidsToKill.clear();
+  }
+}
+
+function clusterTable(rows) {
+  const out = [
+    '| peers | torrents | announces/s | p50 µs | p99 µs | errors | timeouts | Redis CPU µs / announce (kernel share) | do-nothing EVALSHA µs | ratio | Redis bytes / peer |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    out.push(
+      `| ${fmtInt(r.peers)} | ${fmtInt(r.torrents)} | ${fmtInt(r.announcesPerS)} | ${fmtInt(r.p50us)} | ${fmtInt(r.p99us)} | ${fmtInt(r.errors)} | ${fmtInt(r.timeouts)} | ` +
+        `${r.redisCpuUsPerAnnounce.toFixed(1)} (${fmtPct(r.redisSysShare)}) | ${r.trivialEvalshaCpuUs.toFixed(1)} | ${r.ratioToTrivial.toFixed(1)} | ${r.redisBytesPerPeer.toFixed(0)} |`,
+    );
+  }
+  return out.join('\n');
 }
 
 // ---- report ------------------------------------------------------------------------------------
@@ -349,7 +479,7 @@ async function main() {
   const started = new Date();
   const runs = [];
   let failed = false;
-  for (const mode of modes) {
+  for (const mode of modes.filter((m) => m !== 'cluster')) {
     for (const name of servers) {
       process.stderr.write(`\nbench: ${mode} / ${name}: starting the server on core ${serverCpu}\n`);
       const server = await startServer(name, mode);
@@ -393,7 +523,7 @@ async function main() {
     }
   }
   const ratios = {};
-  for (const mode of modes) {
+  for (const mode of modes.filter((m) => m !== 'cluster')) {
     const ref = runs.find((r) => r.mode === mode && r.server === 'responder')?.result;
     const gw = runs.find((r) => r.mode === mode && r.server === 'gateway');
     if (ref?.announces_per_sec > 0 && gw?.result) {
@@ -413,13 +543,15 @@ async function main() {
     ratios,
   };
 
-  process.stdout.write(`\n## Throughput (${fmtInt(load.peers)} peers in ${fmtInt(load.torrents)} torrents, numwant ${load.numwant}, ${durationSec} s per run)\n\n`);
-  process.stdout.write(`${table(runs)}\n`);
-  for (const run of runs) if (run.warning) process.stdout.write(`\nWARNING (${run.mode} / ${run.server}): ${run.warning}\n`);
-  process.stdout.write(
-    '\nratio = gateway announces/s ÷ responder announces/s in this run; the responder answers with a fixed reply and no tracker work ' +
-      '(the ceiling for Node on one core). CPU is the share of one core the process used over the measured window; in brackets, how busy that core was in all (other processes included).\n',
-  );
+  if (runs.length > 0) {
+    process.stdout.write(`\n## Throughput (${fmtInt(load.peers)} peers in ${fmtInt(load.torrents)} torrents, numwant ${load.numwant}, ${durationSec} s per run)\n\n`);
+    process.stdout.write(`${table(runs)}\n`);
+    for (const run of runs) if (run.warning) process.stdout.write(`\nWARNING (${run.mode} / ${run.server}): ${run.warning}\n`);
+    process.stdout.write(
+      '\nratio = gateway announces/s ÷ responder announces/s in this run; the responder answers with a fixed reply and no tracker work ' +
+        '(the ceiling for Node on one core). CPU is the share of one core the process used over the measured window; in brackets, how busy that core was in all (other processes included).\n',
+    );
+  }
 
   if (env.BENCH_SKIP_HEAP !== '1') {
     process.stderr.write('\nbench: memory per peer (node --expose-gc bench/heap-per-peer.mjs)\n');
@@ -452,6 +584,29 @@ async function main() {
           process.stdout.write(`\nWARNING (${h.peers} peers): ${p}\n`);
         }
       }
+    }
+  }
+
+  if (modes.includes('cluster')) {
+    let cluster;
+    try {
+      cluster = await clusterBench();
+    } catch (e) {
+      cluster = { error: e?.message ?? String(e) };
+    }
+    report.cluster = cluster;
+    process.stdout.write(`\n## Cluster mode (one gateway, local Redis Cluster of 3 masters + 3 replicas; numwant ${load.numwant}, ${durationSec} s per run)\n\n`);
+    if (cluster.skipped) process.stdout.write(`skipped: ${cluster.skipped}\n`);
+    else if (cluster.error) {
+      failed = true;
+      process.stdout.write(`failed: ${cluster.error}\n`);
+    } else {
+      process.stdout.write(`${clusterTable(cluster.rows)}\n`);
+      process.stdout.write(
+        `\nThe gateway on core ${serverCpu}; Redis and the load generator share core ${loadgenCpu}. ` +
+          'Redis CPU = the masters\' CPU over the measured window ÷ announces (in brackets the share spent in the kernel: socket reads and writes, epoll); bytes = growth of the masters\' used_memory ÷ peers; ' +
+          'ratio = Redis CPU per announce ÷ the CPU of a do-nothing EVALSHA measured right after (DESIGN.md puts that at ≈ 2 µs on its machine).\n',
+      );
     }
   }
 

@@ -38,6 +38,7 @@ type config struct {
 	timeout   time.Duration
 	jsonOut   bool
 	serverPid int
+	watchPids []int
 	srvCore   int
 	genCore   int
 }
@@ -216,29 +217,35 @@ func selfCPU() time.Duration {
 // procCPU reads utime+stime of a process (all threads) from /proc; ticks are assumed 100 Hz,
 // which is USER_HZ on every Linux this runs on.
 func procCPU(pid int) (time.Duration, bool) {
+	user, sys, ok := procCPUSplit(pid)
+	return user + sys, ok
+}
+
+// procCPUSplit is a process's user and system CPU time so far (/proc/<pid>/stat, clock ticks).
+func procCPUSplit(pid int) (time.Duration, time.Duration, bool) {
 	if pid <= 0 {
-		return 0, false
+		return 0, 0, false
 	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, false
+		return 0, 0, false
 	}
 	f := strings.Fields(s[i+1:])
 	// after ")": state(3) ppid(4) ... utime is field 14, stime 15 -> indexes 11, 12 here
 	if len(f) < 13 {
-		return 0, false
+		return 0, 0, false
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, false
+		return 0, 0, false
 	}
-	return time.Duration(ut+st) * 10 * time.Millisecond, true
+	return time.Duration(ut) * 10 * time.Millisecond, time.Duration(st) * 10 * time.Millisecond, true
 }
 
 // coreTicks reads the busy and total ticks of one core from /proc/stat (ok false if unknown).
@@ -297,6 +304,10 @@ type phaseResult struct {
 	MeanReplyBytes float64  `json:"mean_reply_bytes"`
 	LoadgenCPU     float64  `json:"loadgen_cpu"`
 	ServerCPU      *float64 `json:"server_cpu,omitempty"`
+	// CPU seconds the -watch-pids processes used together over the counted window
+	WatchedCPUSeconds *float64 `json:"watched_cpu_seconds,omitempty"`
+	// the part of it spent in the kernel (system calls: sockets, epoll)
+	WatchedSysSeconds *float64 `json:"watched_sys_seconds,omitempty"`
 	// how busy each core was, whoever used it (other processes on a shared machine included)
 	ServerCoreBusy  *float64 `json:"server_core_busy,omitempty"`
 	LoadgenCoreBusy *float64 `json:"loadgen_core_busy,omitempty"`
@@ -321,11 +332,21 @@ func runPhase(e engine, p *phase) phaseResult {
 		t        int64
 		cpu, srv time.Duration
 		srvOK    bool
+		watched  time.Duration
+		wsys     time.Duration
+		watchOK  bool
 		cores    [2][3]int64 // busy, total, ok
 	}
 	take := func() sample {
 		s := sample{t: nowNs(), cpu: selfCPU()}
 		s.srv, s.srvOK = procCPU(cfg.serverPid)
+		s.watchOK = len(cfg.watchPids) > 0
+		for _, pid := range cfg.watchPids {
+			u, sy, ok := procCPUSplit(pid)
+			s.watched += u + sy
+			s.wsys += sy
+			s.watchOK = s.watchOK && ok
+		}
 		for k, core := range []int{cfg.srvCore, cfg.genCore} {
 			b, t, ok := coreTicks(core)
 			if ok {
@@ -381,6 +402,12 @@ func runPhase(e engine, p *phase) phaseResult {
 			v := round3(float64(srv1-srv0) / float64(wall))
 			r.ServerCPU = &v
 		}
+		if s0.watchOK && s1.watchOK {
+			v := round3((s1.watched - s0.watched).Seconds())
+			r.WatchedCPUSeconds = &v
+			sy := round3((s1.wsys - s0.wsys).Seconds())
+			r.WatchedSysSeconds = &sy
+		}
 		for k, dst := range []**float64{&r.ServerCoreBusy, &r.LoadgenCoreBusy} {
 			a, b := s0.cores[k], s1.cores[k]
 			if a[2] == 1 && b[2] == 1 && b[1] > a[1] {
@@ -417,7 +444,18 @@ func main() {
 	flag.IntVar(&cfg.serverPid, "server-pid", 0, "optional: pid of the server, to report its CPU use over each phase")
 	flag.IntVar(&cfg.srvCore, "server-core", -1, "optional: the server's core, to report how busy it was (/proc/stat)")
 	flag.IntVar(&cfg.genCore, "loadgen-core", -1, "optional: the load generator's core, to report how busy it was (/proc/stat)")
+	watch := flag.String("watch-pids", "", "optional: comma-separated pids (e.g. Redis servers) whose summed CPU over the counted window is reported")
 	flag.Parse()
+	for _, f := range strings.Split(*watch, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			fatal("bad flags: -watch-pids takes positive pids separated by commas, got %q", f)
+		}
+		cfg.watchPids = append(cfg.watchPids, pid)
+	}
 
 	if cfg.peers < 1 || cfg.torrents < 1 || cfg.numwant < 0 || cfg.duration <= 0 || cfg.timeout <= 0 {
 		fatal("bad flags: need -peers >= 1, -torrents >= 1, -numwant >= 0, -duration > 0, -timeout > 0")
