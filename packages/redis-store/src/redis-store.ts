@@ -7,7 +7,7 @@ import {
   type StoreAnnounceResult,
   type SwarmStore,
 } from '@peertracker/tracker';
-import { ANNOUNCE_HEADER_BYTES, ANNOUNCE_LUA, EVENT_CODES, SCRAPE_LUA } from './scripts';
+import { ANNOUNCE_ARG_BYTES, ANNOUNCE_LUA, EVENT_CODES, HEADER_BYTES, SCRAPE_LUA } from './scripts';
 
 /*
  * The Redis swarm store, on one server or a Redis Cluster (DESIGN.md invariant 4). Every key of
@@ -81,14 +81,17 @@ export class RedisStore implements SwarmStore {
     }
     this.retentionMs = retention;
     this.random = options.random ?? Math.random;
-    client.defineCommand('ptAnnounce', { numberOfKeys: 7, lua: ANNOUNCE_LUA });
-    client.defineCommand('ptScrape', { numberOfKeys: 7, lua: SCRAPE_LUA });
+    client.defineCommand('ptAnnounce', { numberOfKeys: 5, lua: ANNOUNCE_LUA });
+    client.defineCommand('ptScrape', { numberOfKeys: 5, lua: SCRAPE_LUA });
   }
 
-  /** The seven keys of a swarm (see scripts.ts), all in the slot of `{<hex>}`. */
+  /**
+   * The five keys of a swarm (see scripts.ts), all in the slot of `{<hex>}`: m (swarm header and
+   * IPv4 pool), r4 (IPv4 peer records), p6 (IPv6 pool), r6 (IPv6 peer records), c (completed count).
+   */
   swarmKeys(infoHash: Buffer): string[] {
     const t = `${this.prefix}{${infoHash.toString('hex')}}:`;
-    return [t + 's', t + 'a4', t + 'i4', t + 'h4', t + 'a6', t + 'i6', t + 'h6'];
+    return [t + 'm', t + 'r4', t + 'p6', t + 'r6', t + 'c'];
   }
 
   async announce(req: StoreAnnounce): Promise<StoreAnnounceResult> {
@@ -99,21 +102,20 @@ export class RedisStore implements SwarmStore {
     if (!(req.peerLifetimeMs > 0 && Number.isFinite(req.peerLifetimeMs))) {
       throw new RangeError('announce: peerLifetimeMs must be a finite number > 0');
     }
-    // the scalars, key record, peer id and address in one argument (layout: scripts.ts)
-    const arg = Buffer.allocUnsafe(ANNOUNCE_HEADER_BYTES + 9 + 20 + size);
-    arg.writeDoubleBE(req.now, 0);
-    arg.writeDoubleBE(this.retentionMs, 8);
-    arg.writeDoubleBE(req.now + req.peerLifetimeMs, 16);
-    arg.writeDoubleBE(Math.ceil(req.peerLifetimeMs), 24);
-    arg.writeDoubleBE(this.random(), 32);
-    arg.writeDoubleBE(Math.max(0, Math.floor(req.numWant)), 40);
-    arg[48] = req.family;
-    arg[49] = req.seeder ? 1 : 0;
-    arg[50] = EVENT_CODES[req.event] ?? 0;
-    arg[51] = req.withPeerIds ? 1 : 0;
-    writeKeyRecord(arg, ANNOUNCE_HEADER_BYTES, req.key);
-    req.peerId.copy(arg, ANNOUNCE_HEADER_BYTES + 9);
-    req.addr.copy(arg, ANNOUNCE_HEADER_BYTES + 29);
+    // the key record, time, scalars, peer id and address in one argument (layout: scripts.ts)
+    const arg = Buffer.allocUnsafe(ANNOUNCE_ARG_BYTES + size);
+    writeKeyRecord(arg, 0, req.key);
+    arg.writeDoubleBE(req.now, 9);
+    arg.writeDoubleBE(this.retentionMs, 17);
+    arg.writeDoubleBE(req.peerLifetimeMs, 25);
+    arg.writeDoubleBE(this.random(), 33);
+    arg.writeDoubleBE(Math.max(0, Math.floor(req.numWant)), 41);
+    arg[49] = req.family;
+    arg[50] = req.seeder ? 1 : 0;
+    arg[51] = EVENT_CODES[req.event] ?? 0;
+    arg[52] = req.withPeerIds ? 1 : 0;
+    req.peerId.copy(arg, 53);
+    req.addr.copy(arg, ANNOUNCE_ARG_BYTES);
     const reply = await (this.client as unknown as Scripted).ptAnnounceBuffer(...this.swarmKeys(req.infoHash), arg);
     const result: StoreAnnounceResult = {
       complete: reply[0],
@@ -140,12 +142,13 @@ export class RedisStore implements SwarmStore {
   }
 
   /**
-   * A full scrape: SCAN on every master for the swarms' `s` keys (every swarm with peers or a
-   * retained completed count has one), then a scrape of those. It walks the keyspace, so it is for
-   * the occasional full-scrape snapshot, never the announce path; no correctness depends on it.
+   * A full scrape: SCAN on every master for the swarms' `m` keys (every swarm with live peers has
+   * one) and `c` keys (every swarm with a completed count has one), then a scrape of those. It
+   * walks the keyspace, so it is for the occasional full-scrape snapshot, never the announce path;
+   * no correctness depends on it.
    */
   async scrapeAll(now: number): Promise<ScrapeEntry[]> {
-    const pattern = `${globEscape(this.prefix)}{*}:s`;
+    const pattern = `${globEscape(this.prefix)}{*}:[mc]`;
     const hexes = new Set<string>();
     for (const node of this.masters()) {
       let cursor = '0';
@@ -164,30 +167,31 @@ export class RedisStore implements SwarmStore {
 
   /**
    * An estimate, from a random sample of keys on every master (no walk, nothing global kept on
-   * the announce path): swarms ≈ DBSIZE × the share of sampled keys that are this store's `s`
-   * keys; peers ≈ that × the mean peer count of the sampled `s` records (scripts.ts). Exact for
-   * an empty store; rough for small ones (and counts swarms kept only for their completed count).
+   * the announce path): swarms with peers ≈ DBSIZE × the share of sampled keys that are this
+   * store's `m` keys (one per swarm with live peers); peers ≈ that × the mean peer count in the
+   * sampled swarm headers (scripts.ts; counts peers not yet purged). Exact for an empty store;
+   * rough for small ones.
    */
   async stats(): Promise<{ peers: number; swarms: number }> {
     let peers = 0;
     let swarms = 0;
-    const shape = new RegExp(`^${regexEscape(this.prefix)}\\{[0-9a-f]{40}\\}:s$`);
+    const shape = new RegExp(`^${regexEscape(this.prefix)}\\{[0-9a-f]{40}\\}:m$`);
     for (const node of this.masters()) {
       const total = await node.dbsize();
       if (total === 0) continue;
       const sample = await Promise.all(Array.from({ length: Math.min(STATS_SAMPLE, total) }, () => node.randomkey()));
-      let s = 0;
+      let m = 0;
       let held = 0;
       for (const key of sample) {
         if (key === null || !shape.test(key)) continue;
-        s++;
-        const record = await node.getBuffer(key);
-        // peers of the IPv4 and IPv6 pools: the 3rd and 7th doubles
-        if (record?.length === 80) held += record.readDoubleBE(16) + record.readDoubleBE(48);
+        m++;
+        const header = await node.getrangeBuffer(key, 0, HEADER_BYTES - 1);
+        // peers of the IPv4 and IPv6 pools: 32-bit counts at 28 and 48
+        if (header?.length === HEADER_BYTES) held += header.readUInt32BE(28) + header.readUInt32BE(48);
       }
-      const found = (total * s) / sample.length;
+      const found = (total * m) / sample.length;
       swarms += found;
-      if (s > 0) peers += found * (held / s);
+      if (m > 0) peers += found * (held / m);
     }
     return { peers: Math.round(peers), swarms: Math.round(swarms) };
   }

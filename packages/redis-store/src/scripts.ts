@@ -1,187 +1,193 @@
 /*
  * The Lua scripts of the Redis store, loaded with ioredis defineCommand (sent by EVALSHA).
- * Both take the seven keys of one swarm, all with the hash tag {<info_hash hex>} (one slot):
- *   KEYS[1] s   the swarm record: ten big-endian doubles (80 bytes, one struct.unpack)
- *               completed, last announce (ms, the caller's clock), then per pool (IPv4, IPv6)
- *               peers, seeders, a lower bound of the earliest expiry, TTL deadline (below);
- *   KEYS[2..4]  the IPv4 pool: a4 i4 h4;  KEYS[5..7] the IPv6 pool: a6 i6 h6
- * A pool keeps its peers in dense slots 0..n-1, seeders first ([0, s)), leechers after, in three
- * strings of fixed-width records (no hash, no sorted set: their listpacks are scanned linearly,
- * and every field would move through Lua as a separate value):
- *   a  the compact addresses packed, slot i at i*size (6 or 18 bytes), so a selection is one
- *      contiguous window read with one (at most two) GETRANGE: the cheap reply shape (DESIGN.md);
- *   i  the 20-byte peer ids packed the same way; a peer is found with one GETRANGE of the live
- *      part and a plain string.find in Lua (a C memory search; aligned hits only);
- *   h  18-byte records: the key record (1 if the peer announced a BEP 3 key | its fingerprint, 8
- *      bytes, or zeros) | expiry (big-endian double, ms, the caller's clock) | 1 once counted
- *      completed. A re-announce rewrites the first 17 bytes with one SETRANGE, so the counted
- *      byte is not read; the key record is read only when an announce comes from another IP.
- * The record s is the only value read on every announce (one GET) and written on every announce
- * (one SET, which also sets its TTL). A pool is purged (one pass over h, the strings rebuilt in
- * order) only when its earliest-expiry bound is due, so a normal announce never walks the pool.
+ * Both take the five keys of one swarm, all with the hash tag {<info_hash hex>} (one slot):
+ *   KEYS[1] m   the swarm header (HEADER_BYTES, big-endian, one struct.unpack: completed, last
+ *               announce, peer lifetime, the TTL deadline of m and r4; per pool n (peers),
+ *               s (seeders), cap (slots), the earliest announce time of its peers; the TTL
+ *               deadline of p6 and r6), followed by the IPv4 pool: cap compact addresses (6 bytes
+ *               each), then cap peer ids (20 bytes each);
+ *   KEYS[2] r4  the IPv4 peers' records, 18 bytes a slot: the key record (1 if the peer announced
+ *               a BEP 3 key | its 8-byte fingerprint, or 9 zeros) | announce time (double, ms, the
+ *               caller's clock) | 1 once counted completed;
+ *   KEYS[3] p6  the IPv6 pool: cap addresses (18 bytes each), then cap peer ids;
+ *   KEYS[4] r6  the IPv6 peers' records;
+ *   KEYS[5] c   the completed count and the latest announce time it covers (u32, double); exists
+ *               only while the count is > 0, and outlives the peers by the retention.
+ * A pool keeps its peers in dense slots 0..n-1, seeders first ([0, s)), leechers after, as
+ * fixed-width records in strings (no hash, no sorted set: their listpacks are scanned linearly,
+ * and every field would move through Lua as a separate value). So a selection is one contiguous
+ * window of compact addresses (cut in at most three runs), the cheap reply shape (DESIGN.md),
+ * and a peer is found by a plain string.find of its id in the id region (a C memory search;
+ * aligned hits only).
+ * The normal announce, an IPv4 peer re-announcing, is two commands: GET m (the header and the
+ * whole pool, which the search and the reply need anyway) and SETRANGE of its 17-byte record in
+ * r4 (key record and time; the completed byte is not touched). The header is written back only
+ * when a count, a bound or a deadline changed.
+ * Capacity grows by doubling (4, 8, 16, …) when a new peer finds the pool full, and halves
+ * (down to 4) when a purge leaves the pool at a quarter of it or less. A pool is purged (one pass
+ * over its records, the strings rebuilt in order) only when its earliest announce time plus the
+ * lifetime is due, so a normal announce never walks the records. Removing a peer moves the last
+ * seeder / last leecher into the hole (O(1) commands).
+ * Expiry is judged against the caller's `now` and the lifetime; the key TTLs only make idle
+ * swarms vanish from memory: a pool's keys get lifetime × 1.25 (PEXPIRE) when their deadline kept
+ * in the header (caller's clock) is less than a lifetime away, so about once per quarter
+ * lifetime, without a PTTL call. (A caller clock behind the refresher's by more than a quarter
+ * lifetime could see the pool keys expire first; an announce that finds them gone treats the
+ * pool as empty, and a purge dates such peers to deadline − lifetime for the retention.)
  * The announce takes its scalars packed in one binary argument (every argument costs Redis
  * parsing and a Lua string: with 24 arguments an empty script cost ~3x a one-argument one).
- * Removing a peer moves the last seeder / last leecher into the hole (O(1) commands); the strings
- * are not truncated (their tail past n records is unused) and go with the pool when it empties.
- * Expiry is judged against the caller's `now`; the key TTLs only make idle swarms vanish from
- * memory: s gets max(retention, lifetime) on every announce; the pool keys get lifetime * 1.25
- * (PEXPIRE) when the pool's TTL deadline kept in s (caller's clock, the time of that PEXPIRE plus
- * its TTL) is less than a lifetime away, so once per quarter lifetime, with no PTTL call. (A
- * caller clock behind the refresher's by more than a quarter lifetime could see the pool keys
- * expire first; an announce that finds them gone treats the pool as empty.)
- * A normal announce (small pool) is 5 commands: GET s, GETRANGE i, GETRANGE a, SETRANGE h, SET s.
- * Measured with bench/redis-cluster.mjs (3-master cluster on one core, numWant 50, 200,000 peers
- * in 4,000 torrents, 3 s runs alternated; a do-nothing EVALSHA cost 3.3-3.7 µs in the same runs):
- * the HASH + ZSET layout before the packed strings ≈ 120-140 µs of masters' CPU per announce;
- * the eleven-key packed layout (text s and n, a separate key-record string, MGET + PTTL on every
- * announce, 7 commands) ≈ 49-53 µs and 95 bytes per peer; this one ≈ 37-38 µs and 89 bytes per
- * peer (54-65 µs in runs where the do-nothing EVALSHA cost 4.6-5.0 µs; bench/redis-script-profile
- * on one server, numWant 50: ≈ 29-34 µs against 42-53 for the eleven-key layout). What is left is mostly fixed cost: in isolation (one redis-server, 7 keys + this argument)
- * an empty script costs ≈ 3.3 µs, GET +0.6, GETRANGE of 1,000 bytes +2.5, of 300 bytes +1.5,
- * SETRANGE +1.2, SET PX +2.1, the 5-element reply +1.9 (and more per command on a cluster
- * master with replicas). The strings grow by SETRANGE, whose allocation is greedy (up to 2x the
- * length), which is most of the bytes per peer above the 44 of the records.
+ * Measured (bench/redis-cluster.mjs: a 3-master cluster on one core, numWant 50, 200,000 peers
+ * in 4,000 torrents; the do-nothing EVALSHA of the same run as reference): the HASH + ZSET layout
+ * before the packed strings ≈ 120-140 µs of masters' CPU per announce; eleven keys of packed
+ * strings, 7 commands ≈ 49-53 µs; seven keys (a separate swarm record, 5 commands) ≈ 37 µs
+ * against a 3.3-3.7 µs do-nothing EVALSHA; this layout ≈ 23 µs against 4.0, 87 bytes per peer.
+ * On one redis-server this script costs ≈ 18.6 µs, of which, in isolation, the empty script with
+ * these keys and argument ≈ 4.3, GET of a 1.7 kB pool ≈ 3.7, SETRANGE ≈ 2, the reply ≈ 1.5; the
+ * rest is the script's own Lua.
  */
 
+/** Bytes of the swarm header at the start of the main key (layout above). */
+export const HEADER_BYTES = 76;
+
 const COMMON = `
+local H = 76
+local HF = '>I4dddI4I4I4dI4I4I4dd'
 local REC = 18
-local sv = redis.call('GET', KEYS[1])
-local P4 = { a = KEYS[2], i = KEYS[3], h = KEYS[4], size = 6, n = 0, s = 0, min = 0, d = 0 }
-local P6 = { a = KEYS[5], i = KEYS[6], h = KEYS[7], size = 18, n = 0, s = 0, min = 0, d = 0 }
-local completed, last = 0, nil
-if sv then
-  if #sv == 80 then
-    completed, last, P4.n, P4.s, P4.min, P4.d, P6.n, P6.s, P6.min, P6.d = struct.unpack('>dddddddddd', sv)
-  else
-    -- the text record of the eleven-key layout ("<completed>:<last>"); its pools are not read
-    local at = string.find(sv, ':', 1, true)
-    if at then
-      completed = tonumber(string.sub(sv, 1, at - 1)) or 0
-      last = tonumber(string.sub(sv, at + 1))
-    end
+-- the main key: whole for an IPv4 announce (header and IPv4 pool), else its header only
+local M
+if fam == 4 then
+  M = redis.call('GET', KEYS[1])
+else
+  M = redis.call('GETRANGE', KEYS[1], 0, H - 1)
+  if #M < H then M = false end
+end
+local whole = fam == 4
+local mainExists = M ~= false
+local completed, last, hlife, dm, n4, s4, c4, min4, n6, s6, c6, min6, d6 = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+local cExists = false
+if M then
+  completed, last, hlife, dm, n4, s4, c4, min4, n6, s6, c6, min6, d6 = struct.unpack(HF, M)
+  cExists = completed > 0
+else
+  -- a new swarm, or one kept only for its completed count
+  local cv = redis.call('GET', KEYS[5])
+  if cv then
+    cExists = true
+    completed, last = struct.unpack('>I4d', cv)
   end
 end
-local completed0 = completed
-P4.n0, P4.s0, P4.min0, P6.n0, P6.s0, P6.min0 = P4.n, P4.s, P4.min, P6.n, P6.s, P6.min
+if life == nil then life = hlife end
+local completed0, c40, c60 = completed, c4, c6
+local dirty = false
+local P6
+if fam == 6 and c6 > 0 then P6 = redis.call('GET', KEYS[3]) end
 
--- drops the peers whose expiry is due, when the pool's earliest expiry is (order kept)
-local function purge(p)
-  if p.n == 0 or p.min > now then return end
-  local size = p.size
-  local h = redis.call('GETRANGE', p.h, 0, p.n * REC - 1)
-  local hl = #h
-  local live = {}
-  local n, s, min = 0, 0, nil
-  for slot = 0, p.n - 1 do
-    local o = slot * REC
-    -- a record past the end of h: the pool keys expired (see the TTLs above)
-    if o + REC <= hl then
-      local exp = struct.unpack('>d', h, o + 10)
-      if exp > now then
-        n = n + 1
-        live[n] = slot
-        if slot < p.s then s = s + 1 end
-        if min == nil or exp < min then min = exp end
+if (n4 > 0 and min4 + life <= now) or (n6 > 0 and min6 + life <= now) then
+  -- drops the pool's peers whose time + lifetime is due (order kept), folding their times into
+  -- last; returns the pool key's content, n, s, cap and the earliest time of the live peers
+  local function purge(P, off, size, pk, rk, n, s, cap, deadline)
+    local h = ''
+    if P and #P >= off + cap * (size + 20) then h = redis.call('GETRANGE', rk, 0, n * REC - 1) end
+    local hl = #h
+    local live, nl, sl, mn = {}, 0, 0, 0
+    for slot = 0, n - 1 do
+      local o = slot * REC
+      if o + REC <= hl then
+        local t = struct.unpack('>d', h, o + 10)
+        if t + life > now then
+          nl = nl + 1
+          live[nl] = slot
+          if slot < s then sl = sl + 1 end
+          if nl == 1 or t < mn then mn = t end
+        elseif t > last then
+          last = t
+        end
+      else
+        -- the pool keys expired (TTL) first: their peers announced by the deadline - lifetime
+        local b = math.min(now, deadline - life)
+        if b > last then last = b end
       end
     end
-  end
-  if n < p.n and n > 0 then
-    local a = redis.call('GETRANGE', p.a, 0, p.n * size - 1)
-    local ids = redis.call('GETRANGE', p.i, 0, p.n * 20 - 1)
-    local na, ni, nh = {}, {}, {}
-    for j = 1, n do
+    dirty = true
+    if nl == 0 then return P, 0, 0, 0, 0 end
+    local ncap = cap
+    while ncap > 4 and nl * 4 <= ncap do ncap = ncap / 2 end
+    if nl == n and ncap == cap then return P, nl, sl, cap, mn end
+    local a, i, r = {}, {}, {}
+    local ib = off + cap * size
+    for j = 1, nl do
       local slot = live[j]
-      na[j] = string.sub(a, slot * size + 1, slot * size + size)
-      ni[j] = string.sub(ids, slot * 20 + 1, slot * 20 + 20)
-      nh[j] = string.sub(h, slot * REC + 1, slot * REC + REC)
+      a[j] = string.sub(P, off + slot * size + 1, off + slot * size + size)
+      i[j] = string.sub(P, ib + slot * 20 + 1, ib + slot * 20 + 20)
+      r[j] = string.sub(h, slot * REC + 1, slot * REC + REC)
     end
-    redis.call('SET', p.a, table.concat(na), 'KEEPTTL')
-    redis.call('SET', p.i, table.concat(ni), 'KEEPTTL')
-    redis.call('SET', p.h, table.concat(nh), 'KEEPTTL')
+    local pad = ncap - nl
+    P = string.sub(P, 1, off) .. table.concat(a) .. string.rep('\\0', pad * size) .. table.concat(i) .. string.rep('\\0', pad * 20)
+    redis.call('SET', pk, P, 'KEEPTTL')
+    redis.call('SET', rk, table.concat(r) .. string.rep('\\0', pad * REC), 'KEEPTTL')
+    return P, nl, sl, ncap, mn
   end
-  p.n, p.s, p.min = n, s, min or 0
-end
-
--- deletes the keys of a pool that has emptied
-local function save(p)
-  if p.n == 0 then
-    p.s, p.min, p.d = 0, 0, 0
-    if p.n0 ~= 0 then redis.call('DEL', p.a, p.i, p.h) end
+  if n4 > 0 and min4 + life <= now then
+    if not whole then
+      M = redis.call('GET', KEYS[1])
+      whole = true
+    end
+    M, n4, s4, c4, min4 = purge(M, H, 6, KEYS[1], KEYS[2], n4, s4, c4, dm)
+  end
+  if n6 > 0 and min6 + life <= now then
+    if P6 == nil then P6 = redis.call('GET', KEYS[3]) end
+    P6, n6, s6, c6, min6 = purge(P6, 0, 18, KEYS[3], KEYS[4], n6, s6, c6, d6)
   end
 end
-
-local function record(last)
-  return struct.pack('>dddddddddd', completed, last, P4.n, P4.s, P4.min, P4.d, P6.n, P6.s, P6.min, P6.d)
-end
-
-purge(P4)
-purge(P6)
 -- a swarm without live peers is forgotten once the retention has passed since its last announce
-if P4.n + P6.n == 0 and (last == nil or now - last >= retention) then completed = 0 end
+if n4 + n6 == 0 and now - last >= retention then completed = 0 end
 `;
 
 /** Event codes of the announce's packed argument. */
 export const EVENT_CODES = { none: 0, started: 1, stopped: 2, completed: 3, paused: 4 } as const;
-/** Bytes of the announce's packed argument before the key record, peer id and address. */
-export const ANNOUNCE_HEADER_BYTES = 52;
+/** Bytes of the announce's packed argument before the compact address. */
+export const ANNOUNCE_ARG_BYTES = 73;
 
 /**
- * ARGV[1], packed (big-endian): doubles now, retention, expiry (now + lifetime), lifetime,
- * random [0,1), numWant; bytes family (4|6), seeder (1|0), event (EVENT_CODES), withPeerIds (1|0);
- * then the key record (1 | 8-byte fingerprint, or 9 zero bytes for none), the 20-byte peer id, the
- * compact address. Returns { complete, incomplete, downloaded, peers (compact, packed), peer ids }.
+ * ARGV[1], packed (big-endian): the key record (1 | 8-byte fingerprint, or 9 zero bytes for none),
+ * then doubles now, retention, lifetime, random [0,1), numWant; bytes family (4|6), seeder (1|0),
+ * event (EVENT_CODES), withPeerIds (1|0); the 20-byte peer id; the compact address. Its first 17
+ * bytes are the peer's record as stored (key record, time). Returns { complete, incomplete,
+ * downloaded, peers (compact, packed), peer ids }.
  */
 export const ANNOUNCE_LUA = `
-local now, retention, expiry, lifetime, random, want, family, seederb, ev, withIdsb =
-  struct.unpack('>ddddddBBBB', ARGV[1])
-local frec = string.sub(ARGV[1], 53, 61)
-local id = string.sub(ARGV[1], 62, 81)
-local addr = string.sub(ARGV[1], 82)
+local A = ARGV[1]
+local now, retention, life, random, want, fam, seederb, ev, withIdsb = struct.unpack('>dddddBBBB', A, 10)
+local rec = string.sub(A, 1, 17)
+local id = string.sub(A, 54, 73)
 ${COMMON}
+local addr = string.sub(A, 74)
 local seeder = seederb == 1
-local withIds = withIdsb == 1
-local p = P4
-if family == 6 then p = P6 end
-local size = p.size
 local stopped = ev == 2
-
-local function move(from, to)
-  redis.call('SETRANGE', p.a, to * size, redis.call('GETRANGE', p.a, from * size, from * size + size - 1))
-  redis.call('SETRANGE', p.i, to * 20, redis.call('GETRANGE', p.i, from * 20, from * 20 + 19))
-  redis.call('SETRANGE', p.h, to * REC, redis.call('GETRANGE', p.h, from * REC, from * REC + REC - 1))
+local six = fam == 6
+-- the announcer's pool: n, s, cap, earliest time, content (P: valid while it matches the key),
+-- offset of its region in the pool key, record size, pool key, record key
+local n, s, cap, min, P, off, size, pk, rk
+if six then
+  n, s, cap, min, P, off, size, pk, rk = n6, s6, c6, min6, P6, 0, 18, KEYS[3], KEYS[4]
+else
+  n, s, cap, min, P, off, size, pk, rk = n4, s4, c4, min4, M, H, 6, KEYS[1], KEYS[2]
 end
-
-local function swap(x, y)
-  if x == y then return end
-  local ax = redis.call('GETRANGE', p.a, x * size, x * size + size - 1)
-  local ix = redis.call('GETRANGE', p.i, x * 20, x * 20 + 19)
-  local hx = redis.call('GETRANGE', p.h, x * REC, x * REC + REC - 1)
-  move(y, x)
-  redis.call('SETRANGE', p.a, y * size, ax)
-  redis.call('SETRANGE', p.i, y * 20, ix)
-  redis.call('SETRANGE', p.h, y * REC, hx)
-end
-
--- the live parts of a and i, read whole for small pools (then the acceptance check and the reply
--- are cut from them in Lua instead of more GETRANGEs); dropped when the pool's layout changes
-local A, I
 -- the slot of peer id among the live ones, or -1
 local slot = -1
-if p.n > 0 then
-  local ids = redis.call('GETRANGE', p.i, 0, p.n * 20 - 1)
-  if #ids < p.n * 20 then
+if n > 0 then
+  local ib = off + cap * size
+  if not P or #P < ib + cap * 20 then
     -- the pool keys expired before the peers (see the TTLs above): the pool is empty
-    if #ids > 0 then redis.call('DEL', p.a, p.i, p.h) end
-    p.n, p.s, p.min, p.d = 0, 0, 0, 0
+    n, s, cap = 0, 0, 0
+    dirty = true
   else
-    I = ids
-    if p.n * size <= 2048 then A = redis.call('GETRANGE', p.a, 0, p.n * size - 1) end
-    local from = 1
+    local from, limit = ib + 1, ib + n * 20
     while true do
-      local at = string.find(ids, id, from, true)
-      if not at then break end
-      if (at - 1) % 20 == 0 then
-        slot = (at - 1) / 20
+      local at = string.find(P, id, from, true)
+      if not at or at > limit then break end
+      if (at - ib - 1) % 20 == 0 then
+        slot = (at - ib - 1) / 20
         break
       end
       from = at + 1
@@ -193,132 +199,233 @@ end
 local accepted = true
 local old
 if slot >= 0 then
-  if A then old = string.sub(A, slot * size + 1, slot * size + size)
-  else old = redis.call('GETRANGE', p.a, slot * size, slot * size + size - 1) end
-  if string.sub(old, 1, size - 2) ~= string.sub(addr, 1, size - 2) then
-    accepted = string.byte(frec, 1) == 1 and redis.call('GETRANGE', p.h, slot * REC, slot * REC + 8) == frec
+  old = string.sub(P, off + slot * size + 1, off + slot * size + size)
+  if old ~= addr and string.sub(old, 1, size - 2) ~= string.sub(addr, 1, size - 2) then
+    accepted = string.byte(A, 1) == 1 and redis.call('GETRANGE', rk, slot * REC, slot * REC + 8) == string.sub(A, 1, 9)
   end
 end
 
-if accepted and (stopped or slot < 0 or seeder ~= (slot < p.s) or addr ~= old) then A, I = nil, nil end
--- p.min is a bound only while the pool has peers
-local wasEmpty = p.n == 0
-if stopped then
-  if slot >= 0 and accepted then
-    local hole = slot
-    if slot < p.s then
-      hole = p.s - 1
-      if slot ~= hole then move(hole, slot) end
-      p.s = p.s - 1
-    end
-    if hole ~= p.n - 1 then move(p.n - 1, hole) end
-    p.n = p.n - 1
+local wrote = accepted and not stopped
+local n0 = n
+local t = math.ceil(life * 1.25)
+local refreshM, refresh6 = false, false
+if wrote then
+  -- the TTLs of the main key and of the announcer's pool, refreshed once their deadline is less
+  -- than a lifetime away
+  if dm - now < life then
+    dm = now + t
+    refreshM = true
+    dirty = true
   end
-elseif accepted then
-  local counting = seeder and ev == 3
-  local rec = frec .. struct.pack('>d', expiry)
-  if slot < 0 then
-    if seeder then
-      if p.n > p.s then move(p.s, p.n) end
-      slot = p.s
-      p.s = p.s + 1
-    else
-      slot = p.n
+  if six and d6 - now < life then
+    d6 = now + t
+    refresh6 = true
+    dirty = true
+  end
+end
+local valid = true
+if wrote and slot >= 0 and seeder == (slot < s) then
+  -- a plain re-announce: its record (key record, time) and, when it moved, its address
+  redis.call('SETRANGE', rk, slot * REC, rec)
+  if old ~= addr then redis.call('SETRANGE', pk, off + slot * size, addr) end
+else
+  dirty = true
+  local function move(from, to)
+    local ib = off + cap * size
+    redis.call('SETRANGE', pk, off + to * size, redis.call('GETRANGE', pk, off + from * size, off + from * size + size - 1))
+    redis.call('SETRANGE', pk, ib + to * 20, redis.call('GETRANGE', pk, ib + from * 20, ib + from * 20 + 19))
+    redis.call('SETRANGE', rk, to * REC, redis.call('GETRANGE', rk, from * REC, from * REC + REC - 1))
+  end
+  local function swap(x, y)
+    if x == y then return end
+    local ib = off + cap * size
+    local ax = redis.call('GETRANGE', pk, off + x * size, off + x * size + size - 1)
+    local ix = redis.call('GETRANGE', pk, ib + x * 20, ib + x * 20 + 19)
+    local hx = redis.call('GETRANGE', rk, x * REC, x * REC + REC - 1)
+    move(y, x)
+    redis.call('SETRANGE', pk, off + y * size, ax)
+    redis.call('SETRANGE', pk, ib + y * 20, ix)
+    redis.call('SETRANGE', rk, y * REC, hx)
+  end
+  if stopped then
+    if slot >= 0 and accepted then
+      local hole = slot
+      if slot < s then
+        hole = s - 1
+        if slot ~= hole then move(hole, slot) end
+        s = s - 1
+      end
+      if hole ~= n - 1 then move(n - 1, hole) end
+      n = n - 1
+      valid = false
     end
-    p.n = p.n + 1
-    if counting then
-      completed = completed + 1
-      rec = rec .. '\\1'
-    else
-      rec = rec .. '\\0'
-    end
-    redis.call('SETRANGE', p.i, slot * 20, id)
-    redis.call('SETRANGE', p.a, slot * size, addr)
-  else
-    if seeder ~= (slot < p.s) then
+  elseif accepted then
+    local r = rec
+    if slot < 0 then
+      if n == cap then
+        -- full: the pool is rebuilt with twice the capacity (its TTL from the pool's deadline)
+        local ncap = 4
+        if cap > 0 then ncap = cap * 2 end
+        local deadline = dm
+        if six then deadline = d6 end
+        local px = math.ceil(deadline - now)
+        local ib = off + cap * size
+        local pre = ''
+        if off > 0 then
+          if P then pre = string.sub(P, 1, off) else pre = string.rep('\\0', off) end
+        end
+        local a, i, h = '', '', ''
+        if n > 0 then
+          a = string.sub(P, off + 1, off + n * size)
+          i = string.sub(P, ib + 1, ib + n * 20)
+          h = redis.call('GETRANGE', rk, 0, n * REC - 1)
+        end
+        P = pre .. a .. string.rep('\\0', (ncap - n) * size) .. i .. string.rep('\\0', (ncap - n) * 20)
+        redis.call('SET', pk, P, 'PX', px)
+        redis.call('SET', rk, h .. string.rep('\\0', (ncap - n) * REC), 'PX', px)
+        cap = ncap
+        if not six then mainExists = true end
+      end
       if seeder then
-        swap(slot, p.s)
-        slot = p.s
-        p.s = p.s + 1
+        if n > s then
+          move(s, n)
+          valid = false
+        end
+        slot = s
+        s = s + 1
+      else
+        slot = n
+      end
+      n = n + 1
+      if seeder and ev == 3 then
+        completed = completed + 1
+        r = rec .. '\\1'
+      else
+        r = rec .. '\\0'
+      end
+      -- (P stays valid: the slot written is the announcer's, never part of its reply)
+      redis.call('SETRANGE', pk, off + cap * size + slot * 20, id)
+      redis.call('SETRANGE', pk, off + slot * size, addr)
+    else
+      -- a seeder flip (a plain re-announce took the other branch)
+      if seeder then
+        swap(slot, s)
+        slot = s
+        s = s + 1
         -- a leecher completing, once per stay in the swarm
-        if counting and redis.call('GETRANGE', p.h, slot * REC + 17, slot * REC + 17) ~= '\\1' then
+        if ev == 3 and redis.call('GETRANGE', rk, slot * REC + 17, slot * REC + 17) ~= '\\1' then
           completed = completed + 1
-          rec = rec .. '\\1'
+          r = rec .. '\\1'
         end
       else
-        p.s = p.s - 1
-        swap(slot, p.s)
-        slot = p.s
+        s = s - 1
+        swap(slot, s)
+        slot = s
       end
+      valid = false
+      if addr ~= old then redis.call('SETRANGE', pk, off + slot * size, addr) end
     end
-    if addr ~= old then redis.call('SETRANGE', p.a, slot * size, addr) end
-  end
-  redis.call('SETRANGE', p.h, slot * REC, rec)
-  if wasEmpty or expiry < p.min then p.min = expiry end
-  -- the pool keys' TTLs, refreshed once their deadline is less than a lifetime away
-  if p.d - now < lifetime then
-    local t = math.ceil(lifetime * 1.25)
-    redis.call('PEXPIRE', p.a, t)
-    redis.call('PEXPIRE', p.i, t)
-    redis.call('PEXPIRE', p.h, t)
-    p.d = now + t
+    redis.call('SETRANGE', rk, slot * REC, r)
   end
 end
-save(P4)
-save(P6)
+if n == 0 then
+  s, cap, min = 0, 0, 0
+elseif wrote and (n0 == 0 or now < min) then
+  min = now
+  dirty = true
+end
+if six then n6, s6, c6, min6 = n, s, cap, min else n4, s4, c4, min4 = n, s, cap, min end
+if dirty and now > last then last = now end
 
-local live = P4.n + P6.n
-if live == 0 and completed == 0 then
-  if sv then redis.call('DEL', KEYS[1]) end
+local live = n4 + n6
+if live == 0 then
+  if mainExists then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4]) end
+  if completed > 0 then
+    redis.call('SET', KEYS[5], struct.pack('>I4d', completed, last), 'PX', math.max(1, math.ceil(last + retention - now)))
+  elseif cExists then
+    redis.call('DEL', KEYS[5])
+  end
 else
-  redis.call('SET', KEYS[1], record(now), 'PX', math.ceil(math.max(retention, lifetime)))
+  if dirty then
+    local hdr = struct.pack(HF, completed, last, life, dm, n4, s4, c4, min4, n6, s6, c6, min6, d6)
+    if c4 == 0 and c40 > 0 then
+      -- the IPv4 pool emptied: the main key keeps the header only
+      redis.call('DEL', KEYS[2])
+      redis.call('SET', KEYS[1], hdr, 'KEEPTTL')
+    elseif mainExists then
+      redis.call('SETRANGE', KEYS[1], 0, hdr)
+    else
+      redis.call('SET', KEYS[1], hdr, 'PX', math.ceil(dm - now))
+    end
+    if c6 == 0 and c60 > 0 then redis.call('DEL', KEYS[3], KEYS[4]) end
+    if refreshM then
+      redis.call('PEXPIRE', KEYS[1], t)
+      if c4 > 0 then redis.call('PEXPIRE', KEYS[2], t) end
+    end
+    if refresh6 and c6 > 0 then
+      redis.call('PEXPIRE', KEYS[3], t)
+      redis.call('PEXPIRE', KEYS[4], t)
+    end
+  end
+  -- the count key, while there are peers: the count and the latest time a peer can have
+  -- announced without a header write (the main key's deadline - lifetime)
+  if completed > 0 then
+    if completed ~= completed0 or refreshM or not cExists then
+      local cl = dm - life
+      redis.call('SET', KEYS[5], struct.pack('>I4d', completed, cl), 'PX', math.ceil(math.max(cl + retention, dm) - now))
+    end
+  elseif cExists then
+    redis.call('DEL', KEYS[5])
+  end
 end
 
 local peers, ids = '', ''
-if not stopped and want > 0 and p.n > 0 then
+if not stopped and want > 0 and n > 0 then
   -- candidates: a seeder's the leechers [s, n), a leecher's the whole pool, minus the entry
   local lo = 0
-  if seeder then lo = p.s end
-  local hi = p.n
+  if seeder then lo = s end
+  local R = n - lo
   local skip = -1
-  if slot >= lo and slot < hi then skip = slot end
-  local m = hi - lo
+  if slot >= lo and slot < n then skip = slot end
+  local m = R
   if skip >= 0 then m = m - 1 end
   local k = math.min(want, m)
   if k > 0 then
-    -- L physical slots from a random start (wrapping once), covering k candidates
+    if not valid then P = redis.call('GET', pk) end
+    -- L physical slots from a random start (wrapping once) covering k candidates, one cut out
+    -- (the entry when inside the window, else the extra last one): at most three runs
     local L = k
-    if skip >= 0 and k < hi - lo then L = k + 1 end
-    if k == m then L = hi - lo end
-    local start = lo + math.min(hi - lo - 1, math.floor(random * (hi - lo)))
-    local first = math.min(L, hi - start)
-    local function read(key, w, whole)
-      local r
-      if whole then
-        r = string.sub(whole, start * w + 1, (start + first) * w)
-        if first < L then r = r .. string.sub(whole, lo * w + 1, (lo + L - first) * w) end
-      elseif first < L and L == hi - lo then
-        r = redis.call('GETRANGE', key, lo * w, hi * w - 1)
-        r = string.sub(r, (start - lo) * w + 1) .. string.sub(r, 1, (start - lo) * w)
-      else
-        r = redis.call('GETRANGE', key, start * w, (start + first) * w - 1)
-        if first < L then r = r .. redis.call('GETRANGE', key, lo * w, (lo + L - first) * w - 1) end
-      end
-      -- the entry (when read) is cut out, else the extra record at the end
-      local cut = L - 1
+    if skip >= 0 and k < R then L = k + 1 end
+    if k == m then L = R end
+    local start = lo + math.min(R - 1, math.floor(random * R))
+    local first = math.min(L, n - start)
+    local xa, xb, ya, yb, za, zb = start, start + first, lo, lo + L - first, 0, 0
+    if L > k then
+      local at = L - 1
       if skip >= 0 then
-        local at = skip - start
-        if at < 0 then at = at + hi - lo end
-        if at < L then cut = at end
+        at = skip - start
+        if at < 0 then at = at + R end
+        if at >= L then at = L - 1 end
       end
-      if L > k then r = string.sub(r, 1, cut * w) .. string.sub(r, cut * w + w + 1) end
-      return r
+      if at < first then
+        local c = start + at
+        xa, xb, ya, yb, za, zb = start, c, c + 1, start + first, lo, lo + L - first
+      else
+        local c = lo + at - first
+        yb, za, zb = c, c + 1, lo + L - first
+      end
     end
-    peers = read(p.a, size, A)
-    if withIds then ids = read(p.i, 20, I) end
+    local b = off
+    peers = string.sub(P, b + xa * size + 1, b + xb * size) .. string.sub(P, b + ya * size + 1, b + yb * size)
+      .. string.sub(P, b + za * size + 1, b + zb * size)
+    if withIdsb == 1 then
+      b = off + cap * size
+      ids = string.sub(P, b + xa * 20 + 1, b + xb * 20) .. string.sub(P, b + ya * 20 + 1, b + yb * 20)
+        .. string.sub(P, b + za * 20 + 1, b + zb * 20)
+    end
   end
 end
-return { P4.s + P6.s, live - P4.s - P6.s, completed, peers, ids }
+return { s4 + s6, live - s4 - s6, completed, peers, ids }
 `;
 
 /**
@@ -327,15 +434,26 @@ return { P4.s + P6.s, live - P4.s - P6.s, completed, peers, ids }
  */
 export const SCRAPE_LUA = `
 local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
+local fam, life = 0, nil
 ${COMMON}
-save(P4)
-save(P6)
-local live = P4.n + P6.n
-if live == 0 and completed == 0 then
-  if sv then redis.call('DEL', KEYS[1]) end
-elseif completed ~= completed0 or #sv ~= 80 or P4.n ~= P4.n0 or P4.s ~= P4.s0 or P4.min ~= P4.min0
-  or P6.n ~= P6.n0 or P6.s ~= P6.s0 or P6.min ~= P6.min0 then
-  redis.call('SET', KEYS[1], record(last), 'KEEPTTL')
+local live = n4 + n6
+if live == 0 then
+  if mainExists then
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+    if completed > 0 then
+      redis.call('SET', KEYS[5], struct.pack('>I4d', completed, last), 'PX', math.max(1, math.ceil(last + retention - now)))
+    end
+  end
+  if completed == 0 and cExists then redis.call('DEL', KEYS[5]) end
+elseif dirty then
+  local hdr = struct.pack(HF, completed, last, hlife, dm, n4, s4, c4, min4, n6, s6, c6, min6, d6)
+  if c4 == 0 and c40 > 0 then
+    redis.call('DEL', KEYS[2])
+    redis.call('SET', KEYS[1], hdr, 'KEEPTTL')
+  else
+    redis.call('SETRANGE', KEYS[1], 0, hdr)
+  end
+  if c6 == 0 and c60 > 0 then redis.call('DEL', KEYS[3], KEYS[4]) end
 end
-return { P4.s + P6.s, live - P4.s - P6.s, completed }
+return { s4 + s6, live - s4 - s6, completed }
 `;
