@@ -199,6 +199,8 @@ export function runStoreConformance(
         // each peer id has a home IP per family and a key (some none); it sometimes announces from
         // one of two other IPs, and sometimes with no key, an empty one or a wrong one
         const homes = { 4: ids.map(() => randomBytes(4)), 6: ids.map(() => randomBytes(16)) };
+        // and a port it mostly keeps (a plain re-announce), sometimes not
+        const ports = ids.map(() => randomBytes(2));
         const away = { 4: [randomBytes(4), randomBytes(4)], 6: [randomBytes(16), randomBytes(16)] };
         const keys = ids.map((_, i) => (i % 3 === 0 ? undefined : `key-${i}`));
         interface MPeer {
@@ -272,7 +274,7 @@ export function runStoreConformance(
             const fam = m.families[family];
             const who = int(ids.length);
             const ip = int(6) === 0 ? away[family][int(2)] : homes[family][who];
-            const addr = Buffer.concat([ip, randomBytes(2)]);
+            const addr = Buffer.concat([ip, int(4) === 0 ? randomBytes(2) : ports[who]]);
             const k = int(8);
             const key = k === 0 ? undefined : k === 1 ? '' : k === 2 ? 'wrong' : keys[who];
             const seeder = int(2) === 0;
