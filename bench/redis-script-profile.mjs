@@ -8,6 +8,8 @@ const require = createRequire(import.meta.url);
 const { createRedisStore } = require('../packages/redis-store/dist/index.js');
 const port = 20000 + Math.floor(Math.random() * 10000);
 const srv = spawn('taskset', ['-c', '0', 'redis-server', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+// the server goes with this process, however it ends (a failed run left servers behind)
+process.on('exit', () => srv.kill());
 spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' });
 await new Promise((r) => setTimeout(r, 300));
 const store = await createRedisStore({ url: `redis://127.0.0.1:${port}` }, { keyPrefix: 'p:' });

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { AnnounceEvent } from '@peertracker/protocol';
 import { MemoryStore } from './memory-store';
 import { DEFAULT_SWARM_RETENTION_MS, type Family, type StoreAnnounce, type SwarmStore } from './store';
-import { runStoreConformance } from './store-conformance';
+import { prng, runStoreConformance } from './store-conformance';
 
 // the model test's upkeep: the sweeps the gateway's timer runs, full or incremental
 const memoryChecks = {
@@ -41,16 +41,6 @@ function request(infoHash: Buffer, peerId: Buffer, addr: Buffer, o: Partial<Stor
     now: 0,
     peerLifetimeMs: LIFETIME,
     ...o,
-  };
-}
-
-/** Deterministic PRNG (mulberry32) so a failing random run can be replayed. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

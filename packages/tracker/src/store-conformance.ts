@@ -38,7 +38,7 @@ export interface ConformanceOptions {
 }
 
 /** Deterministic PRNG (mulberry32) so a failing random run can be replayed. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
     let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
