@@ -4,7 +4,9 @@
  *      slots run at a steady rate: its replica takes over (cluster-node-timeout is 2000 ms in the
  *      test provider) and those announces succeed again within 5 s of the kill;
  *   b. the only Redis server is killed, then a new one started on the same port: announces fail
- *      while it is down and succeed again afterwards, without restarting the gateway.
+ *      while it is down and succeed again afterwards, without restarting the gateway;
+ *   c. the same with every node of a Redis Cluster (all killed, then all started again on their
+ *      ports with their cluster configs).
  * Throughout, every request gets a prompt answer (a bencoded failure reason, a BEP 15 error or a
  * success) within TRACKER_REDIS_TIMEOUT_MS plus a small margin, and the gateway stays up.
  *
@@ -261,6 +263,54 @@ describe('a Redis Cluster master killed under load', { skip: ownOnly('cluster'),
   });
 });
 
+/**
+ * Runs the load against gw, takes all of Redis down for 3 s (down()), brings it back (up()), and
+ * asserts: successes before, only prompt failures while down (HTTP and UDP), successes again
+ * within 15 s of up() returning, and nothing but successes after that; the gateway never exits.
+ */
+async function downAndBack(gw: GatewayProcess, down: () => Promise<void>, up: () => Promise<void>): Promise<void> {
+  const infoHash = randomBytes(20);
+  const l = await load(gw, infoHash);
+  let killAt = 0;
+  let restartAt = 0;
+  try {
+    await sleep(1000);
+    assert.ok(
+      l.samples.some((s) => s.outcome === 'success' && s.proto === 'http') &&
+        l.samples.some((s) => s.outcome === 'success' && s.proto === 'udp'),
+      `announces did not succeed before the kill: ${summary(l.samples)}`,
+    );
+    killAt = l.now();
+    await down();
+    await sleep(3000); // down: every answer a failure, and prompt
+    await up();
+    restartAt = l.now();
+    await waitUntil('recovery after the restart', 15_000, () => {
+      const h = firstSuccess(l.samples, 'http', restartAt);
+      const u = firstSuccess(l.samples, 'udp', restartAt);
+      return h !== undefined && u !== undefined && l.now() > Math.max(h, u) + STEADY_MS;
+    }, async () => `killed at ${killAt} ms, restarted at ${restartAt} ms; ${summary(l.samples)}\ngateway output: ${gw.output.join('').slice(-1500)}`);
+  } finally {
+    await l.stop();
+  }
+  const { samples } = l;
+  const recovered = Math.max(firstSuccess(samples, 'http', restartAt)!, firstSuccess(samples, 'udp', restartAt)!);
+  const context = `killed at ${killAt} ms, restarted at ${restartAt} ms, recovered at ${recovered} ms; ${summary(samples)}`;
+  process.stdout.write(`# ${context}\n`);
+  assertPromptAndAnswered(samples, gw);
+  const downSamples = samples.filter((s) => s.start > killAt + 100 && s.start + s.latency < restartAt);
+  for (const proto of ['http', 'udp'] as const) {
+    assert.ok(downSamples.some((s) => s.proto === proto && s.outcome === 'failure'), `no ${proto} failure while Redis was down: ${context}`);
+  }
+  assert.deepEqual(
+    downSamples.filter((s) => s.outcome === 'success').map((s) => `${s.proto} at ${s.start}`),
+    [],
+    `success while Redis was down: ${context}`,
+  );
+  const afterRecovery = samples.filter((s) => s.start > recovered + 500 && s.outcome !== 'success');
+  assert.deepEqual(afterRecovery.map((s) => `${s.proto} at ${s.start}: ${s.detail}`), [], `failures after recovery: ${context}`);
+}
+
 describe('the only Redis server killed, then started again', { skip: ownOnly('single'), timeout: 90_000 }, () => {
   let redis: RedisTestServer | undefined;
   let again: OwnRedis | undefined;
@@ -280,45 +330,34 @@ describe('the only Redis server killed, then started again', { skip: ownOnly('si
   it('fails promptly over HTTP and UDP while down, and recovers without a gateway restart', async () => {
     assert.ok(redis && gw);
     const port = redis.nodes[0].port;
-    const infoHash = randomBytes(20);
-    const l = await load(gw, infoHash);
-    let killAt = 0;
-    let restartAt = 0;
-    try {
-      await sleep(1000);
-      assert.ok(
-        l.samples.some((s) => s.outcome === 'success' && s.proto === 'http') &&
-          l.samples.some((s) => s.outcome === 'success' && s.proto === 'udp'),
-        `announces did not succeed before the kill: ${summary(l.samples)}`,
-      );
-      killAt = l.now();
-      await killRedis(port);
-      await sleep(3000); // down: every answer a failure, and prompt
-      again = await startRedisOnPort(port);
-      restartAt = l.now();
-      await waitUntil('recovery after the restart', 15_000, () => {
-        const h = firstSuccess(l.samples, 'http', restartAt);
-        const u = firstSuccess(l.samples, 'udp', restartAt);
-        return h !== undefined && u !== undefined && l.now() > Math.max(h, u) + STEADY_MS;
-      }, async () => `killed at ${killAt} ms, restarted at ${restartAt} ms; ${summary(l.samples)}\ngateway output: ${gw!.output.join('').slice(-1500)}`);
-    } finally {
-      await l.stop();
-    }
-    const { samples } = l;
-    const recovered = Math.max(firstSuccess(samples, 'http', restartAt)!, firstSuccess(samples, 'udp', restartAt)!);
-    const context = `killed at ${killAt} ms, restarted at ${restartAt} ms, recovered at ${recovered} ms; ${summary(samples)}`;
-    process.stdout.write(`# ${context}\n`);
-    assertPromptAndAnswered(samples, gw);
-    const down = samples.filter((s) => s.start > killAt + 100 && s.start + s.latency < restartAt);
-    for (const proto of ['http', 'udp'] as const) {
-      assert.ok(down.some((s) => s.proto === proto && s.outcome === 'failure'), `no ${proto} failure while Redis was down: ${context}`);
-    }
-    assert.deepEqual(
-      down.filter((s) => s.outcome === 'success').map((s) => `${s.proto} at ${s.start}`),
-      [],
-      `success while Redis was down: ${context}`,
+    await downAndBack(
+      gw,
+      async () => void (await killRedis(port)),
+      async () => void (again = await startRedisOnPort(port)),
     );
-    const afterRecovery = samples.filter((s) => s.start > recovered + 500 && s.outcome !== 'success');
-    assert.deepEqual(afterRecovery.map((s) => `${s.proto} at ${s.start}: ${s.detail}`), [], `failures after recovery: ${context}`);
+  });
+});
+
+describe('every node of the Redis Cluster killed, then started again', { skip: ownOnly('cluster'), timeout: 120_000 }, () => {
+  let redis: RedisTestServer | undefined;
+  let gw: GatewayProcess | undefined;
+
+  before(async () => {
+    redis = await startRedisTestServer('cluster');
+    gw = await startGateway(
+      gatewayEnv({ REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(',') }),
+    );
+  });
+
+  after(async () => {
+    await stopGateway(gw);
+    await redis?.stop();
+  });
+
+  it('fails promptly over HTTP and UDP while down, and recovers without a gateway restart', async () => {
+    assert.ok(redis && gw);
+    const outage = redis.outage;
+    assert.ok(outage, 'the local cluster provider can take its cluster down and up');
+    await downAndBack(gw, outage.killAll, outage.startAll);
   });
 });

@@ -28,6 +28,12 @@ export interface RedisTestServer {
   url?: string;
   /** Stops what this provider started (nothing for servers given by the environment). */
   stop(): Promise<void>;
+  /**
+   * Local clusters only (for outage tests): kills every node with SIGKILL, and starts them again
+   * on the same ports with the same cluster configs (node ids, slots; the data is gone, as
+   * nothing is saved), waiting for cluster_state:ok.
+   */
+  outage?: { killAll(): Promise<void>; startAll(): Promise<void> };
 }
 
 const HOST = '127.0.0.1';
@@ -160,8 +166,8 @@ interface Started {
   output: string[];
 }
 
-async function launch(dir: string, extra: string[]): Promise<Started> {
-  const port = await freePort();
+async function launch(dir: string, extra: string[], onPort?: number): Promise<Started> {
+  const port = onPort ?? (await freePort());
   const args = [
     '--port', String(port),
     '--bind', HOST,
@@ -228,30 +234,49 @@ async function startSingle(): Promise<RedisTestServer> {
 async function startCluster(): Promise<RedisTestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'peertracker-redis-cluster-'));
   const started: Started[] = [];
+  const extras: string[][] = [];
   const stop = () => stopper(started.map((s) => s.proc), dir)();
+  const allOk = () =>
+    waitFor('cluster_state:ok on all 6 nodes', CLUSTER_TIMEOUT_MS, async () => {
+      const infos = await Promise.all(started.map((s) => cli(s.port, 'cluster', 'info').catch(() => '')));
+      return infos.every((i) => /cluster_state:ok/.test(i) && /cluster_known_nodes:6/.test(i));
+    });
   try {
     for (let i = 0; i < 6; i++) {
       // the bus port is chosen too: port + 10000 may be beyond 65535 for an ephemeral port
       const bus = await freePort();
-      started.push(
-        await launch(dir, [
-          '--cluster-enabled', 'yes',
-          '--cluster-config-file', join(dir, 'nodes-PORT.conf'),
-          '--cluster-node-timeout', '2000',
-          '--cluster-port', String(bus),
-          // replicas sync at once instead of after Redis 7's 5 s diskless-sync delay: a replica
-          // that never synced cannot take over from a failed master
-          '--repl-diskless-sync-delay', '0',
-        ]),
-      );
+      extras.push([
+        '--cluster-enabled', 'yes',
+        '--cluster-config-file', join(dir, 'nodes-PORT.conf'),
+        '--cluster-node-timeout', '2000',
+        '--cluster-port', String(bus),
+        // replicas sync at once instead of after Redis 7's 5 s diskless-sync delay: a replica
+        // that never synced cannot take over from a failed master
+        '--repl-diskless-sync-delay', '0',
+      ]);
+      started.push(await launch(dir, extras[i]));
     }
     const addrs = started.map((s) => `${HOST}:${s.port}`);
     await cli(started[0].port, '--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes');
-    await waitFor('cluster_state:ok on all 6 nodes', CLUSTER_TIMEOUT_MS, async () => {
-      const infos = await Promise.all(started.map((s) => cli(s.port, 'cluster', 'info')));
-      return infos.every((i) => /cluster_state:ok/.test(i) && /cluster_known_nodes:6/.test(i));
-    });
-    return { kind: 'cluster', nodes: started.map((s) => ({ host: HOST, port: s.port })), stop };
+    await allOk();
+    const outage = {
+      killAll: async () => {
+        await Promise.all(
+          started.map(async (s) => {
+            if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
+            const exited = new Promise<void>((r) => s.proc.once('exit', () => r()));
+            s.proc.kill('SIGKILL');
+            await exited;
+          }),
+        );
+      },
+      startAll: async () => {
+        const again = await Promise.all(started.map((s, i) => launch(dir, extras[i], s.port)));
+        started.splice(0, started.length, ...again);
+        await allOk();
+      },
+    };
+    return { kind: 'cluster', nodes: started.map((s) => ({ host: HOST, port: s.port })), stop, outage };
   } catch (e) {
     await stop();
     throw e;
