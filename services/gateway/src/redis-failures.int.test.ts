@@ -188,24 +188,36 @@ const gatewayEnv = (redis: Record<string, string>) => ({
   TRACKER_LOG_LEVEL: 'warn',
 });
 
-describe('a Redis Cluster master killed under load', { skip: ownOnly('cluster'), timeout: 120_000 }, () => {
+/**
+ * Inside a describe: a local Redis Cluster of this suite's own and a gateway on it, started before
+ * its tests and stopped after. The getters throw until they are up.
+ */
+function clusterAndGateway(): { redis: () => RedisTestServer; gw: () => GatewayProcess } {
   let redis: RedisTestServer | undefined;
   let gw: GatewayProcess | undefined;
-
   before(async () => {
     redis = await startRedisTestServer('cluster');
     gw = await startGateway(
       gatewayEnv({ REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(',') }),
     );
   });
-
   after(async () => {
     await stopGateway(gw);
     await redis?.stop();
   });
+  const up = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`${what} did not start`);
+    return v;
+  };
+  return { redis: () => up(redis, 'the Redis Cluster'), gw: () => up(gw, 'the gateway') };
+}
+
+describe('a Redis Cluster master killed under load', { skip: ownOnly('cluster'), timeout: 120_000 }, () => {
+  const servers = clusterAndGateway();
 
   it(`its replica takes over; announces succeed again within ${FAILOVER_LIMIT_MS} ms, every answer prompt`, async () => {
-    assert.ok(redis && gw);
+    const redis = servers.redis();
+    const gw = servers.gw();
     const infoHash = randomBytes(20);
     const victim = await masterPortOfHashTag(redis.nodes[0].port, infoHash.toString('hex'));
     // The provider runs the cluster with cluster-node-timeout 2000 ms; Redis alone then needs 3.8 to
@@ -241,8 +253,8 @@ describe('a Redis Cluster master killed under load', { skip: ownOnly('cluster'),
         const u = firstSuccess(l.samples, 'udp', killAt + 100);
         return h !== undefined && u !== undefined && l.now() > Math.max(h, u) + STEADY_MS;
       }, async () => {
-        const nodes = await redisCli(redis!.nodes.find((n) => n.port !== victim)!.port, 'cluster', 'nodes').catch((e: Error) => e.message);
-        return `master ${victim} killed at ${killAt} ms; ${summary(l.samples)}\ncluster nodes:\n${nodes}\ngateway output: ${gw!.output.join('').slice(-1500)}`;
+        const nodes = await redisCli(redis.nodes.find((n) => n.port !== victim)!.port, 'cluster', 'nodes').catch((e: Error) => e.message);
+        return `master ${victim} killed at ${killAt} ms; ${summary(l.samples)}\ncluster nodes:\n${nodes}\ngateway output: ${gw.output.join('').slice(-1500)}`;
       });
     } finally {
       watching = false;
@@ -339,23 +351,11 @@ describe('the only Redis server killed, then started again', { skip: ownOnly('si
 });
 
 describe('every node of the Redis Cluster killed, then started again', { skip: ownOnly('cluster'), timeout: 120_000 }, () => {
-  let redis: RedisTestServer | undefined;
-  let gw: GatewayProcess | undefined;
-
-  before(async () => {
-    redis = await startRedisTestServer('cluster');
-    gw = await startGateway(
-      gatewayEnv({ REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(',') }),
-    );
-  });
-
-  after(async () => {
-    await stopGateway(gw);
-    await redis?.stop();
-  });
+  const servers = clusterAndGateway();
 
   it('fails promptly over HTTP and UDP while down, and recovers without a gateway restart', async () => {
-    assert.ok(redis && gw);
+    const redis = servers.redis();
+    const gw = servers.gw();
     const outage = redis.outage;
     assert.ok(outage, 'the local cluster provider can take its cluster down and up');
     await downAndBack(gw, outage.killAll, outage.startAll);
