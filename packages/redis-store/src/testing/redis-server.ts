@@ -188,9 +188,12 @@ async function launch(dir: string, extra: string[], onPort?: number): Promise<St
   proc.stderr!.on('data', keep);
   proc.once('exit', () => running.delete(proc));
   try {
-    await waitFor(`redis-server on port ${port} answering PING`, START_TIMEOUT_MS, async () => {
+    // this very process answering, not another one that took the port first (test files run in
+    // parallel, and a port can be taken between freePort() and the bind, or while a node is down)
+    await waitFor(`redis-server on port ${port} (pid ${proc.pid}) answering`, START_TIMEOUT_MS, async () => {
       if (proc.exitCode !== null) throw new Error(`exited with ${proc.exitCode}: ${output.join('').slice(-500)}`);
-      return (await cli(port, 'ping')).trim() === 'PONG';
+      const info = await cli(port, 'info', 'server').catch(() => '');
+      return new RegExp(`^process_id:${proc.pid}\\r?$`, 'm').test(info);
     });
   } catch (e) {
     await kill(proc);
@@ -271,8 +274,15 @@ async function startCluster(): Promise<RedisTestServer> {
         );
       },
       startAll: async () => {
-        const again = await Promise.all(started.map((s, i) => launch(dir, extras[i], s.port)));
-        started.splice(0, started.length, ...again);
+        const again = await Promise.allSettled(started.map((s, i) => launch(dir, extras[i], s.port)));
+        const up = again.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+        const failed = again.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed !== undefined) {
+          // none of this restart is left running: stop() then has nothing of it to miss
+          await Promise.all(up.map((u) => kill(u.proc)));
+          throw failed.reason;
+        }
+        started.splice(0, started.length, ...up);
         await allOk();
       },
     };
