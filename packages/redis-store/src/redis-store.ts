@@ -249,8 +249,9 @@ export class RedisStore implements SwarmStore {
  * unseeded: two 32-bit FNV-1a style multiply-xor chains over the key's char codes, each finished
  * with murmur3's fmix32. Not cryptographic, and it need not be: the stored fingerprint never
  * leaves Redis, so a client that does not know a peer's key can only guess (about 2^-63 a try, as
- * both chains' lowest bits start alike; a UDP key has only 32 bits anyway). SHA-256 from node:crypto cost ≈ 3.5 %
- * of the gateway's CPU in cluster mode (profile under the UDP benchmark load); this is a few ns.
+ * both chains' lowest bits start alike; a UDP key has only 32 bits anyway). SHA-256 from
+ * node:crypto cost ≈ 3.5 % of the gateway's CPU in cluster mode (profile under the UDP benchmark
+ * load); this is a few ns.
  */
 export function writeKeyRecord(buf: Buffer, at: number, key: string | undefined): void {
   if (key === undefined || key === '') {

@@ -156,8 +156,8 @@ export const EVENT_CODES = { none: 0, started: 1, stopped: 2, completed: 3, paus
 export const ANNOUNCE_ARG_BYTES = 73;
 
 /**
- * ARGV[1], packed (big-endian): the key record (1 | 8-byte fingerprint, or 9 zero bytes for none: writeKeyRecord),
- * then doubles now, retention, lifetime, random [0,1), numWant; bytes family (4|6), seeder (1|0),
+ * ARGV[1], packed (big-endian): the key record (1 | 8-byte fingerprint, or 9 zero bytes for none:
+ * writeKeyRecord), then doubles now, retention, lifetime, random [0,1), numWant; bytes family (4|6), seeder (1|0),
  * event (EVENT_CODES), withPeerIds (1|0); the 20-byte peer id; the compact address. Its first 17
  * bytes are the peer's record as stored (key record, time). Returns one string: complete,
  * incomplete, downloaded (u32 each, big-endian), the selected peers' compact addresses, then their
