@@ -5,6 +5,7 @@ import { bdecode, type BValue } from '@peertracker/protocol';
 import type { SwarmStore } from '@peertracker/tracker';
 import { createGateway, type Gateway } from './app';
 import { loadConfig } from './config';
+import { withDeadline } from './store';
 import {
   announcePath,
   httpGet,
@@ -182,24 +183,53 @@ describe('gateway over HTTP', () => {
 });
 
 describe('gateway whose store fails', () => {
-  it('answers failure reasons, BEP 15 errors and a plain 503 on /metrics, and keeps running', async () => {
-    // A store whose every call fails, as a Redis store does while Redis is unreachable.
+  /** One HTTP and one UDP announce through gw; both must get the tracker's failure answer. */
+  async function announceBoth(gw: Gateway): Promise<void> {
+    const r = await httpGet(gw.httpPort, announcePath({ infoHash: randomBytes(20), peerId: peerId(1), port: 7001 }));
+    assert.match(failureOf(r.body) ?? '', /temporarily unavailable/);
+    const cid = await udpConnect(gw.udpPort);
+    const u = await udpExchange(
+      gw.udpPort,
+      udpAnnouncePacket({ connectionId: cid, transactionId: 11, infoHash: randomBytes(20), peerId: peerId(1), port: 7001 }),
+    );
+    assert.deepEqual([u?.readUInt32BE(0), u?.readUInt32BE(4)], [3, 11]);
+  }
+
+  it('answers failure reasons and BEP 15 errors, counts them by kind on /metrics, and keeps running', async () => {
+    // A store whose every call fails, as a Redis store does while Redis is unreachable, wrapped
+    // as openStore wraps the Redis store.
     const broken = () => Promise.reject(new Error('store unavailable'));
     const store: SwarmStore = { announce: broken, scrape: broken, scrapeAll: broken, stats: broken, close: async () => {} };
-    const gw = await createGateway(config(), { store });
+    const gw = await createGateway(config(), { store: withDeadline(store, 1000) });
     try {
-      const r = await httpGet(gw.httpPort, announcePath({ infoHash: randomBytes(20), peerId: peerId(1), port: 7001 }));
-      assert.match(failureOf(r.body) ?? '', /temporarily unavailable/);
-      const cid = await udpConnect(gw.udpPort);
-      const u = await udpExchange(
-        gw.udpPort,
-        udpAnnouncePacket({ connectionId: cid, transactionId: 11, infoHash: randomBytes(20), peerId: peerId(1), port: 7001 }),
-      );
-      assert.deepEqual([u?.readUInt32BE(0), u?.readUInt32BE(4)], [3, 11]);
+      await announceBoth(gw);
+      // /metrics still answers: the store's counts are unknown, the failures are counted
       const m = await httpGet(gw.httpPort, '/metrics');
-      assert.equal(m.status, 503);
-      assert.equal(m.body.toString(), 'temporarily unavailable\n');
+      assert.equal(m.status, 200);
+      const text = m.body.toString();
+      // prom-client writes NaN as "Nan"; Prometheus reads it either way
+      assert.match(text, /^tracker_peers nan$/im);
+      assert.match(text, /^tracker_swarms nan$/im);
+      assert.match(text, /^tracker_server_errors_total\{transport="http"\} 1$/m);
+      assert.match(text, /^tracker_server_errors_total\{transport="udp"\} 1$/m);
+      assert.match(text, /^tracker_store_failures_total\{kind="error"\} 2$/m);
+      assert.match(text, /^tracker_store_failures_total\{kind="timeout"\} 0$/m);
       assert.equal((await httpGet(gw.httpPort, '/health')).status, 200);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('counts store calls that outlast the deadline as timeouts', async () => {
+    const never = () => new Promise<never>(() => {});
+    const store: SwarmStore = { announce: never, scrape: never, scrapeAll: never, stats: async () => ({ peers: 3, swarms: 1 }), close: async () => {} };
+    const gw = await createGateway(config(), { store: withDeadline(store, 100) });
+    try {
+      await announceBoth(gw);
+      const text = (await httpGet(gw.httpPort, '/metrics')).body.toString();
+      assert.match(text, /^tracker_store_failures_total\{kind="timeout"\} 2$/m);
+      assert.match(text, /^tracker_store_failures_total\{kind="error"\} 0$/m);
+      assert.match(text, /^tracker_peers 3$/m);
     } finally {
       await gw.close();
     }

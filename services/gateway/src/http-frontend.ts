@@ -131,6 +131,7 @@ export class HttpFrontend {
 
   private serverError(res: ServerResponse, err: unknown): void {
     this.o.metrics.serverErrorHttp.inc();
+    this.o.metrics.storeFailure(err);
     this.reportServerError({ err });
     send(res, encodeFailure(INTERNAL_ERROR));
   }

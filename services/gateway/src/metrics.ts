@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SwarmStore } from '@peertracker/tracker';
+import { StoreTimeoutError, StoreUnavailableError } from './store-errors';
 
 /** A hot-path counter: a plain increment; prom-client reads it only when /metrics is scraped. */
 export class Tally {
@@ -30,6 +31,14 @@ export class GatewayMetrics {
   readonly udpDroppedMalformed = new Tally();
   readonly udpDroppedBadConnectionId = new Tally();
   readonly udpConnects = new Tally();
+  readonly storeTimeouts = new Tally();
+  readonly storeFailures = new Tally();
+
+  /** Counts a failed announce or scrape by why its store call failed (store-errors.ts). */
+  storeFailure(err: unknown): void {
+    if (err instanceof StoreTimeoutError) this.storeTimeouts.inc();
+    else if (err instanceof StoreUnavailableError) this.storeFailures.inc();
+  }
 
   constructor(store: SwarmStore) {
     const registers = [this.registry];
@@ -62,20 +71,43 @@ export class GatewayMetrics {
       [{ reason: 'bad_connection_id' }, this.udpDroppedBadConnectionId],
     ]);
     counter('tracker_udp_connects_total', 'BEP 15 connect requests answered', [], [[{}, this.udpConnects]]);
+    counter(
+      'tracker_store_failures_total',
+      'Announces and scrapes whose swarm-store call failed (error) or outlasted TRACKER_REDIS_TIMEOUT_MS (timeout)',
+      ['kind'],
+      [
+        [{ kind: 'timeout' }, this.storeTimeouts],
+        [{ kind: 'error' }, this.storeFailures],
+      ],
+    );
+    // The store's counts, NaN while it cannot say (Redis down): /metrics must keep answering
+    // then, when the error counters matter most.
+    let stats: Promise<{ peers: number; swarms: number } | undefined> | undefined;
+    const statsOnce = () => {
+      if (stats === undefined) {
+        // one store.stats() serves both gauges of a scrape; the next scrape asks again
+        stats = store.stats().then(
+          (s) => s,
+          () => undefined,
+        );
+        void stats.then(() => setImmediate(() => (stats = undefined)));
+      }
+      return stats;
+    };
     new Gauge({
       name: 'tracker_peers',
-      help: 'Live peers in the swarm store',
+      help: 'Live peers in the swarm store (an estimate for Redis; NaN while the store is unavailable)',
       registers,
       async collect() {
-        this.set((await store.stats()).peers);
+        this.set((await statsOnce())?.peers ?? NaN);
       },
     });
     new Gauge({
       name: 'tracker_swarms',
-      help: 'Swarms in the swarm store',
+      help: 'Swarms in the swarm store (an estimate for Redis; NaN while the store is unavailable)',
       registers,
       async collect() {
-        this.set((await store.stats()).swarms);
+        this.set((await statsOnce())?.swarms ?? NaN);
       },
     });
 

@@ -8,7 +8,8 @@
  *   c. the same with every node of a Redis Cluster (all killed, then all started again on their
  *      ports with their cluster configs).
  * Throughout, every request gets a prompt answer (a bencoded failure reason, a BEP 15 error or a
- * success) within TRACKER_REDIS_TIMEOUT_MS plus a small margin, and the gateway stays up.
+ * success) within TRACKER_REDIS_TIMEOUT_MS plus a small margin, the gateway stays up, and its
+ * /metrics counts every failure the clients saw.
  *
  * The servers come from @peertracker/redis-store's test provider (Debian redis-server, local
  * processes). Since these tests kill servers, they run only on local servers they start: with
@@ -162,6 +163,25 @@ function assertPromptAndAnswered(samples: Sample[], gw: GatewayProcess): void {
   assert.ok(alive(gw), `the gateway exited: ${gw.output.join('').slice(-2000)}`);
 }
 
+/**
+ * Every failure a client saw is on the gateway's /metrics: as a server error of its transport and
+ * as a store failure (timeout or error).
+ */
+async function assertFailuresCounted(samples: Sample[], gw: GatewayProcess): Promise<void> {
+  const text = (await httpGet(gw.httpPort, '/metrics')).body.toString();
+  const value = (series: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    assert.ok(line !== undefined, `${series} missing from /metrics`);
+    return Number(line.slice(series.length + 1));
+  };
+  const failed = (proto?: 'http' | 'udp') => samples.filter((s) => s.outcome === 'failure' && (proto === undefined || s.proto === proto)).length;
+  for (const proto of ['http', 'udp'] as const) {
+    assert.equal(value(`tracker_server_errors_total{transport="${proto}"}`), failed(proto), `${proto} server errors`);
+  }
+  const store = value('tracker_store_failures_total{kind="timeout"}') + value('tracker_store_failures_total{kind="error"}');
+  assert.equal(store, failed(), 'store failures (timeout + error)');
+}
+
 /** Time (ms since the load started) of the first success of proto started at or after `from`. */
 function firstSuccess(samples: Sample[], proto: 'http' | 'udp', from: number): number | undefined {
   const done = samples
@@ -265,6 +285,7 @@ describe('a Redis Cluster master killed under load', { skip: ownOnly('cluster'),
     const context = `master on port ${victim} (replicas ${replicas.join(',')}) killed at ${killAt} ms, replica promoted at ${promotedAt ?? '?'} ms, announces recovered at ${recovered} ms (${recovered - killAt} ms after the kill); ${summary(samples)}`;
     process.stdout.write(`# ${context}\n`);
     assertPromptAndAnswered(samples, gw);
+    await assertFailuresCounted(samples, gw);
     assert.ok(
       samples.some((s) => s.start > killAt + 100 && s.outcome === 'failure'),
       `no failure after the kill: was the right master killed? ${context}`,
@@ -312,6 +333,7 @@ async function downAndBack(gw: GatewayProcess, down: () => Promise<void>, up: ()
   const context = `killed at ${killAt} ms, restarted at ${restartAt} ms, recovered at ${recovered} ms; ${summary(samples)}`;
   process.stdout.write(`# ${context}\n`);
   assertPromptAndAnswered(samples, gw);
+  await assertFailuresCounted(samples, gw);
   const downSamples = samples.filter((s) => s.start > killAt + 100 && s.start + s.latency < restartAt);
   for (const proto of ['http', 'udp'] as const) {
     assert.ok(downSamples.some((s) => s.proto === proto && s.outcome === 'failure'), `no ${proto} failure while Redis was down: ${context}`);

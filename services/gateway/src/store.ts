@@ -3,8 +3,9 @@ import type { ScrapeEntry } from '@peertracker/protocol';
 import { createRedisStore, type RedisStore } from '@peertracker/redis-store';
 import type { GatewayConfig } from './config';
 import { silentLogger, throttled, type Logger } from './log';
+import { StoreTimeoutError, StoreUnavailableError } from './store-errors';
 
-/** How often a Redis client error (e.g. "connect ECONNREFUSED" while reconnecting) is logged at most. */
+export { StoreTimeoutError, StoreUnavailableError } from './store-errors';
 
 /**
  * Opens the swarm store TRACKER_STORE names. The caller owns it and closes it on shutdown.
@@ -57,13 +58,10 @@ function logClientErrors(store: RedisStore, log: Logger): void {
   store.client.on('error', (err: unknown) => report({ err }));
 }
 
-export class StoreTimeoutError extends Error {
-  override readonly name = 'StoreTimeoutError';
-}
-
 /**
  * The store, with announce and scrape rejected with StoreTimeoutError when they take longer than
- * `ms` (the command may still complete on the server later). stats, scrapeAll and close are passed
+ * `ms` (the command may still complete on the server later), and with StoreUnavailableError (the
+ * original as its cause) when they fail. stats, scrapeAll and close are passed
  * through: each of their commands is bounded by the client's own timeout.
  */
 export function withDeadline(store: SwarmStore, ms: number): SwarmStore {
@@ -78,7 +76,8 @@ export function withDeadline(store: SwarmStore, ms: number): SwarmStore {
         },
         (err: unknown) => {
           clearTimeout(timer);
-          reject(err);
+          const why = err instanceof Error ? err.message : String(err);
+          reject(new StoreUnavailableError(`store ${what} failed: ${why}`, { cause: err }));
         },
       );
     });

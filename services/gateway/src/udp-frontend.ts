@@ -99,6 +99,7 @@ export class UdpFrontend {
 
   private serverError(transactionId: number, rinfo: RemoteInfo, err: unknown): void {
     this.o.metrics.serverErrorUdp.inc();
+    this.o.metrics.storeFailure(err);
     this.reportServerError({ err });
     this.send(encodeUdpError(transactionId, INTERNAL_ERROR), rinfo);
   }
