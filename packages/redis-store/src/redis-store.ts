@@ -95,15 +95,14 @@ export class RedisStore implements SwarmStore {
    * IPv4 pool), r4 (IPv4 peer records), p6 (IPv6 pool), r6 (IPv6 peer records), c (completed count).
    */
   swarmKeys(infoHash: Buffer): string[] {
-    const t = `${this.prefix}{${infoHash.toString('hex')}}:`;
-    return KEY_NAMES.map((name) => t + name);
+    return this.keyBuffers(infoHash).map((k) => k.toString());
   }
 
   /**
-   * swarmKeys as bytes, all five in one allocation. On the announce path: ioredis computes a
-   * key's cluster slot from its UTF-8 bytes, and for a string it first builds an array of them,
-   * several times per command (Pipeline.exec checks every key); with Buffers it reads the bytes.
-   * That was ≈ 5 % of the gateway's CPU in cluster mode, with the garbage it left.
+   * swarmKeys as bytes, all five in one allocation, as the scripts are called with them: ioredis
+   * computes a key's cluster slot from its UTF-8 bytes, and for a string it first builds an array
+   * of them, several times per command (Pipeline.exec checks every key); with Buffers it reads
+   * the bytes. That was ≈ 5 % of the gateway's CPU in cluster mode, with the garbage it left.
    */
   private keyBuffers(infoHash: Buffer): Buffer[] {
     const head = this.keyHead;
@@ -169,7 +168,7 @@ export class RedisStore implements SwarmStore {
   async scrape(infoHashes: Buffer[], now: number): Promise<ScrapeEntry[]> {
     const client = this.client as unknown as Scripted;
     const replies = await Promise.all(
-      infoHashes.map((h) => client.ptScrape(...this.swarmKeys(h), String(now), String(this.retentionMs))),
+      infoHashes.map((h) => client.ptScrape(...this.keyBuffers(h), String(now), String(this.retentionMs))),
     );
     return replies.map(([complete, incomplete, downloaded], i) => ({
       infoHash: infoHashes[i],

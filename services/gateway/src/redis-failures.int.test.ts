@@ -140,6 +140,16 @@ async function load(gw: GatewayProcess, infoHash: Buffer) {
   };
 }
 
+/** Lets the load run a second, then asserts HTTP and UDP announces both succeeded. */
+async function succeedsBeforeTheFault(samples: Sample[]): Promise<void> {
+  await sleep(1000);
+  assert.ok(
+    samples.some((s) => s.outcome === 'success' && s.proto === 'http') &&
+      samples.some((s) => s.outcome === 'success' && s.proto === 'udp'),
+    `announces did not succeed before the kill: ${summary(samples)}`,
+  );
+}
+
 /** "http: 40 success, 12 failure; udp: …" plus the slowest answer, for messages. */
 function summary(samples: Sample[]): string {
   const parts = (['http', 'udp'] as const).map((p) => {
@@ -251,12 +261,7 @@ describe('a Redis Cluster master killed under load', { skip: ownOnly('cluster'),
     let promotedAt: number | undefined;
     let watching = true;
     try {
-      await sleep(1000);
-      assert.ok(
-        l.samples.some((s) => s.outcome === 'success' && s.proto === 'http') &&
-          l.samples.some((s) => s.outcome === 'success' && s.proto === 'udp'),
-        `announces did not succeed before the kill: ${summary(l.samples)}`,
-      );
+      await succeedsBeforeTheFault(l.samples);
       killAt = l.now();
       await killRedis(victim);
       void (async () => {
@@ -308,12 +313,7 @@ async function downAndBack(gw: GatewayProcess, down: () => Promise<void>, up: ()
   let killAt = 0;
   let restartAt = 0;
   try {
-    await sleep(1000);
-    assert.ok(
-      l.samples.some((s) => s.outcome === 'success' && s.proto === 'http') &&
-        l.samples.some((s) => s.outcome === 'success' && s.proto === 'udp'),
-      `announces did not succeed before the kill: ${summary(l.samples)}`,
-    );
+    await succeedsBeforeTheFault(l.samples);
     killAt = l.now();
     await down();
     await sleep(3000); // down: every answer a failure, and prompt

@@ -5,7 +5,6 @@ import type { GatewayConfig } from './config';
 import { silentLogger, throttled, type Logger } from './log';
 import { StoreTimeoutError, StoreUnavailableError } from './store-errors';
 
-export { StoreTimeoutError, StoreUnavailableError } from './store-errors';
 
 /**
  * Opens the swarm store TRACKER_STORE names. The caller owns it and closes it on shutdown.

@@ -202,10 +202,11 @@ async function launch(dir: string, extra: string[], onPort?: number): Promise<St
   return { proc, port, output };
 }
 
-async function kill(proc: ChildProcess): Promise<void> {
+/** Ends proc with `signal` (SIGKILL 3 s after a SIGTERM it ignores) and waits for its exit. */
+async function kill(proc: ChildProcess, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  proc.kill('SIGTERM');
+  proc.kill(signal);
   const timer = setTimeout(() => proc.kill('SIGKILL'), 3000);
   await exited;
   clearTimeout(timer);
@@ -213,7 +214,7 @@ async function kill(proc: ChildProcess): Promise<void> {
 
 function stopper(procs: ChildProcess[], dir: string): () => Promise<void> {
   return async () => {
-    await Promise.all(procs.map(kill));
+    await Promise.all(procs.map((p) => kill(p)));
     rmSync(dir, { recursive: true, force: true });
   };
 }
@@ -264,14 +265,7 @@ async function startCluster(): Promise<RedisTestServer> {
     await allOk();
     const outage = {
       killAll: async () => {
-        await Promise.all(
-          started.map(async (s) => {
-            if (s.proc.exitCode !== null || s.proc.signalCode !== null) return;
-            const exited = new Promise<void>((r) => s.proc.once('exit', () => r()));
-            s.proc.kill('SIGKILL');
-            await exited;
-          }),
-        );
+        await Promise.all(started.map((s) => kill(s.proc, 'SIGKILL')));
       },
       startAll: async () => {
         const again = await Promise.allSettled(started.map((s, i) => launch(dir, extras[i], s.port)));
