@@ -1,5 +1,12 @@
 import type { AnnounceRequest, ScrapeEntry } from '@peertracker/protocol';
-import type { Family, StoreAnnounceResult, SwarmStore } from './store';
+import {
+  DEFAULT_MAX_PEERS_PER_ADDRESS,
+  DEFAULT_MAX_PEERS_PER_SWARM,
+  type Family,
+  type RefusalReason,
+  type StoreAnnounceResult,
+  type SwarmStore,
+} from './store';
 
 export interface TrackerOptions {
   /** seconds a client should wait between announces, e.g. 1800 */
@@ -14,6 +21,10 @@ export interface TrackerOptions {
   defaultNumwant: number;
   /** most peers returned, whatever the client asks */
   maxNumwant: number;
+  /** most peers one swarm holds (see StoreAnnounce); default DEFAULT_MAX_PEERS_PER_SWARM; 0: no limit */
+  maxPeersPerSwarm?: number;
+  /** most peers one address (IPv6: /64) holds in one swarm; default DEFAULT_MAX_PEERS_PER_ADDRESS; 0: no limit */
+  maxPeersPerAddress?: number;
   /** ms clock, default Date.now */
   now?: () => number;
   /** uniform in [0, 1), default Math.random */
@@ -39,6 +50,8 @@ export interface AnnounceReply {
   peers: Buffer;
   /** 20 bytes per peer, same order as `peers`; only for non-compact replies that want ids */
   peerIds?: Buffer;
+  /** the announcer was a new peer kept out of the swarm by a limit (answered all the same) */
+  refused?: RefusalReason;
 }
 
 /** Upper bound on peerLifetimeSec: a week is far beyond any sane announce interval. */
@@ -55,6 +68,8 @@ export class TrackerLogic {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly peerLifetimeMs: number;
+  private readonly maxPeersPerSwarm: number | undefined;
+  private readonly maxPeersPerAddress: number | undefined;
 
   constructor(store: SwarmStore, options: TrackerOptions) {
     validateOptions(options);
@@ -63,6 +78,9 @@ export class TrackerLogic {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.peerLifetimeMs = options.peerLifetimeSec * 1000;
+    const limit = (v: number | undefined, fallback: number) => ((v ?? fallback) === 0 ? undefined : (v ?? fallback));
+    this.maxPeersPerSwarm = limit(options.maxPeersPerSwarm, DEFAULT_MAX_PEERS_PER_SWARM);
+    this.maxPeersPerAddress = limit(options.maxPeersPerAddress, DEFAULT_MAX_PEERS_PER_ADDRESS);
   }
 
   /**
@@ -101,6 +119,8 @@ export class TrackerLogic {
       withPeerIds,
       now: this.now(),
       peerLifetimeMs: this.peerLifetimeMs,
+      maxPeersPerSwarm: this.maxPeersPerSwarm,
+      maxPeersPerAddress: this.maxPeersPerAddress,
     });
     return result instanceof Promise
       ? result.then((r) => this.reply(r, family, withPeerIds))
@@ -119,6 +139,7 @@ export class TrackerLogic {
       peers: result.peers,
     };
     if (withPeerIds) reply.peerIds = result.peerIds ?? Buffer.alloc(0);
+    if (result.refused !== undefined) reply.refused = result.refused;
     return reply;
   }
 
@@ -152,6 +173,8 @@ function validateOptions(o: TrackerOptions): void {
   integer('peerLifetimeSec', interval + jitter + 1, MAX_PEER_LIFETIME_SEC);
   const max = integer('maxNumwant', 0);
   integer('defaultNumwant', 0, max);
+  if (o.maxPeersPerSwarm !== undefined) integer('maxPeersPerSwarm', 0);
+  if (o.maxPeersPerAddress !== undefined) integer('maxPeersPerAddress', 0);
   for (const name of ['now', 'random'] as const) {
     if (o[name] !== undefined && typeof o[name] !== 'function') {
       throw new Error(`TrackerOptions.${name} must be a function`);

@@ -56,6 +56,8 @@ interface AnnounceOptions {
   key?: string;
   /** defaults to the swarm's clock */
   now?: number;
+  maxPeersPerSwarm?: number;
+  maxPeersPerAddress?: number;
 }
 
 /** One random swarm in the store under test, remembering the peers it made. */
@@ -113,7 +115,19 @@ class TestSwarm {
       withPeerIds: o.withPeerIds ?? false,
       now: o.now ?? this.now,
       peerLifetimeMs: LIFETIME_MS,
+      maxPeersPerSwarm: o.maxPeersPerSwarm,
+      maxPeersPerAddress: o.maxPeersPerAddress,
     });
+  }
+
+  /** A new peer at the given IP (4 or 16 bytes) on a new port. */
+  peerAt(ip: Buffer): Peer {
+    const addr = Buffer.alloc(ip.length + 2);
+    ip.copy(addr);
+    addr.writeUInt16BE(this.nextPort++, ip.length);
+    const p: Peer = { id: randomBytes(20), addr, family: ip.length === 4 ? 4 : 6 };
+    this.byAddr.set(addr.toString('hex'), p);
+    return p;
   }
 
   /** Announces `n` new peers; returns them. */
@@ -725,6 +739,97 @@ export function runStoreConformance(
       const moved6 = s.elsewhere(v6, 'six');
       await s.announce(moved6);
       sameSet(members(s, await s.announce(w6), w6), [moved6]);
+    });
+
+    it('keeps a full swarm at its limit: new peers answered but not stored, known peers served', async () => {
+      const s = swarm();
+      const limit = { maxPeersPerSwarm: 5 };
+      const v4 = [s.peerAt(randomBytes(4)), s.peerAt(randomBytes(4)), s.peerAt(randomBytes(4))];
+      const v6 = [s.peerAt(randomBytes(16)), s.peerAt(randomBytes(16))];
+      for (const p of [...v4, ...v6]) {
+        const r = await s.announce(p, { ...limit, numWant: 0 });
+        assert.equal(r.refused, undefined);
+      }
+      // both families count toward the limit
+      const late = s.peerAt(randomBytes(4));
+      let r = await s.announce(late, { ...limit, withPeerIds: true });
+      assert.equal(r.refused, 'swarm-full');
+      assert.deepEqual([r.complete, r.incomplete], [0, 5], 'the refused peer is not counted');
+      sameSet(members(s, r, late), v4, 'a refused peer still gets peers');
+      assert.equal(r.peerIds?.length, 3 * 20);
+      assert.equal((await s.scrape()).incomplete, 5);
+      // nobody is given the refused peer
+      sameSet(members(s, await s.announce(v4[0], limit), v4[0]), v4.slice(1));
+      // known peers are never refused: re-announce, become seeders, complete
+      r = await s.announce(v4[1], { ...limit, seeder: true, event: 'completed' });
+      assert.equal(r.refused, undefined);
+      assert.deepEqual([r.complete, r.incomplete, r.downloaded], [1, 4, 1]);
+      // a stop makes room for one
+      await s.announce(v6[0], { ...limit, event: 'stopped' });
+      r = await s.announce(late, limit);
+      assert.equal(r.refused, undefined);
+      assert.deepEqual([r.complete, r.incomplete], [1, 4]);
+      assert.equal((await s.announce(s.peerAt(randomBytes(4)), limit)).refused, 'swarm-full');
+      // without a limit the same swarm takes more
+      r = await s.announce(s.peerAt(randomBytes(4)), { numWant: 0 });
+      assert.equal(r.refused, undefined);
+      assert.equal(r.complete + r.incomplete, 6);
+    });
+
+    it('lets one address hold at most maxPeersPerAddress peers of a swarm (IPv6: one /64)', async () => {
+      const s = swarm();
+      const limit = { maxPeersPerAddress: 2 };
+      const ip = randomBytes(4);
+      const [a, b] = [s.peerAt(ip), s.peerAt(ip)];
+      assert.equal((await s.announce(a, limit)).refused, undefined);
+      assert.equal((await s.announce(b, { ...limit, seeder: true })).refused, undefined);
+      const c = s.peerAt(ip);
+      let r = await s.announce(c, limit);
+      assert.equal(r.refused, 'address-full');
+      assert.deepEqual([r.complete, r.incomplete], [1, 1]);
+      sameSet(members(s, r, c), [a, b]);
+      // another address is not affected, and the full address's peers keep announcing
+      assert.equal((await s.announce(s.peerAt(randomBytes(4)), limit)).refused, undefined);
+      assert.equal((await s.announce(a, { ...limit, seeder: true })).refused, undefined);
+      assert.equal((await s.announce(s.newPort(b), limit)).refused, undefined, 'a known peer on a new port');
+      // a stopped peer frees its place
+      await s.announce(a, { ...limit, event: 'stopped' });
+      assert.equal((await s.announce(c, limit)).refused, undefined);
+      assert.equal((await s.announce(s.peerAt(ip), limit)).refused, 'address-full');
+      // IPv6: the /64 is the address; another /64 is another address
+      const net = randomBytes(16);
+      const host = (last: number) => {
+        const x = Buffer.from(net);
+        x[15] = last;
+        x[9] ^= last;
+        return x;
+      };
+      assert.equal((await s.announce(s.peerAt(host(1)), limit)).refused, undefined);
+      assert.equal((await s.announce(s.peerAt(host(2)), limit)).refused, undefined);
+      assert.equal((await s.announce(s.peerAt(host(3)), limit)).refused, 'address-full');
+      const otherNet = host(4);
+      otherNet[7] ^= 0xff;
+      assert.equal((await s.announce(s.peerAt(otherNet), limit)).refused, undefined);
+      assert.equal((await s.scrape()).complete + (await s.scrape()).incomplete, 6);
+    });
+
+    it('counts only live peers toward the limits', async () => {
+      const s = swarm();
+      const t = s.now;
+      const ip = randomBytes(4);
+      const limit = { maxPeersPerAddress: 2, maxPeersPerSwarm: 3 };
+      await s.announce(s.peerAt(ip), { ...limit, now: t });
+      await s.announce(s.peerAt(ip), { ...limit, now: t });
+      await s.announce(s.peerAt(randomBytes(4)), { ...limit, now: t });
+      assert.equal((await s.announce(s.peerAt(randomBytes(4)), { ...limit, now: t + 1 })).refused, 'swarm-full');
+      assert.equal((await s.announce(s.peerAt(ip), { ...limit, now: t + 1 })).refused, 'address-full');
+      // once the three expired, their places are free again
+      const later = t + LIFETIME_MS + 1;
+      assert.equal((await s.announce(s.peerAt(ip), { ...limit, now: later })).refused, undefined);
+      assert.equal((await s.announce(s.peerAt(ip), { ...limit, now: later })).refused, undefined);
+      const r = await s.announce(s.peerAt(randomBytes(4)), { ...limit, now: later });
+      assert.equal(r.refused, undefined);
+      assert.deepEqual([r.complete, r.incomplete], [0, 3]);
     });
 
     it('expires a peer exactly peerLifetimeMs after its last announce', async () => {

@@ -4,6 +4,14 @@ import type { AnnounceEvent, ScrapeEntry } from '@peertracker/protocol';
 export type Family = 4 | 6;
 
 /**
+ * Default limits the tracker logic passes to the store (TRACKER_MAX_PEERS_PER_SWARM,
+ * TRACKER_MAX_PEERS_PER_ADDRESS). The largest public swarms hold a few 10^5 peers; 64 peers of one
+ * address in one swarm leaves room for a carrier-grade NAT while one host cannot grow a swarm.
+ */
+export const DEFAULT_MAX_PEERS_PER_SWARM = 1_000_000;
+export const DEFAULT_MAX_PEERS_PER_ADDRESS = 64;
+
+/**
  * How long a swarm without live peers is remembered after its last announce, by default: its
  * completed count (`downloaded`) outlives its peers for this long, then the swarm is forgotten.
  */
@@ -33,7 +41,23 @@ export interface StoreAnnounce {
   now: number;
   /** a peer not re-announced for this many milliseconds is gone */
   peerLifetimeMs: number;
+  /**
+   * Most peers (both families together) the swarm may hold; undefined: no limit. A peer id new to
+   * the swarm that would go beyond it is answered (counts and peers, as any announce) but not
+   * stored, and the result says `refused: 'swarm-full'`. Known peers are never refused.
+   */
+  maxPeersPerSwarm?: number;
+  /**
+   * Most peers one address may hold in the swarm, an address being an IPv4 address or an IPv6 /64
+   * (one host holds a whole /64); undefined: no limit. A peer id new to the swarm from an address
+   * that already holds this many live peers there is answered but not stored (`refused:
+   * 'address-full'`). Known peers are never refused, also when they move to a full address.
+   */
+  maxPeersPerAddress?: number;
 }
+
+/** Why an announce of a new peer was answered but not stored (see StoreAnnounce's limits). */
+export type RefusalReason = 'swarm-full' | 'address-full' | 'store-full';
 
 export interface StoreAnnounceResult {
   /** live seeders of the swarm, both families, after this announce */
@@ -53,6 +77,12 @@ export interface StoreAnnounceResult {
    * buffer when no peer is selected, event=stopped included).
    */
   peerIds?: Buffer;
+  /**
+   * Set when the announcer was a new peer that a limit kept out of the swarm: the reply is still a
+   * normal one (counts without the announcer, peers), so a client is never left without peers;
+   * 'store-full' is a store-wide limit (the memory store's), the others are StoreAnnounce's.
+   */
+  refused?: RefusalReason;
 }
 
 /**
