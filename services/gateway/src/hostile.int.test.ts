@@ -40,7 +40,9 @@ const gatewayEnv = (): Record<string, string> => ({
   TRACKER_HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
   TRACKER_HTTP_REQUEST_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
   TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS: '1000',
-  TRACKER_HTTP_IDLE_TIMEOUT_MS: '5000',
+  // longer than the release the connection cases wait for: they check that error replies
+  // release their sockets, not that the inactivity timeout eventually does
+  TRACKER_HTTP_IDLE_TIMEOUT_MS: '10000',
   TRACKER_LOG_LEVEL: 'error',
 });
 
@@ -90,6 +92,19 @@ async function assertRecovered(gw: GatewayProcess, baselineFds: number, what: st
     last = `/health: ${health}; fds ${fds} (baseline ${baselineFds}); RSS ${(mem / 2 ** 20).toFixed(0)} MB`;
     if (Date.now() > deadline) assert.fail(`not recovered 15 s after ${what}: ${last}`);
     await sleep(200);
+  }
+}
+
+/**
+ * While the clients still hold their ends open (as a hostile client does), the gateway's
+ * descriptors must be back near the baseline: it destroyed its sockets instead of waiting for the
+ * clients to close theirs.
+ */
+async function assertReleasedWhileClientsHold(gw: GatewayProcess, baselineFds: number): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (fdCount(gw) > baselineFds + FD_SLACK) {
+    if (Date.now() > deadline) assert.fail(`the gateway still holds ${fdCount(gw)} descriptors (baseline ${baselineFds}) for connections it closed`);
+    await sleep(100);
   }
 }
 
@@ -330,6 +345,7 @@ function hostileCases(mode: 'memory' | 'redis', env: () => Record<string, string
     }
     const got408 = conns.filter((c) => Buffer.concat(c.received).toString().startsWith('HTTP/1.1 408 ')).length;
     const closedEmpty = conns.filter((c) => Buffer.concat(c.received).length === 0).length;
+    await assertReleasedWhileClientsHold(gw, baselineFds);
     for (const c of conns) c.socket.destroy();
     assert.equal(got408 + closedEmpty, conns.length, 'every connection was closed by the gateway, with a 408 or refused at once');
     assert.ok(closedEmpty > 0, 'the flood reached the connection cap');
@@ -360,6 +376,7 @@ function hostileCases(mode: 'memory' | 'redis', env: () => Record<string, string
       }),
     );
     await Promise.race([Promise.all(conns.map((c) => c.closed)), sleep(10_000)]);
+    await assertReleasedWhileClientsHold(gw, baselineFds);
     for (const c of conns) {
       const text = Buffer.concat(c.received).toString('latin1');
       const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
