@@ -208,6 +208,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     e.TRACKER_HTTP_HEADERS_TIMEOUT_MS <= e.TRACKER_HTTP_REQUEST_TIMEOUT_MS,
     `TRACKER_HTTP_HEADERS_TIMEOUT_MS (${e.TRACKER_HTTP_HEADERS_TIMEOUT_MS}) must not exceed TRACKER_HTTP_REQUEST_TIMEOUT_MS (${e.TRACKER_HTTP_REQUEST_TIMEOUT_MS})`,
   );
+  // the inactivity timeout would otherwise cut announces still waiting for Redis
+  check(
+    e.TRACKER_HTTP_IDLE_TIMEOUT_MS > e.TRACKER_REDIS_TIMEOUT_MS,
+    `TRACKER_HTTP_IDLE_TIMEOUT_MS (${e.TRACKER_HTTP_IDLE_TIMEOUT_MS}) must exceed TRACKER_REDIS_TIMEOUT_MS (${e.TRACKER_REDIS_TIMEOUT_MS})`,
+  );
   if (e.TRACKER_STORE === 'redis') {
     check(
       (e.REDIS_URL === undefined) !== (e.REDIS_CLUSTER_NODES === undefined),

@@ -218,6 +218,21 @@ describe('HTTP connection limits', () => {
     }
   });
 
+  it('answers 431 to oversized headers and destroys the connection', async () => {
+    const gw = await createGateway(config());
+    const c = await openRaw(gw.httpPort);
+    try {
+      c.socket.write(`GET /announce HTTP/1.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+      await c.ended;
+      assert.match(Buffer.concat(c.received).toString(), /^HTTP\/1\.1 431 /);
+      await eventually(3000, () => gw.metrics.httpConnections === 0, () => `open: ${gw.metrics.httpConnections}`);
+      assert.equal(gw.metrics.httpDroppedMalformed.value, 1);
+    } finally {
+      c.socket.destroy();
+      await gw.close();
+    }
+  });
+
   it('refuses connections beyond TRACKER_HTTP_MAX_CONNECTIONS (counted) and serves again once they go', async () => {
     const gw = await createGateway(
       config({

@@ -318,6 +318,11 @@ function hostileCases(mode: 'memory' | 'redis', env: () => Record<string, string
   it(`thousands of idle and slowloris HTTP connections: capped below the fd limit (${FD_LIMIT}), all released`, async () => {
     const IDLE = 2000;
     const SLOW = 300;
+    const own = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    assert.ok(
+      own === null || Number(own[1]) >= IDLE + SLOW + 256,
+      `this test opens ${IDLE + SLOW} connections: raise the open-file limit of the test run (ulimit -n; now ${own?.[1]})`,
+    );
     const before = await snapshot(gw, [
       'tracker_http_connections_dropped_total{reason="timeout"}',
       'tracker_http_connections_dropped_total{reason="max_connections"}',
