@@ -16,7 +16,7 @@ import { loadConfig } from './config';
 import { ConnectionIds } from './connection-id';
 import { silentLogger } from './log';
 import { GatewayMetrics } from './metrics';
-import { announcePath, httpGet, udpAnnouncePacket, udpConnect } from './testing/clients';
+import { announcePath, httpGet, udpAnnouncePacket, udpConnect, udpConnectPacket, udpScrapePacket } from './testing/clients';
 import { UdpFrontend } from './udp-frontend';
 
 const SECRET = 'test-secret-shared-by-every-replica-0123456789';
@@ -118,6 +118,60 @@ describe('UDP hardening', () => {
     } finally {
       process.off('unhandledRejection', onError);
       process.off('uncaughtException', onError);
+    }
+  });
+});
+
+/** One datagram from a socket bound to `from` (a loopback address), and its reply. */
+function exchangeFrom(from: string, port: number, packet: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    const timer = setTimeout(() => s.close(() => reject(new Error('no UDP reply'))), 2000);
+    s.once('message', (m: Buffer) => {
+      clearTimeout(timer);
+      s.close(() => resolve(m));
+    });
+    s.bind(0, from, () => s.send(packet, port, '127.0.0.1'));
+  });
+}
+
+describe('UDP key 0', () => {
+  it('is no key: another address sending key 0 cannot stop a peer that announced without one', async () => {
+    const gw = await createGateway(config());
+    try {
+      const infoHash = randomBytes(20);
+      const peerId = randomBytes(20);
+      const announce = async (from: string, event: number) => {
+        const cid = (await exchangeFrom(from, gw.udpPort, udpConnectPacket(1))).subarray(8, 16);
+        const packet = udpAnnouncePacket({ connectionId: cid, transactionId: 2, infoHash, peerId, port: 6881, event });
+        packet.writeUInt32BE(0, 88); // key 0: what a client without a key sends
+        const reply = await exchangeFrom(from, gw.udpPort, packet);
+        assert.equal(reply.readUInt32BE(0), 1, `not an announce reply: ${reply.toString('hex')}`);
+        return reply;
+      };
+      await announce('127.0.0.1', 2); // started
+      await announce('127.0.0.2', 3); // stopped, from elsewhere, key 0
+      const cid = (await exchangeFrom('127.0.0.1', gw.udpPort, udpConnectPacket(3))).subarray(8, 16);
+      const scrape = await exchangeFrom('127.0.0.1', gw.udpPort, udpScrapePacket(cid, 4, [infoHash]));
+      assert.equal(scrape.readUInt32BE(16), 1, 'the peer is still a leecher of its swarm');
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe('HTTP numwant below -1', () => {
+  it('gets the default number of peers, not a failure', async () => {
+    const gw = await createGateway(config({ TRACKER_DEFAULT_NUMWANT: '3' }));
+    try {
+      const infoHash = randomBytes(20);
+      for (let i = 0; i < 5; i++) await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: 7000 + i }));
+      const r = await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: 7100, numwant: -5 }));
+      const body = r.body.toString('latin1');
+      assert.ok(!body.includes('failure reason'), body);
+      assert.match(body, /5:peers18:/, 'three compact peers (6 bytes each)');
+    } finally {
+      await gw.close();
     }
   });
 });
