@@ -25,9 +25,13 @@ import { announcePath, httpGet, udpAnnouncePacket, udpConnect, udpConnectPacket,
 import { HOST, alive, sleep, startGateway, stopGateway, type GatewayProcess } from './testing/gateway-process';
 import { rawUdpUnavailable, sendSpoofedUdp } from './testing/raw-udp';
 
-/** Open-file limit of the gateway process: low enough that the connection flood reaches it. */
+/**
+ * Open-file limit of the gateway process, low enough that the connection flood reaches it: the
+ * gateway then caps HTTP connections below it (app.ts, FD_RESERVE) with the default
+ * TRACKER_HTTP_MAX_CONNECTIONS.
+ */
 const FD_LIMIT = 1024;
-/** The gateway caps HTTP connections at FD_LIMIT minus its reserve (app.ts, FD_RESERVE). */
+/** TRACKER_HTTP_HEADERS_TIMEOUT_MS and TRACKER_HTTP_REQUEST_TIMEOUT_MS of the gateway under test. */
 const HEADERS_TIMEOUT_MS = 1500;
 /** Resident memory the gateway must be back under after every case. */
 const RSS_BOUND = 400 * 1024 * 1024;
@@ -149,7 +153,7 @@ const rawSkip = (): string | false => {
   return why;
 };
 
-function hostileCases(mode: 'memory' | 'redis', env: () => Record<string, string>): void {
+function hostileCases(env: () => Record<string, string>): void {
   let gw: GatewayProcess;
   let baselineFds = 0;
 
@@ -401,7 +405,7 @@ function hostileCases(mode: 'memory' | 'redis', env: () => Record<string, string
 }
 
 describe('hostile traffic: gateway process, in-memory store', { timeout: 180_000 }, () => {
-  hostileCases('memory', () => ({ TRACKER_STORE: 'memory' }));
+  hostileCases(() => ({ TRACKER_STORE: 'memory' }));
 });
 
 describe('hostile traffic: gateway process, Redis Cluster store', { skip: redisSkipReason('cluster') ?? false, timeout: 240_000 }, () => {
@@ -412,7 +416,7 @@ describe('hostile traffic: gateway process, Redis Cluster store', { skip: redisS
   after(async () => {
     await redis?.stop();
   });
-  hostileCases('redis', () => ({
+  hostileCases(() => ({
     TRACKER_STORE: 'redis',
     REDIS_CLUSTER_NODES: redis!.nodes.map((n) => `${n.host}:${n.port}`).join(','),
     TRACKER_REDIS_KEY_PREFIX: `h${randomBytes(4).toString('hex')}:`,
