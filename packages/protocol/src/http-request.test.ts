@@ -85,6 +85,10 @@ test('defaults for optional parameters', () => {
   assert.equal(parseAnnounceQuery(base('&compact=')).compact, true);
   assert.equal(parseAnnounceQuery(base('&numwant=')).numwant, undefined);
   assert.equal(parseAnnounceQuery(base('&numwant=-1')).numwant, undefined);
+  // any negative numwant means "the default", as over UDP (some clients send -2 or less)
+  assert.equal(parseAnnounceQuery(base('&numwant=-2')).numwant, undefined);
+  assert.equal(parseAnnounceQuery(base('&numwant=-50')).numwant, undefined);
+  assert.equal(parseAnnounceQuery(base('&numwant=-99999999999999999999999999')).numwant, undefined);
   assert.equal(parseAnnounceQuery(base('&compact=1')).compact, true);
   assert.equal(parseAnnounceQuery(base('&no_peer_id=0')).noPeerId, false);
 });
@@ -165,7 +169,9 @@ test('malformed or missing parameters: ClientError naming the parameter', () => 
     [`${ih}&${pid}&port=1&left=0&compact=2`, /^invalid compact/],
     [`${ih}&${pid}&port=1&left=0&compact=true`, /^invalid compact/],
     [`${ih}&${pid}&port=1&left=0&no_peer_id=x`, /^invalid no_peer_id/],
-    [`${ih}&${pid}&port=1&left=0&numwant=-2`, /^invalid numwant/],
+    [`${ih}&${pid}&port=1&left=0&numwant=-`, /^invalid numwant/],
+    [`${ih}&${pid}&port=1&left=0&numwant=-x`, /^invalid numwant/],
+    [`${ih}&${pid}&port=1&left=0&numwant=--1`, /^invalid numwant/],
     [`${ih}&${pid}&port=1&left=0&numwant=abc`, /^invalid numwant/],
     [`${ih}&${pid}&port=1&left=0&key=${'k'.repeat(256)}`, 'invalid key: longer than 255 bytes'],
     [`${ih}&${pid}&port=1&left=0&key=%4`, /^invalid key: malformed percent/],

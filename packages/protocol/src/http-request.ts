@@ -289,8 +289,8 @@ class ParamCursor {
  *   MAX_SAFE_INTEGER (clients send huge `left`) are clamped to it.
  * - `event`: absent or empty → 'none'; otherwise started | stopped | completed | paused.
  * - `compact`: `1`/`0`; absent or empty → true. `no_peer_id`: `1`/`0`; absent → false.
- * - `numwant`: non-negative integer, clamped to MAX_SAFE_INTEGER (the logic clamps further);
- *   absent, empty or -1 → undefined (the tracker's default).
+ * - `numwant`: non-negative integer, clamped to MAX_SAFE_INTEGER (the logic clamps further to
+ *   TRACKER_MAX_NUMWANT); absent, empty or any negative integer → undefined (the tracker's default).
  * - `key`, `trackerid`: percent-decoded latin1 strings of at most 255 bytes.
  * Unknown parameters (ip, ipv4, ipv6, supportcrypto, corrupt, ...) are ignored; of a repeated
  * parameter the first occurrence wins. Never throws anything but `ClientError`.
@@ -348,9 +348,10 @@ export function parseAnnounceQuery(query: string): AnnounceRequest {
       case P_NUMWANT:
         if (!numwantSeen) {
           numwantSeen = true;
-          // -1 means "the tracker's default" (BEP 15's convention, sent by some HTTP clients too)
-          const isMinusOne = end - vs === 2 && query.charCodeAt(vs) === 45 && query.charCodeAt(vs + 1) === 49;
-          if (vs < end && !isMinusOne) numwant = counter(query, vs, end, 'numwant');
+          // a negative value means "the tracker's default" (BEP 15's -1, sent by some HTTP clients
+          // too, and other negatives by a few); the digits must still be digits
+          if (vs < end && query.charCodeAt(vs) === 0x2d) counter(query, vs + 1, end, 'numwant');
+          else if (vs < end) numwant = counter(query, vs, end, 'numwant');
         }
         break;
       case P_KEY:

@@ -113,7 +113,9 @@ test('announce: event codes, num_want, u64 clamping, port, length', () => {
   assert.equal(get({ numWant: 50 }).numwant, 50);
   assert.equal(get({ numWant: 0x7fffffff }).numwant, 0x7fffffff);
   assert.equal(get({ port: 65535 }).port, 65535);
-  assert.equal(get({ key: 0 }).key, '0');
+  // BEP 15 clients without a key send 0: it must not become a key that another address can match
+  assert.equal(get({ key: 0 }).key, undefined);
+  assert.equal(get({ key: 1 }).key, '1');
   assert.equal(get({ key: 0xffffffff }).key, '4294967295');
   assert.equal(get({ left: 0xffffffffffffffffn }).left, Number.MAX_SAFE_INTEGER);
   assert.equal(get({ left: 2n ** 53n }).left, Number.MAX_SAFE_INTEGER);
@@ -210,7 +212,8 @@ const announceFields = fc.record({
   left: fc.oneof(fc.nat(), fc.maxSafeNat()),
   event: fc.constantFrom<AnnounceEvent>('none', 'completed', 'started', 'stopped'),
   numwant: fc.option(fc.integer({ min: 0, max: 0x7fffffff }), { nil: undefined }),
-  key: fc.integer({ min: 0, max: 0xffffffff }).map(String),
+  // 0 is "no key" on the wire: it round-trips as undefined
+  key: fc.option(fc.integer({ min: 1, max: 0xffffffff }).map(String), { nil: undefined }),
   urlData: fc.option(fc.string({ minLength: 1, maxLength: 600, unit: 'binary-ascii' }), { nil: undefined }),
 });
 

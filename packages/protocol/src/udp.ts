@@ -52,7 +52,8 @@ function u64(msg: Buffer, off: number): number {
  *   after the gateway has checked `connectionId` (otherwise it would answer spoofed sources);
  * - otherwise the request. `connectionId` is a view into `msg`; info hashes and peer id are copies.
  * Announce: port 0 and unknown event codes are errors; negative num_want means "default"
- * (undefined); u64 counters above MAX_SAFE_INTEGER are clamped; key becomes its decimal text;
+ * (undefined); u64 counters above MAX_SAFE_INTEGER are clamped; key becomes its decimal text, and
+ * key 0 (what clients without a key send) becomes undefined;
  * the IP field is ignored. Bytes after the 98-byte announce are BEP 41 options: URL data is
  * collected into `urlData`, anything malformed there is ignored.
  * Scrape: 16 + 20·n bytes, a trailing partial hash ignored; n must be 1..maxScrapeHashes.
@@ -75,6 +76,8 @@ export function parseUdpRequest(msg: Buffer, limits: ProtocolLimits = DEFAULT_LI
     const port = msg.readUInt16BE(96);
     if (port === 0) return error('invalid port');
     const numWant = msg.readInt32BE(92);
+    // BEP 15 has no "absent": clients without a key send 0, which must not act as one
+    const key = msg.readUInt32BE(88);
     const ids = Buffer.from(msg.subarray(16, 56)); // info_hash and peer_id in one copy
     const announce: UdpAnnounceRequest = {
       infoHash: ids.subarray(0, 20),
@@ -87,7 +90,7 @@ export function parseUdpRequest(msg: Buffer, limits: ProtocolLimits = DEFAULT_LI
       compact: true,
       noPeerId: true,
       numwant: numWant < 0 ? undefined : numWant,
-      key: String(msg.readUInt32BE(88)),
+      key: key === 0 ? undefined : String(key),
       trackerId: undefined,
     };
     if (msg.length > UDP_ANNOUNCE_MIN_LENGTH) {
@@ -211,7 +214,7 @@ function writeU64(out: Buffer, n: number, off: number): void {
 
 /**
  * Announce request (98 bytes, plus BEP 41 URL-data options when `urlData` is given, split into
- * 255-byte chunks). `key` must be decimal text of a u32 (else 0); numwant undefined → -1.
+ * 255-byte chunks). `key` must be decimal text of a u32 (else 0, "no key"); numwant undefined → -1.
  */
 export function encodeUdpAnnounceRequest(
   connectionId: Uint8Array,

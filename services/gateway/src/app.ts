@@ -1,6 +1,8 @@
 import { createSocket, type Socket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import express from 'express';
 import { MemoryStore, TrackerLogic, type SwarmStore } from '@peertracker/tracker';
 import { ClientAddressResolver } from './client-address';
@@ -29,6 +31,84 @@ export interface GatewayDeps {
 
 /** How often the in-memory store drops expired peers and empty swarms. */
 const SWEEP_INTERVAL_MS = 30_000;
+/** How often Node looks for connections past the headers or request timeout. */
+const CONNECTIONS_CHECK_MS = 1000;
+/** File descriptors kept out of TRACKER_HTTP_MAX_CONNECTIONS: Redis connections, UDP, stdio, Node's own. */
+const FD_RESERVE = 64;
+/** How long an error reply may take to flush before its connection is destroyed regardless. */
+const ERROR_REPLY_FLUSH_MS = 2000;
+
+const REPLY_400 = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+const REPLY_408 = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+const REPLY_431 = 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+
+/**
+ * Bounds what idle, slow and malformed HTTP connections can hold: at most maxConnections open
+ * (fewer if the fd limit is lower, so a flood cannot take the descriptors Redis and /health need),
+ * headers and whole requests within their timeouts, keep-alive and stalled connections closed
+ * after their timeouts, and every connection that got an error reply destroyed, not just ended
+ * (an ended socket whose client never closes its side stays open, and holds its fd, for ever).
+ */
+function limitHttpServer(http: Server, config: GatewayConfig, metrics: GatewayMetrics, log: Logger): void {
+  const fdLimit = openFileLimit();
+  let maxConnections = config.httpMaxConnections;
+  if (fdLimit !== undefined && fdLimit - FD_RESERVE < maxConnections) {
+    maxConnections = Math.max(1, fdLimit - FD_RESERVE);
+    log.warn('open-file limit below TRACKER_HTTP_MAX_CONNECTIONS: HTTP connections capped lower (raise ulimit -n)', {
+      asked: config.httpMaxConnections,
+      capped: maxConnections,
+      fdLimit,
+    });
+  }
+  http.maxConnections = maxConnections;
+  http.keepAliveTimeout = config.httpKeepAliveTimeoutMs;
+  http.setTimeout(config.httpIdleTimeoutMs);
+  http.on('drop', () => metrics.httpDroppedMaxConnections.inc());
+  http.on('connection', (socket: Duplex) => {
+    metrics.httpConnections++;
+    socket.once('close', () => metrics.httpConnections--);
+  });
+  // With a listener here Node no longer destroys timed-out sockets itself (idle keep-alive,
+  // inactivity): this does, and counts them.
+  http.on('timeout', (socket: Duplex) => {
+    metrics.httpDroppedIdle.inc();
+    socket.destroy();
+  });
+  http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    let reply = REPLY_400;
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      metrics.httpDroppedTimeout.inc();
+      reply = REPLY_408;
+    } else {
+      metrics.httpDroppedMalformed.inc();
+      if (err.code === 'HPE_HEADER_OVERFLOW') reply = REPLY_431;
+    }
+    // a response already under way on this connection cannot be followed by another status line
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const timer = setTimeout(() => socket.destroy(), ERROR_REPLY_FLUSH_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.end(reply, () => socket.destroy());
+  });
+}
+
+/** This process's soft RLIMIT_NOFILE (Linux /proc), or undefined where it cannot be read. */
+function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m === null ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Builds the express app for everything that is not announce/scrape. */
 export function createAdminApp(metrics: GatewayMetrics, log: Logger = silentLogger): express.Express {
@@ -86,23 +166,25 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     limits,
   });
   const admin = createAdminApp(metrics, log);
-  const http = createServer((req, res) => {
-    if (!frontend.handle(req, res)) admin(req, res);
-  });
-  // Slow or idle clients must not pin sockets forever; trackers get one request per interval.
-  http.keepAliveTimeout = 65_000;
-  http.headersTimeout = 10_000;
-  http.requestTimeout = 15_000;
-  http.on('clientError', (_err, socket) => {
-    // Malformed HTTP (or headers over the size limit): answer 400 and close, never crash.
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    else socket.destroy();
-  });
+  const http = createServer(
+    {
+      headersTimeout: config.httpHeadersTimeoutMs,
+      requestTimeout: config.httpRequestTimeoutMs,
+      // Node checks the two timeouts above only this often (default 30 s, which would let a
+      // slowloris client hold a connection up to 30 s past the headers timeout).
+      connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
+    },
+    (req, res) => {
+      if (!frontend.handle(req, res)) admin(req, res);
+    },
+  );
+  limitHttpServer(http, config, metrics, log);
 
   // A full pass per interval, in small batches, so the event loop never stalls on a big store.
   const stopSweeper = store instanceof MemoryStore ? store.startSweeper(SWEEP_INTERVAL_MS, now) : undefined;
 
   let udp: Socket | undefined;
+  let udpFrontend: UdpFrontend;
   try {
     const host = await listenHttp(http, config.host, config.httpPort, log);
     udp = await bindUdp(host, config.udpPort);
@@ -114,7 +196,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
         got: udp.getRecvBufferSize(),
       });
     }
-    const udpFrontend = new UdpFrontend(udp, {
+    udpFrontend = new UdpFrontend(udp, {
       logic,
       connectionIds: new ConnectionIds(config.connectionSecret, now),
       metrics,
@@ -137,6 +219,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     metrics,
     async close() {
       stopSweeper?.();
+      udpFrontend.close();
       await new Promise<void>((resolve) => udpSocket.close(() => resolve()));
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));

@@ -14,6 +14,11 @@ describe('loadConfig', () => {
     assert.equal(c.connectionSecretGenerated, true);
     assert.equal(c.connectionSecret.length, 32);
     assert.ok(c.peerLifetimeSec > c.announceIntervalSec + c.intervalJitterSec);
+    assert.equal(c.httpMaxConnections, 10000);
+    assert.equal(c.httpHeadersTimeoutMs, 10000);
+    assert.equal(c.httpRequestTimeoutMs, 15000);
+    assert.equal(c.httpKeepAliveTimeoutMs, 5000);
+    assert.equal(c.httpIdleTimeoutMs, 30000);
   });
 
   it('reads every variable', () => {
@@ -34,6 +39,11 @@ describe('loadConfig', () => {
       TRACKER_MAX_URL_LENGTH: '4096',
       TRACKER_MAX_SCRAPE_HASHES: '10',
       TRACKER_UDP_RECV_BUFFER: '1048576',
+      TRACKER_HTTP_MAX_CONNECTIONS: '500',
+      TRACKER_HTTP_HEADERS_TIMEOUT_MS: '2000',
+      TRACKER_HTTP_REQUEST_TIMEOUT_MS: '3000',
+      TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS: '1000',
+      TRACKER_HTTP_IDLE_TIMEOUT_MS: '4000',
       TRACKER_LOG_LEVEL: 'warn',
     });
     assert.deepEqual(
@@ -61,6 +71,11 @@ describe('loadConfig', () => {
         maxUrlLength: 4096,
         maxScrapeHashes: 10,
         udpRecvBuffer: 1048576,
+        httpMaxConnections: 500,
+        httpHeadersTimeoutMs: 2000,
+        httpRequestTimeoutMs: 3000,
+        httpKeepAliveTimeoutMs: 1000,
+        httpIdleTimeoutMs: 4000,
         logLevel: 'warn',
       },
     );
@@ -136,6 +151,20 @@ describe('loadConfig', () => {
     [{ TRACKER_PEER_LIFETIME: '1800' }, /^TRACKER_PEER_LIFETIME \(1800\) must exceed/],
     [{ TRACKER_DEFAULT_NUMWANT: '200' }, /^TRACKER_DEFAULT_NUMWANT \(200\) must not exceed TRACKER_MAX_NUMWANT/],
     [{ TRACKER_ANNOUNCE_INTERVAL: '-5' }, /^TRACKER_ANNOUNCE_INTERVAL must be a whole number/],
+    [{ TRACKER_HTTP_MAX_CONNECTIONS: '0' }, /^TRACKER_HTTP_MAX_CONNECTIONS must be a whole number from 1 to 1000000 \(got "0"\)$/],
+    [{ TRACKER_HTTP_MAX_CONNECTIONS: 'lots' }, /^TRACKER_HTTP_MAX_CONNECTIONS must be a whole number/],
+    [{ TRACKER_HTTP_HEADERS_TIMEOUT_MS: '10' }, /^TRACKER_HTTP_HEADERS_TIMEOUT_MS must be a whole number from 100 to 600000/],
+    [{ TRACKER_HTTP_REQUEST_TIMEOUT_MS: '1e4' }, /^TRACKER_HTTP_REQUEST_TIMEOUT_MS must be a whole number/],
+    [{ TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS: '-1' }, /^TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS must be a whole number/],
+    [{ TRACKER_HTTP_IDLE_TIMEOUT_MS: '700000' }, /^TRACKER_HTTP_IDLE_TIMEOUT_MS must be a whole number/],
+    [
+      { TRACKER_HTTP_IDLE_TIMEOUT_MS: '2000', TRACKER_REDIS_TIMEOUT_MS: '2000' },
+      /^TRACKER_HTTP_IDLE_TIMEOUT_MS \(2000\) must exceed TRACKER_REDIS_TIMEOUT_MS \(2000\)$/,
+    ],
+    [
+      { TRACKER_HTTP_HEADERS_TIMEOUT_MS: '20000' },
+      /^TRACKER_HTTP_HEADERS_TIMEOUT_MS \(20000\) must not exceed TRACKER_HTTP_REQUEST_TIMEOUT_MS \(15000\)$/,
+    ],
   ];
   for (const [env, message] of bad) {
     it(`names the bad variable: ${JSON.stringify(env)}`, () => {

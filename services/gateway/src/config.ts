@@ -38,6 +38,16 @@ export interface GatewayConfig {
   maxScrapeHashes: number;
   /** bytes asked for the UDP socket's receive buffer (the kernel caps it at net.core.rmem_max) */
   udpRecvBuffer: number;
+  /** HTTP connections open at once; more are refused at accept (bounded below the fd limit at start) */
+  httpMaxConnections: number;
+  /** ms a connection may take to send a request's headers (slowloris), then it gets a 408 and is closed */
+  httpHeadersTimeoutMs: number;
+  /** ms a connection may take to send a whole request; at least httpHeadersTimeoutMs */
+  httpRequestTimeoutMs: number;
+  /** ms an idle keep-alive connection is kept after a response */
+  httpKeepAliveTimeoutMs: number;
+  /** ms without a byte read or written after which a connection is closed (stalled readers) */
+  httpIdleTimeoutMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -147,6 +157,11 @@ const schema = z.object({
   TRACKER_MAX_URL_LENGTH: int(256, 65536).default('8192'),
   TRACKER_MAX_SCRAPE_HASHES: int(1, 1000).default('74'),
   TRACKER_UDP_RECV_BUFFER: int(65536, 1 << 30).default(String(8 << 20)),
+  TRACKER_HTTP_MAX_CONNECTIONS: int(1, 1_000_000).default('10000'),
+  TRACKER_HTTP_HEADERS_TIMEOUT_MS: int(100, 600_000).default('10000'),
+  TRACKER_HTTP_REQUEST_TIMEOUT_MS: int(100, 600_000).default('15000'),
+  TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default('5000'),
+  TRACKER_HTTP_IDLE_TIMEOUT_MS: int(100, 600_000).default('30000'),
   TRACKER_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -189,6 +204,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     e.TRACKER_DEFAULT_NUMWANT <= e.TRACKER_MAX_NUMWANT,
     `TRACKER_DEFAULT_NUMWANT (${e.TRACKER_DEFAULT_NUMWANT}) must not exceed TRACKER_MAX_NUMWANT (${e.TRACKER_MAX_NUMWANT})`,
   );
+  check(
+    e.TRACKER_HTTP_HEADERS_TIMEOUT_MS <= e.TRACKER_HTTP_REQUEST_TIMEOUT_MS,
+    `TRACKER_HTTP_HEADERS_TIMEOUT_MS (${e.TRACKER_HTTP_HEADERS_TIMEOUT_MS}) must not exceed TRACKER_HTTP_REQUEST_TIMEOUT_MS (${e.TRACKER_HTTP_REQUEST_TIMEOUT_MS})`,
+  );
+  // the inactivity timeout would otherwise cut announces still waiting for Redis
+  check(
+    e.TRACKER_HTTP_IDLE_TIMEOUT_MS > e.TRACKER_REDIS_TIMEOUT_MS,
+    `TRACKER_HTTP_IDLE_TIMEOUT_MS (${e.TRACKER_HTTP_IDLE_TIMEOUT_MS}) must exceed TRACKER_REDIS_TIMEOUT_MS (${e.TRACKER_REDIS_TIMEOUT_MS})`,
+  );
   if (e.TRACKER_STORE === 'redis') {
     check(
       (e.REDIS_URL === undefined) !== (e.REDIS_CLUSTER_NODES === undefined),
@@ -222,6 +246,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     maxUrlLength: e.TRACKER_MAX_URL_LENGTH,
     maxScrapeHashes: e.TRACKER_MAX_SCRAPE_HASHES,
     udpRecvBuffer: e.TRACKER_UDP_RECV_BUFFER,
+    httpMaxConnections: e.TRACKER_HTTP_MAX_CONNECTIONS,
+    httpHeadersTimeoutMs: e.TRACKER_HTTP_HEADERS_TIMEOUT_MS,
+    httpRequestTimeoutMs: e.TRACKER_HTTP_REQUEST_TIMEOUT_MS,
+    httpKeepAliveTimeoutMs: e.TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    httpIdleTimeoutMs: e.TRACKER_HTTP_IDLE_TIMEOUT_MS,
     logLevel: e.TRACKER_LOG_LEVEL,
   };
 }

@@ -96,6 +96,7 @@ export class HttpFrontend {
       return this.serverError(res, err);
     }
     (reply.family === 4 ? this.o.metrics.announceHttp4 : this.o.metrics.announceHttp6).inc();
+    if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
     send(res, body);
   }
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SwarmStore } from '@peertracker/tracker';
+import type { RefusalReason, SwarmStore } from '@peertracker/tracker';
 import { StoreTimeoutError, StoreUnavailableError } from './store-errors';
 
 /** A hot-path counter: a plain increment; prom-client reads it only when /metrics is scraped. */
@@ -30,6 +30,23 @@ export class GatewayMetrics {
   readonly serverErrorUdp = new Tally();
   readonly udpDroppedMalformed = new Tally();
   readonly udpDroppedBadConnectionId = new Tally();
+  /** source port 0: no reply can be sent there (and sending throws) */
+  readonly udpDroppedBadSourcePort = new Tally();
+  /** the reply could not be sent (the socket refused it) */
+  readonly udpDroppedSendError = new Tally();
+  readonly refusedSwarmFull = new Tally();
+  readonly refusedAddressFull = new Tally();
+  readonly refusedStoreFull = new Tally();
+  /** HTTP connections refused because TRACKER_HTTP_MAX_CONNECTIONS were open */
+  readonly httpDroppedMaxConnections = new Tally();
+  /** HTTP connections closed with a 408: headers or request not received in time (slowloris) */
+  readonly httpDroppedTimeout = new Tally();
+  /** HTTP connections closed with a 400/431: unparsable HTTP */
+  readonly httpDroppedMalformed = new Tally();
+  /** HTTP connections closed for inactivity (idle keep-alive, stalled reader) */
+  readonly httpDroppedIdle = new Tally();
+  /** HTTP connections open now */
+  httpConnections = 0;
   readonly udpConnects = new Tally();
   readonly storeTimeouts = new Tally();
   readonly storeFailures = new Tally();
@@ -38,6 +55,13 @@ export class GatewayMetrics {
   storeFailure(err: unknown): void {
     if (err instanceof StoreTimeoutError) this.storeTimeouts.inc();
     else if (err instanceof StoreUnavailableError) this.storeFailures.inc();
+  }
+
+  /** Counts a new peer that a limit kept out of its swarm (AnnounceReply.refused). */
+  refusal(reason: RefusalReason): void {
+    if (reason === 'address-full') this.refusedAddressFull.inc();
+    else if (reason === 'swarm-full') this.refusedSwarmFull.inc();
+    else this.refusedStoreFull.inc();
   }
 
   constructor(store: SwarmStore) {
@@ -69,7 +93,34 @@ export class GatewayMetrics {
     counter('tracker_udp_dropped_total', 'UDP packets dropped without reply', ['reason'], [
       [{ reason: 'malformed' }, this.udpDroppedMalformed],
       [{ reason: 'bad_connection_id' }, this.udpDroppedBadConnectionId],
+      [{ reason: 'bad_source_port' }, this.udpDroppedBadSourcePort],
+      [{ reason: 'send_error' }, this.udpDroppedSendError],
     ]);
+    counter(
+      'tracker_peers_refused_total',
+      'Announces of new peers answered but not stored because a limit was reached',
+      ['reason'],
+      [
+        [{ reason: 'swarm-full' }, this.refusedSwarmFull],
+        [{ reason: 'address-full' }, this.refusedAddressFull],
+        [{ reason: 'store-full' }, this.refusedStoreFull],
+      ],
+    );
+    counter('tracker_http_connections_dropped_total', 'HTTP connections refused or closed by the gateway', ['reason'], [
+      [{ reason: 'max_connections' }, this.httpDroppedMaxConnections],
+      [{ reason: 'timeout' }, this.httpDroppedTimeout],
+      [{ reason: 'malformed' }, this.httpDroppedMalformed],
+      [{ reason: 'idle' }, this.httpDroppedIdle],
+    ]);
+    const open = () => this.httpConnections;
+    new Gauge({
+      name: 'tracker_http_connections',
+      help: 'HTTP connections open',
+      registers,
+      collect() {
+        this.set(open());
+      },
+    });
     counter('tracker_udp_connects_total', 'BEP 15 connect requests answered', [], [[{}, this.udpConnects]]);
     counter(
       'tracker_store_failures_total',

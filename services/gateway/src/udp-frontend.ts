@@ -31,15 +31,28 @@ const INTERNAL_ERROR = 'tracker is temporarily unavailable, retry later';
  */
 export class UdpFrontend {
   private readonly reportServerError: (fields: Record<string, unknown>) => void;
+  private readonly reportSendError: (fields: Record<string, unknown>) => void;
+  private closed = false;
 
   constructor(
     private readonly socket: Socket,
     private readonly o: UdpFrontendOptions,
   ) {
     this.reportServerError = throttled(o.log, 'error', 'udp request failed');
+    this.reportSendError = throttled(o.log, 'warn', 'udp reply not sent');
+  }
+
+  /**
+   * Call before closing the socket: replies of store calls still in flight (Redis) are dropped
+   * instead of being sent on a closed socket.
+   */
+  close(): void {
+    this.closed = true;
   }
 
   readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+    // Source port 0 is spoofed (no socket sends from it) and nothing can be sent back to it.
+    if (rinfo.port === 0) return this.o.metrics.udpDroppedBadSourcePort.inc();
     const from = endpointOf(unmapIPv4(rinfo.address));
     if (from === null) return this.o.metrics.udpDroppedMalformed.inc();
     const parsed = parseUdpRequest(msg, this.o.limits);
@@ -94,6 +107,7 @@ export class UdpFrontend {
       return this.serverError(tid, rinfo, err);
     }
     (reply.family === 4 ? this.o.metrics.announceUdp4 : this.o.metrics.announceUdp6).inc();
+    if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
     this.send(packet, rinfo);
   }
 
@@ -105,9 +119,17 @@ export class UdpFrontend {
   }
 
   private send(reply: Buffer, rinfo: RemoteInfo): void {
-    // No callback: send errors surface as the socket's error event (logged), and a per-packet
-    // callback costs measurable CPU at this rate.
-    this.socket.send(reply, rinfo.port, rinfo.address);
+    if (this.closed) return;
+    // No callback: asynchronous send errors surface as the socket's error event (logged), and a
+    // per-packet callback costs measurable CPU at this rate. What send throws synchronously (an
+    // address or port it cannot send to) must not escape into the event loop: it would end the
+    // process, for one datagram.
+    try {
+      this.socket.send(reply, rinfo.port, rinfo.address);
+    } catch (err) {
+      this.o.metrics.udpDroppedSendError.inc();
+      this.reportSendError({ err, address: rinfo.address, port: rinfo.port });
+    }
   }
 }
 

@@ -51,10 +51,17 @@ export function alive(gw: GatewayProcess): boolean {
   return gw.proc.exitCode === null && gw.proc.signalCode === null;
 }
 
-/** Starts `node dist/main.js` with only `env` (plus PATH and its ports) and waits for /health. */
-export async function startGateway(env: Record<string, string>): Promise<GatewayProcess> {
+/**
+ * Starts `node dist/main.js` with only `env` (plus PATH and its ports) and waits for /health.
+ * fdLimit: the open-file limit (soft and hard, `ulimit -n`) of the gateway process.
+ */
+export async function startGateway(env: Record<string, string>, opts: { fdLimit?: number } = {}): Promise<GatewayProcess> {
   const [httpPort, udpPort] = [await freePort(), await freePort()];
-  const proc = spawn(process.execPath, [MAIN], {
+  const [command, args] =
+    opts.fdLimit === undefined
+      ? [process.execPath, [MAIN]]
+      : ['/bin/sh', ['-c', `ulimit -n ${Math.trunc(opts.fdLimit)} && exec "$0" "$1"`, process.execPath, MAIN]];
+  const proc = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', ...env, TRACKER_HTTP_PORT: String(httpPort), TRACKER_UDP_PORT: String(udpPort) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,330 @@
+/*
+ * In-process tests of the gateway's defences against hostile input (issue 7): a UDP datagram from
+ * source port 0, replies completing after shutdown, refusals counted, and HTTP connections that
+ * are idle, slow or over the limit. The same attacks against a real gateway process, at volume,
+ * are in hostile.int.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createSocket, type RemoteInfo } from 'node:dgram';
+import { connect, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { encodeUdpConnectRequest } from '@peertracker/protocol';
+import { MemoryStore, TrackerLogic, type StoreAnnounce, type StoreAnnounceResult } from '@peertracker/tracker';
+import { createGateway } from './app';
+import { loadConfig } from './config';
+import { ConnectionIds } from './connection-id';
+import { silentLogger } from './log';
+import { GatewayMetrics } from './metrics';
+import { announcePath, httpGet, udpAnnouncePacket, udpConnect, udpConnectPacket, udpScrapePacket } from './testing/clients';
+import { UdpFrontend } from './udp-frontend';
+
+const SECRET = 'test-secret-shared-by-every-replica-0123456789';
+
+function config(extra: Record<string, string> = {}) {
+  return loadConfig({
+    TRACKER_HOST: '127.0.0.1',
+    TRACKER_HTTP_PORT: '0',
+    TRACKER_UDP_PORT: '0',
+    TRACKER_CONNECTION_SECRET: SECRET,
+    ...extra,
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function metricsText(port: number): Promise<string> {
+  return (await httpGet(port, '/metrics')).body.toString();
+}
+
+function metricValue(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  assert.ok(line !== undefined, `${series} missing from /metrics`);
+  return Number(line.slice(series.length + 1));
+}
+
+/** Waits (bounded) until check() holds; fails with what() otherwise. */
+async function eventually(ms: number, check: () => Promise<boolean> | boolean, what: () => Promise<string> | string) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(await what());
+    await sleep(50);
+  }
+}
+
+describe('UDP hardening', () => {
+  it('drops a datagram from source port 0 (counted) instead of throwing out of the handler', async () => {
+    const socket = createSocket('udp4');
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+    try {
+      const metrics = new GatewayMetrics(new MemoryStore());
+      const frontend = new UdpFrontend(socket, {
+        logic: new TrackerLogic(new MemoryStore(), {
+          announceIntervalSec: 1800,
+          minIntervalSec: 60,
+          intervalJitterSec: 0,
+          peerLifetimeSec: 3600,
+          defaultNumwant: 50,
+          maxNumwant: 100,
+        }),
+        connectionIds: new ConnectionIds(Buffer.from(SECRET)),
+        metrics,
+        log: silentLogger,
+        limits: { maxScrapeHashes: 74 },
+      });
+      // What a raw socket can deliver (a spoofed source): the kernel passes port 0 through.
+      const rinfo: RemoteInfo = { address: '127.0.0.2', family: 'IPv4', port: 0, size: 16 };
+      frontend.onMessage(encodeUdpConnectRequest(7), rinfo);
+      assert.equal(metrics.udpDroppedBadSourcePort.value, 1);
+      assert.equal(metrics.udpConnects.value, 0);
+      const text = await metrics.registry.metrics();
+      assert.match(text, /tracker_udp_dropped_total\{reason="bad_source_port"\} 1/);
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('sends nothing (and does not crash) when an announce completes after shutdown', async () => {
+    // A store answering only when told to: the announce is still in flight when the gateway closes.
+    const inner = new MemoryStore();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let called!: () => void;
+    const wasCalled = new Promise<void>((r) => (called = r));
+    const store = Object.assign(Object.create(inner) as MemoryStore, {
+      announce: async (req: StoreAnnounce): Promise<StoreAnnounceResult> => {
+        called();
+        await released;
+        return inner.announce(req) as StoreAnnounceResult;
+      },
+    });
+    const gw = await createGateway(config(), { store });
+    const errors: unknown[] = [];
+    const onError = (err: unknown) => errors.push(err);
+    process.on('unhandledRejection', onError);
+    process.on('uncaughtException', onError);
+    try {
+      const connectionId = await udpConnect(gw.udpPort);
+      const client = createSocket('udp4');
+      const packet = udpAnnouncePacket({ connectionId, transactionId: 1, infoHash: randomBytes(20), peerId: randomBytes(20), port: 6881 });
+      client.send(packet, gw.udpPort, '127.0.0.1');
+      await wasCalled;
+      await gw.close();
+      release();
+      await sleep(100);
+      client.close();
+      assert.deepEqual(errors, []);
+      assert.equal(gw.metrics.udpDroppedSendError.value, 0, 'a send was attempted on the closed socket');
+    } finally {
+      process.off('unhandledRejection', onError);
+      process.off('uncaughtException', onError);
+    }
+  });
+});
+
+/** One datagram from a socket bound to `from` (a loopback address), and its reply. */
+function exchangeFrom(from: string, port: number, packet: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    const timer = setTimeout(() => s.close(() => reject(new Error('no UDP reply'))), 2000);
+    s.once('message', (m: Buffer) => {
+      clearTimeout(timer);
+      s.close(() => resolve(m));
+    });
+    s.bind(0, from, () => s.send(packet, port, '127.0.0.1'));
+  });
+}
+
+describe('UDP key 0', () => {
+  it('is no key: another address sending key 0 cannot stop a peer that announced without one', async () => {
+    const gw = await createGateway(config());
+    try {
+      const infoHash = randomBytes(20);
+      const peerId = randomBytes(20);
+      const announce = async (from: string, event: number) => {
+        const cid = (await exchangeFrom(from, gw.udpPort, udpConnectPacket(1))).subarray(8, 16);
+        const packet = udpAnnouncePacket({ connectionId: cid, transactionId: 2, infoHash, peerId, port: 6881, event });
+        packet.writeUInt32BE(0, 88); // key 0: what a client without a key sends
+        const reply = await exchangeFrom(from, gw.udpPort, packet);
+        assert.equal(reply.readUInt32BE(0), 1, `not an announce reply: ${reply.toString('hex')}`);
+        return reply;
+      };
+      await announce('127.0.0.1', 2); // started
+      await announce('127.0.0.2', 3); // stopped, from elsewhere, key 0
+      const cid = (await exchangeFrom('127.0.0.1', gw.udpPort, udpConnectPacket(3))).subarray(8, 16);
+      const scrape = await exchangeFrom('127.0.0.1', gw.udpPort, udpScrapePacket(cid, 4, [infoHash]));
+      assert.equal(scrape.readUInt32BE(16), 1, 'the peer is still a leecher of its swarm');
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe('HTTP numwant below -1', () => {
+  it('gets the default number of peers, not a failure', async () => {
+    const gw = await createGateway(config({ TRACKER_DEFAULT_NUMWANT: '3' }));
+    try {
+      const infoHash = randomBytes(20);
+      for (let i = 0; i < 5; i++) await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: 7000 + i }));
+      const r = await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: 7100, numwant: -5 }));
+      const body = r.body.toString('latin1');
+      assert.ok(!body.includes('failure reason'), body);
+      assert.match(body, /5:peers18:/, 'three compact peers (6 bytes each)');
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe('refusals', () => {
+  it('counts announces the store refused, by reason, on /metrics', async () => {
+    const inner = new MemoryStore();
+    const reasons = ['address-full', 'address-full', 'swarm-full', 'store-full'] as const;
+    let n = 0;
+    const store = Object.assign(Object.create(inner) as MemoryStore, {
+      announce: (req: StoreAnnounce): StoreAnnounceResult => {
+        const r = inner.announce(req) as StoreAnnounceResult;
+        const reason = reasons[n++];
+        return reason === undefined ? r : { ...r, refused: reason };
+      },
+    });
+    const gw = await createGateway(config(), { store });
+    try {
+      const infoHash = randomBytes(20);
+      for (let i = 0; i < 3; i++) {
+        const r = await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: 7000 + i }));
+        assert.equal(r.status, 200);
+      }
+      const connectionId = await udpConnect(gw.udpPort);
+      for (let i = 0; i < 2; i++) {
+        await new Promise<void>((resolve) => {
+          const s = createSocket('udp4');
+          s.once('message', () => s.close(() => resolve()));
+          s.send(udpAnnouncePacket({ connectionId, transactionId: i, infoHash, peerId: randomBytes(20), port: 8000 + i }), gw.udpPort, '127.0.0.1');
+        });
+      }
+      const text = await metricsText(gw.httpPort);
+      assert.equal(metricValue(text, 'tracker_peers_refused_total{reason="address-full"}'), 2);
+      assert.equal(metricValue(text, 'tracker_peers_refused_total{reason="swarm-full"}'), 1);
+      assert.equal(metricValue(text, 'tracker_peers_refused_total{reason="store-full"}'), 1);
+      assert.equal(metricValue(text, 'tracker_announces_total{transport="http",family="4"}'), 3);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+/** Opens a TCP connection that never closes its side on its own (a hostile client). */
+function openRaw(port: number): Promise<{ socket: Socket; received: Buffer[]; ended: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const received: Buffer[] = [];
+    socket.on('data', (b: Buffer) => received.push(b));
+    const ended = new Promise<void>((r) => {
+      socket.once('end', () => r());
+      socket.once('close', () => r());
+    });
+    socket.once('error', () => {});
+    socket.once('connect', () => resolve({ socket, received, ended }));
+    socket.once('error', reject);
+  });
+}
+
+describe('HTTP connection limits', () => {
+  it('answers 408 to connections that send no complete headers in time, and releases them', async () => {
+    const gw = await createGateway(
+      config({ TRACKER_HTTP_HEADERS_TIMEOUT_MS: '500', TRACKER_HTTP_REQUEST_TIMEOUT_MS: '500' }),
+    );
+    const clients: Awaited<ReturnType<typeof openRaw>>[] = [];
+    try {
+      for (let i = 0; i < 10; i++) clients.push(await openRaw(gw.httpPort));
+      // half of them trickle a header line (slowloris), half send nothing
+      for (const c of clients.slice(0, 5)) c.socket.write('GET /announce HTTP/1.1\r\nX-a: ');
+      assert.ok(gw.metrics.httpConnections >= 10, `open: ${gw.metrics.httpConnections}`);
+      await Promise.all(clients.map((c) => c.ended));
+      for (const c of clients) assert.match(Buffer.concat(c.received).toString(), /^HTTP\/1\.1 408 /);
+      // The clients never close their side: the gateway must have destroyed its sockets anyway.
+      await eventually(
+        3000,
+        () => gw.metrics.httpConnections === 0,
+        () => `connections still open on the gateway: ${gw.metrics.httpConnections}`,
+      );
+      const text = await metricsText(gw.httpPort);
+      assert.equal(metricValue(text, 'tracker_http_connections_dropped_total{reason="timeout"}'), 10);
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      await gw.close();
+    }
+  });
+
+  it('destroys a connection after answering malformed HTTP with 400', async () => {
+    const gw = await createGateway(config());
+    const c = await openRaw(gw.httpPort);
+    try {
+      c.socket.write('NOT HTTP AT ALL\r\n\r\n');
+      await c.ended;
+      assert.match(Buffer.concat(c.received).toString(), /^HTTP\/1\.1 400 /);
+      await eventually(3000, () => gw.metrics.httpConnections === 0, () => `open: ${gw.metrics.httpConnections}`);
+      assert.equal(gw.metrics.httpDroppedMalformed.value, 1);
+    } finally {
+      c.socket.destroy();
+      await gw.close();
+    }
+  });
+
+  it('answers 431 to oversized headers and destroys the connection', async () => {
+    const gw = await createGateway(config());
+    const c = await openRaw(gw.httpPort);
+    try {
+      c.socket.write(`GET /announce HTTP/1.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+      await c.ended;
+      assert.match(Buffer.concat(c.received).toString(), /^HTTP\/1\.1 431 /);
+      await eventually(3000, () => gw.metrics.httpConnections === 0, () => `open: ${gw.metrics.httpConnections}`);
+      assert.equal(gw.metrics.httpDroppedMalformed.value, 1);
+    } finally {
+      c.socket.destroy();
+      await gw.close();
+    }
+  });
+
+  it('refuses connections beyond TRACKER_HTTP_MAX_CONNECTIONS (counted) and serves again once they go', async () => {
+    const gw = await createGateway(
+      config({
+        TRACKER_HTTP_MAX_CONNECTIONS: '5',
+        TRACKER_HTTP_HEADERS_TIMEOUT_MS: '800',
+        TRACKER_HTTP_REQUEST_TIMEOUT_MS: '800',
+      }),
+    );
+    const clients: Awaited<ReturnType<typeof openRaw>>[] = [];
+    try {
+      for (let i = 0; i < 5; i++) clients.push(await openRaw(gw.httpPort));
+      await eventually(2000, () => gw.metrics.httpConnections === 5, () => `open: ${gw.metrics.httpConnections}`);
+      const extra = await openRaw(gw.httpPort);
+      clients.push(extra);
+      await extra.ended; // closed by the gateway at once, without a byte
+      assert.equal(Buffer.concat(extra.received).length, 0);
+      assert.equal(gw.metrics.httpDroppedMaxConnections.value, 1);
+      await Promise.all(clients.map((c) => c.ended));
+      await eventually(3000, () => gw.metrics.httpConnections === 0, () => `open: ${gw.metrics.httpConnections}`);
+      assert.equal((await httpGet(gw.httpPort, '/health')).status, 200);
+    } finally {
+      for (const c of clients) c.socket.destroy();
+      await gw.close();
+    }
+  });
+
+  it('closes idle keep-alive connections after TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS', async () => {
+    const gw = await createGateway(config({ TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS: '300' }));
+    const c = await openRaw(gw.httpPort);
+    try {
+      c.socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+      await c.ended;
+      assert.match(Buffer.concat(c.received).toString(), /^HTTP\/1\.1 200 /);
+      await eventually(3000, () => gw.metrics.httpConnections === 0, () => `open: ${gw.metrics.httpConnections}`);
+      assert.equal(gw.metrics.httpDroppedIdle.value, 1);
+    } finally {
+      c.socket.destroy();
+      await gw.close();
+    }
+  });
+});
