@@ -214,11 +214,11 @@ describe('MemoryStore', () => {
       spam.announce(request(made, id, addr, { now: i, seeder: true, event: 'completed' }));
       spam.announce(request(made, id, addr, { now: i, event: 'stopped' }));
     }
-    assert.deepEqual(spam.size(), { swarms: 1000, retained: 1000 });
+    assert.deepEqual(spam.size(), { swarms: 1000, retained: 1000, shed: 0 });
     spam.sweep(DEFAULT_SWARM_RETENTION_MS + 499);
-    assert.deepEqual(spam.size(), { swarms: 500, retained: 500 });
+    assert.deepEqual(spam.size(), { swarms: 500, retained: 500, shed: 0 });
     spam.sweep(DEFAULT_SWARM_RETENTION_MS + 999);
-    assert.deepEqual(spam.size(), { swarms: 0, retained: 0 });
+    assert.deepEqual(spam.size(), { swarms: 0, retained: 0, shed: 0 });
     assert.deepEqual(await spam.scrapeAll(DEFAULT_SWARM_RETENTION_MS + 999), []);
   });
 
@@ -276,7 +276,7 @@ describe('MemoryStore', () => {
     assert.deepEqual(await store.stats(), { peers: 10, swarms: 10 });
     assert.equal(store.sweepSome(2 * LIFETIME, 100), true);
     assert.deepEqual(await store.stats(), { peers: 0, swarms: 0 });
-    assert.deepEqual(store.size(), { swarms: 0, retained: 0 });
+    assert.deepEqual(store.size(), { swarms: 0, retained: 0, shed: 0 });
   });
 
   it('spreads the timed sweep over the interval in small batches', async () => {
@@ -319,5 +319,66 @@ describe('MemoryStore', () => {
     await store.scrape(hashes.slice(0, 5), LIFETIME);
     assert.deepEqual(await store.stats(), { peers: 30, swarms: 15 });
     store.checkInvariants();
+  });
+
+  it('counts peers per address exactly in large pools (IPv4 addresses, IPv6 /64s) under churn', () => {
+    const rnd = prng(11);
+    for (const family of [4, 6] as const) {
+      const store = new MemoryStore();
+      const h = randomBytes(20);
+      const limit = 12;
+      // 40 addresses × up to 12 peers: the pool grows well past the scan size and shrinks below it
+      const ipOf = (a: number) => {
+        const ip = Buffer.alloc(family === 4 ? 4 : 16);
+        ip.writeUInt16BE(a, 0);
+        if (family === 6) ip.writeUInt32BE(Math.floor(rnd() * 2 ** 32), 12); // same /64, any host
+        return ip;
+      };
+      const addrOf = (a: number) => Buffer.concat([ipOf(a), Buffer.from([Math.floor(rnd() * 256), 1])]);
+      const peers = Array.from({ length: 700 }, (_, i) => ({ id: randomBytes(20), home: i % 40, in: false }));
+      const perAddress = new Array<number>(40).fill(0);
+      let now = 0;
+      const sizes = new Set<string>();
+      for (let step = 0; step < 30_000; step++) {
+        const phase = Math.floor(step / 5000) % 2; // growing, then mostly stopping
+        const p = peers[Math.floor(rnd() * peers.length)];
+        if (!p.in && phase === 1 && rnd() < 0.95) continue;
+        const stop = p.in && rnd() < (phase === 0 ? 0.2 : 0.8);
+        // a known peer may move to another address (it carries its key), also to a full one
+        const moveTo = p.in && !stop && rnd() < 0.1 ? Math.floor(rnd() * 40) : p.home;
+        const r = store.announce(
+          request(h, p.id, addrOf(moveTo), {
+            now,
+            key: 'k',
+            event: stop ? 'stopped' : 'none',
+            numWant: 0,
+            peerLifetimeMs: 10 ** 9,
+            maxPeersPerAddress: limit,
+          }),
+        );
+        if (stop) {
+          perAddress[p.home]--;
+          p.in = false;
+        } else if (p.in) {
+          assert.equal(r.refused, undefined, 'a known peer is never refused');
+          perAddress[p.home]--;
+          perAddress[moveTo]++;
+          p.home = moveTo;
+        } else if (perAddress[p.home] >= limit) {
+          assert.equal(r.refused, 'address-full', `step ${step}`);
+        } else {
+          assert.equal(r.refused, undefined, `step ${step}`);
+          perAddress[p.home]++;
+          p.in = true;
+        }
+        const live = perAddress.reduce((a, b) => a + b, 0);
+        assert.equal(r.complete + r.incomplete, live);
+        sizes.add(live > 128 ? 'large' : live < 64 ? 'small' : 'mid');
+        if (step % 500 === 0) store.checkInvariants();
+        now++;
+      }
+      store.checkInvariants();
+      assert.deepEqual([...sizes].sort(), ['large', 'mid', 'small'], 'the pool went past the scan size and back');
+    }
   });
 });
