@@ -381,4 +381,108 @@ describe('MemoryStore', () => {
       assert.deepEqual([...sizes].sort(), ['large', 'mid', 'small'], 'the pool went past the scan size and back');
     }
   });
+
+  it('stops growing at maxSwarms under a flood of random info hashes, answering every announce', async () => {
+    const store = new MemoryStore({ maxSwarms: 100 });
+    const addr = randomBytes(6);
+    let refused = 0;
+    for (let i = 0; i < 1000; i++) {
+      const r = store.announce(request(randomBytes(20), randomBytes(20), addr, { now: i, withPeerIds: true }));
+      if (i < 100) assert.equal(r.refused, undefined);
+      else {
+        assert.equal(r.refused, 'store-full');
+        assert.deepEqual([r.complete, r.incomplete, r.downloaded, r.peers.length, r.peerIds?.length], [0, 0, 0, 0, 0]);
+        refused++;
+      }
+    }
+    assert.equal(refused, 900);
+    assert.deepEqual(store.size(), { swarms: 100, retained: 0, shed: 0 });
+    assert.deepEqual(await store.stats(), { peers: 100, swarms: 100 });
+    // once their peers are swept, new swarms come in again
+    store.sweep(1000 + LIFETIME);
+    assert.equal(store.announce(request(randomBytes(20), randomBytes(20), addr, { now: 2000 + LIFETIME })).refused, undefined);
+    store.checkInvariants();
+  });
+
+  it('sheds swarms kept only for their completed count first, longest retained first', async () => {
+    const store = new MemoryStore({ maxSwarms: 10 });
+    const addr = randomBytes(6);
+    // five swarms with a completed count and no peer, retained at times 0..4
+    const kept = Array.from({ length: 5 }, () => randomBytes(20));
+    for (const [t, h] of kept.entries()) {
+      const id = randomBytes(20);
+      store.announce(request(h, id, addr, { now: t, seeder: true, event: 'completed' }));
+      store.announce(request(h, id, addr, { now: t, event: 'stopped' }));
+    }
+    // announced to again while retained (a stop of an unknown peer): now the latest
+    store.announce(request(kept[0], randomBytes(20), addr, { now: 5, event: 'stopped' }));
+    const active = Array.from({ length: 5 }, () => randomBytes(20));
+    for (const h of active) store.announce(request(h, randomBytes(20), addr, { now: 6 }));
+    assert.deepEqual(store.size(), { swarms: 10, retained: 5, shed: 0 });
+    // each new swarm takes the place of the longest-retained one
+    for (let i = 0; i < 5; i++) {
+      assert.equal(store.announce(request(randomBytes(20), randomBytes(20), addr, { now: 7 })).refused, undefined);
+    }
+    assert.deepEqual(store.size(), { swarms: 10, retained: 0, shed: 5 });
+    const counts = await store.scrape(kept, 8);
+    assert.deepEqual(counts.map((e) => e.downloaded), [0, 0, 0, 0, 0]);
+    // then nothing is left to shed: the active swarms stay
+    assert.equal(store.announce(request(randomBytes(20), randomBytes(20), addr, { now: 8 })).refused, 'store-full');
+    assert.equal((await store.scrapeAll(8)).length, 10);
+
+    const order = new MemoryStore({ maxSwarms: 5 });
+    for (const [t, h] of kept.entries()) {
+      const id = randomBytes(20);
+      order.announce(request(h, id, addr, { now: t, seeder: true, event: 'completed' }));
+      order.announce(request(h, id, addr, { now: t, event: 'stopped' }));
+    }
+    order.announce(request(kept[0], randomBytes(20), addr, { now: 5, event: 'stopped' }));
+    order.announce(request(randomBytes(20), randomBytes(20), addr, { now: 6 }));
+    order.announce(request(randomBytes(20), randomBytes(20), addr, { now: 6 }));
+    const left = await order.scrape(kept, 6);
+    assert.deepEqual(left.map((e) => e.downloaded), [1, 0, 0, 1, 1], 'kept[1] and kept[2] went first');
+    order.checkInvariants();
+  });
+
+  it('answers new peers without storing them at maxPeers; known peers keep working; counts stay exact', async () => {
+    const store = new MemoryStore({ maxPeers: 6 });
+    const [h1, h2] = [randomBytes(20), randomBytes(20)];
+    const peer = () => ({ id: randomBytes(20), addr: randomBytes(6) });
+    const a = [peer(), peer(), peer()];
+    const b = [peer(), peer(), peer()];
+    for (const p of a) assert.equal(store.announce(request(h1, p.id, p.addr, { now: 0 })).refused, undefined);
+    for (const p of b) assert.equal(store.announce(request(h2, p.id, p.addr, { now: 500 })).refused, undefined);
+    const late = peer();
+    let r = store.announce(request(h1, late.id, late.addr, { now: 600, withPeerIds: true }));
+    assert.equal(r.refused, 'store-full');
+    assert.deepEqual([r.complete, r.incomplete, r.peers.length / 6, r.peerIds?.length], [0, 3, 3, 60]);
+    assert.equal(store.announce(request(randomBytes(20), late.id, late.addr, { now: 600 })).refused, 'store-full');
+    assert.deepEqual(store.size(), { swarms: 2, retained: 0, shed: 0 });
+    // known peers: re-announce, complete, stop
+    r = store.announce(request(h1, a[0].id, a[0].addr, { now: 600, seeder: true, event: 'completed' }));
+    assert.equal(r.refused, undefined);
+    assert.deepEqual([r.complete, r.incomplete, r.downloaded], [1, 2, 1]);
+    store.announce(request(h1, a[1].id, a[1].addr, { now: 600, event: 'stopped' }));
+    assert.equal(store.announce(request(h1, late.id, late.addr, { now: 600 })).refused, undefined, 'a stop made room');
+    assert.equal(store.announce(request(h2, peer().id, randomBytes(6), { now: 600 })).refused, 'store-full');
+    // a[2] expires at LIFETIME: the announce that purges it may take its place, before any sweep
+    const c = peer();
+    r = store.announce(request(h1, c.id, c.addr, { now: LIFETIME }));
+    assert.equal(r.refused, undefined);
+    assert.deepEqual([r.complete, r.incomplete], [1, 2]);
+    assert.equal(store.announce(request(h2, peer().id, randomBytes(6), { now: LIFETIME })).refused, 'store-full');
+    assert.deepEqual(await store.stats(), { peers: 6, swarms: 2 });
+    store.checkInvariants();
+  });
+
+  it('rejects bad store limits; 0 means none', () => {
+    for (const name of ['maxPeers', 'maxSwarms'] as const) {
+      for (const bad of [-1, 1.5, Number.NaN, Infinity, '5' as unknown as number]) {
+        assert.throws(() => new MemoryStore({ [name]: bad }), RangeError, `${name} ${String(bad)}`);
+      }
+    }
+    const open = new MemoryStore({ maxPeers: 0, maxSwarms: 0 });
+    const addr = randomBytes(6);
+    for (let i = 0; i < 100; i++) assert.equal(open.announce(request(randomBytes(20), randomBytes(20), addr)).refused, undefined);
+  });
 });
