@@ -36,10 +36,27 @@ import type { Family, RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmSt
  * answered (select with the entry as `self`, so it is never returned) and changes nothing.
  *
  * A swarm whose peers are all gone but that has a completed count stays in the map, pools freed
- * (≈ 150 bytes measured: key string, Swarm object with its boxed `last`, map entry), until
+ * (≈ 156 bytes measured: key string, Swarm object with its boxed `last` and list links, map
+ * entry; a swarm of one peer ≈ 870, bench/memory-swarm-series.mjs), until
  * `swarmRetentionMs` has passed since its last announce; it is then treated as gone at once
  * (announce, scrape and scrapeAll compare `last` with their `now`) and freed by the next sweep
  * that reaches it, or by that announce or scrape.
+ *
+ * Limits. Per swarm (StoreAnnounce.maxPeersPerSwarm / maxPeersPerAddress, passed by the logic):
+ * checked only for a peer id new to the swarm, after its expired peers are purged, so only live
+ * peers count. The swarm limit compares the peers held; the address limit (IPv4 address, IPv6
+ * /64) needs nothing below the limit, scans the pool up to SCAN_MAX peers, and above that keeps
+ * exact per-address counts (AddressCounts), updated on join, leave, expiry and a move to another
+ * address: ≈ 14–17 more bytes per peer in such pools (101.7 instead of 88 at 10,000 peers,
+ * 73 instead of 57 at 1,000,000) and a cache miss or two per new peer and per leave.
+ * Store-wide (MemoryStoreOptions.maxPeers / maxSwarms), the shedding policy: a new peer beyond
+ * maxPeers is answered (counts and peers, as any announce) and not stored, `refused:
+ * 'store-full'`; a new swarm beyond maxSwarms takes the place of the swarm kept longest only for
+ * its completed count (a list through the Swarm objects, O(1)); when there is none, its first
+ * peer is answered with zeros and not stored, `refused: 'store-full'`. Known peers always keep
+ * announcing, and stops and expiry make room again. The defaults bound the store to roughly
+ * 0.45 GB of one-peer swarms (500,000 × ≈ 870 bytes, heapUsed + arrayBuffers) plus 0.4–0.5 GB
+ * of peers (5,000,000 × 82–100 bytes).
  *
  * Sweeping: `sweep(now)` walks every swarm at once (tests); `sweepSome(now, budget)` walks the
  * next `budget` swarms with a cursor kept across calls (a live Map iterator: deletions and
@@ -71,10 +88,10 @@ const MIN_ADDRESS_CAPACITY = 64;
 /** swarms a timed sweeper step walks, by default */
 const SWEEP_BATCH = 1000;
 
-/** Default MemoryStoreOptions.maxPeers (see the header comment for the bytes it stands for). */
-export const DEFAULT_MEMORY_MAX_PEERS = 10_000_000;
-/** Default MemoryStoreOptions.maxSwarms. */
-export const DEFAULT_MEMORY_MAX_SWARMS = 1_000_000;
+/** Default MemoryStoreOptions.maxPeers: ≈ 0.4–0.5 GB of peers at 82–100 bytes each. */
+export const DEFAULT_MEMORY_MAX_PEERS = 5_000_000;
+/** Default MemoryStoreOptions.maxSwarms: ≈ 0.45 GB if each holds one peer (≈ 870 bytes). */
+export const DEFAULT_MEMORY_MAX_SWARMS = 500_000;
 
 export interface MemoryStoreOptions {
   /** Uniform in [0, 1); picks the selection windows. Default Math.random. */
@@ -692,7 +709,13 @@ class Swarm {
   last: number;
   v4: Pool | null = null;
   v6: Pool | null = null;
-  constructor(now: number) {
+  /** its key in MemoryStore.swarms (the same string: no copy) */
+  readonly key: string;
+  /** neighbours in the list of retained swarms (MemoryStore.oldest), while in it */
+  older: Swarm | null = null;
+  newer: Swarm | null = null;
+  constructor(key: string, now: number) {
+    this.key = key;
     this.last = now;
   }
 }
@@ -733,10 +756,14 @@ function virtualSegment(segs: Int32Array, n: number, a: number, b: number, self:
 export class MemoryStore implements SwarmStore {
   private readonly swarms = new Map<string, Swarm>();
   /**
-   * The swarms held only for their completed count, in the order they came to be so (a retained
-   * swarm announced to again moves to the end): the first is shed when a new swarm needs room.
+   * The swarms held only for their completed count, a list through Swarm.older/newer in the order
+   * they came to be so (one announced to again moves to the newest end): the oldest is shed when
+   * a new swarm needs room. In the Swarm objects rather than a second Map: 24 bytes per swarm
+   * instead of ≈ 77 per retained swarm (measured).
    */
-  private readonly retained = new Map<string, Swarm>();
+  private oldest: Swarm | null = null;
+  private newest: Swarm | null = null;
+  private retainedCount = 0;
   private readonly random: () => number;
   private readonly retentionMs: number;
   private readonly maxPeers: number;
@@ -783,7 +810,7 @@ export class MemoryStore implements SwarmStore {
         if (req.withPeerIds) result.peerIds = EMPTY;
         return result;
       }
-      swarm = new Swarm(now);
+      swarm = new Swarm(hash, now);
       this.swarms.set(hash, swarm);
     }
     const before = held(swarm);
@@ -866,13 +893,35 @@ export class MemoryStore implements SwarmStore {
   /** Whether a new swarm may be stored, shedding the longest-retained swarm if that makes room. */
   private roomForSwarm(): boolean {
     if (this.swarms.size < this.maxSwarms) return true;
-    for (const [key] of this.retained) {
-      this.retained.delete(key);
-      this.swarms.delete(key);
-      this.shedCount++;
-      return true;
-    }
-    return false;
+    const shed = this.oldest;
+    if (shed === null) return false;
+    this.unlist(shed);
+    this.swarms.delete(shed.key);
+    this.shedCount++;
+    return true;
+  }
+
+  private listed(swarm: Swarm): boolean {
+    return swarm.older !== null || this.oldest === swarm;
+  }
+
+  /** Appends a swarm to the retained list as its newest. */
+  private list(swarm: Swarm): void {
+    swarm.older = this.newest;
+    swarm.newer = null;
+    if (this.newest === null) this.oldest = swarm;
+    else this.newest.newer = swarm;
+    this.newest = swarm;
+    this.retainedCount++;
+  }
+
+  private unlist(swarm: Swarm): void {
+    if (swarm.older === null) this.oldest = swarm.newer;
+    else swarm.older.newer = swarm.newer;
+    if (swarm.newer === null) this.newest = swarm.older;
+    else swarm.newer.older = swarm.older;
+    swarm.older = swarm.newer = null;
+    this.retainedCount--;
   }
 
   async scrape(infoHashes: Buffer[], now: number): Promise<ScrapeEntry[]> {
@@ -908,7 +957,7 @@ export class MemoryStore implements SwarmStore {
    * many retained swarms were shed so far to make room for new swarms (maxSwarms). No walk.
    */
   size(): { swarms: number; retained: number; shed: number } {
-    return { swarms: this.swarms.size, retained: this.retained.size, shed: this.shedCount };
+    return { swarms: this.swarms.size, retained: this.retainedCount, shed: this.shedCount };
   }
 
   /**
@@ -992,10 +1041,13 @@ export class MemoryStore implements SwarmStore {
       peers += n;
       if (n > 0) active++;
     }
-    if (this.retained.size !== this.swarms.size - active) throw new Error('retained swarms miscounted');
-    for (const [key, swarm] of this.retained) {
-      if (this.swarms.get(key) !== swarm || held(swarm) !== 0) throw new Error('a retained swarm holds peers or is gone');
+    let listed = 0;
+    for (let s = this.oldest; s !== null; s = s.newer) {
+      if (++listed > this.swarms.size) throw new Error('retained list cycles');
+      if (this.swarms.get(s.key) !== s || held(s) !== 0) throw new Error('a retained swarm holds peers or is gone');
+      if ((s.newer === null ? this.newest : s.newer.older) !== s) throw new Error('retained list links');
     }
+    if (listed !== this.retainedCount || listed !== this.swarms.size - active) throw new Error('retained swarms miscounted');
     if (peers !== this.peerTotal || active !== this.activeSwarms) {
       throw new Error(`stats totals ${this.peerTotal}/${this.activeSwarms}, counted ${peers}/${active}`);
     }
@@ -1004,7 +1056,8 @@ export class MemoryStore implements SwarmStore {
   async close(): Promise<void> {
     for (const stop of [...this.sweepers]) stop();
     this.swarms.clear();
-    this.retained.clear();
+    this.oldest = this.newest = null;
+    this.retainedCount = 0;
     this.cursor = null;
     this.peerTotal = 0;
     this.activeSwarms = 0;
@@ -1056,15 +1109,15 @@ export class MemoryStore implements SwarmStore {
     }
     if (after === 0 && (swarm.completed === 0 || now - swarm.last >= this.retentionMs)) {
       this.swarms.delete(key);
-      if (before === 0) this.retained.delete(key);
+      if (this.listed(swarm)) this.unlist(swarm);
       return false;
     }
     if (after > 0) {
-      if (before === 0) this.retained.delete(key);
+      if (before === 0 && this.listed(swarm)) this.unlist(swarm);
     } else if (before > 0 || announced) {
-      // newly retained, or announced to while retained: to the end of the shedding order
-      this.retained.delete(key);
-      this.retained.set(key, swarm);
+      // newly retained, or announced to while retained: to the newest end of the shedding order
+      if (this.listed(swarm)) this.unlist(swarm);
+      this.list(swarm);
     }
     return true;
   }
