@@ -485,4 +485,56 @@ describe('MemoryStore', () => {
     const addr = randomBytes(6);
     for (let i = 0; i < 100; i++) assert.equal(open.announce(request(randomBytes(20), randomBytes(20), addr)).refused, undefined);
   });
+
+  it('keeps within maxPeers and maxSwarms under random churn, refusing only new peers of a full store', async () => {
+    // with fewer hashes and a short retention, retained swarms are also forgotten before being shed
+    for (const [seed, retention, swarms] of [[1, RETENTION, 30], [2, RETENTION, 30], [3, 300, 9], [4, 300, 9]]) {
+      const rnd = prng(seed);
+      const maxPeers = 25;
+      const maxSwarms = 8;
+      const store = new MemoryStore({ maxPeers, maxSwarms, swarmRetentionMs: retention, random: rnd });
+      const hashes = Array.from({ length: swarms }, () => randomBytes(20));
+      const ids = Array.from({ length: 200 }, () => randomBytes(20));
+      const addrs = ids.map(() => randomBytes(6));
+      // the model: per swarm, its peers' last announce (live while now < last + LIFETIME)
+      const model = new Map<number, Map<number, number>>();
+      let now = 0;
+      for (let step = 0; step < 6000; step++) {
+        now += Math.floor(rnd() * 40);
+        if (rnd() < 0.05) store.sweepSome(now, 1 + Math.floor(rnd() * 4));
+        if (rnd() < 0.05) await store.scrape([hashes[Math.floor(rnd() * hashes.length)]], now);
+        const h = Math.floor(rnd() * hashes.length);
+        const i = Math.floor(rnd() * ids.length);
+        const x = rnd();
+        const event: AnnounceEvent = x < 0.2 ? 'stopped' : x < 0.3 ? 'completed' : 'none';
+        const peers = model.get(h) ?? new Map<number, number>();
+        for (const [p, last] of peers) if (now >= last + LIFETIME) peers.delete(p);
+        const known = peers.has(i);
+        const [{ peers: heldBefore }, sizeBefore] = [await store.stats(), store.size()];
+        const exists = store.inspect(hashes[h]) !== undefined;
+        const r = store.announce(
+          request(hashes[h], ids[i], addrs[i], { now, event, seeder: event === 'completed' || rnd() < 0.2, numWant: 5 }),
+        );
+        if (event === 'stopped') {
+          peers.delete(i);
+          assert.equal(r.refused, undefined);
+        } else if (known) {
+          assert.equal(r.refused, undefined, `step ${step}: a known peer was refused`);
+          peers.set(i, now);
+        } else {
+          const room = heldBefore < maxPeers && (exists || sizeBefore.swarms < maxSwarms || sizeBefore.retained > 0);
+          if (room) assert.equal(r.refused, undefined, `step ${step}: refused with room`);
+          if (r.refused === undefined) peers.set(i, now);
+          else assert.equal(r.refused, 'store-full', `step ${step}`);
+        }
+        if (peers.size > 0) model.set(h, peers);
+        else model.delete(h);
+        assert.equal(r.complete + r.incomplete, peers.size, `step ${step}: counts`);
+        const { peers: held } = await store.stats();
+        assert.ok(held <= maxPeers && store.size().swarms <= maxSwarms, `step ${step}: over a limit`);
+        store.checkInvariants();
+      }
+      if (retention === RETENTION) assert.ok(store.size().shed > 0, 'retained swarms were shed');
+    }
+  });
 });
