@@ -400,7 +400,8 @@ describe('MemoryStore', () => {
     assert.deepEqual(await store.stats(), { peers: 100, swarms: 100 });
     // once their peers are swept, new swarms come in again
     store.sweep(1000 + LIFETIME);
-    assert.equal(store.announce(request(randomBytes(20), randomBytes(20), addr, { now: 2000 + LIFETIME })).refused, undefined);
+    const after = store.announce(request(randomBytes(20), randomBytes(20), addr, { now: 2000 + LIFETIME }));
+    assert.equal(after.refused, undefined);
     store.checkInvariants();
   });
 
@@ -483,7 +484,9 @@ describe('MemoryStore', () => {
     }
     const open = new MemoryStore({ maxPeers: 0, maxSwarms: 0 });
     const addr = randomBytes(6);
-    for (let i = 0; i < 100; i++) assert.equal(open.announce(request(randomBytes(20), randomBytes(20), addr)).refused, undefined);
+    for (let i = 0; i < 100; i++) {
+      assert.equal(open.announce(request(randomBytes(20), randomBytes(20), addr)).refused, undefined);
+    }
   });
 
   it('keeps within maxPeers and maxSwarms under random churn, refusing only new peers of a full store', async () => {
@@ -512,9 +515,8 @@ describe('MemoryStore', () => {
         const known = peers.has(i);
         const [{ peers: heldBefore }, sizeBefore] = [await store.stats(), store.size()];
         const exists = store.inspect(hashes[h]) !== undefined;
-        const r = store.announce(
-          request(hashes[h], ids[i], addrs[i], { now, event, seeder: event === 'completed' || rnd() < 0.2, numWant: 5 }),
-        );
+        const seeder = event === 'completed' || rnd() < 0.2;
+        const r = store.announce(request(hashes[h], ids[i], addrs[i], { now, event, seeder, numWant: 5 }));
         if (event === 'stopped') {
           peers.delete(i);
           assert.equal(r.refused, undefined);
