@@ -6,9 +6,8 @@ import type { Family, RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmSt
  * The embedded swarm store. It is on the hot path and holds every peer in the process, so it
  * is laid out for memory first: ≈ 83 bytes of V8 heap per peer at 1,000,000 peers in 20,000
  * swarms (77 before the per-slot `meta` int, 82 before the retained-list links of each swarm),
- * also after churn (measured with --expose-gc,
- * heapUsed + arrayBuffers; bench/heap-per-peer.mjs). A Map of
- * small objects per peer costs well over 300; a Map<peer_id string, slot> per pool cost 127
+ * also after churn (measured with --expose-gc, heapUsed + arrayBuffers; bench/heap-per-peer.mjs).
+ * A Map of small objects per peer costs well over 300; a Map<peer_id string, slot> per pool cost 127
  * after filling and 163 after churn (a Map that has seen deletions grows to twice its size).
  *
  * One swarm holds one Pool per address family (the IPv6 one only once an IPv6 peer comes).
