@@ -17,6 +17,7 @@
 //   BENCH_SERVER_CPU / BENCH_LOADGEN_CPU   cores for taskset (default 0 / 1)
 //   BENCH_GATEWAY_MAIN gateway entry point (default services/gateway/dist/main.js)
 //   BENCH_SKIP_HEAP=1  skip the memory-per-peer measurement
+//   BENCH_SKIP_MEMORY_SERIES=1  skip the in-memory store's single-swarm series (bench/memory-swarm-series.mjs)
 //   BENCH_CLUSTER_PEERS  peer counts of the cluster-mode runs (default 200000,1000000; torrents
 //                      keep the load's peers per torrent)
 // Results: a markdown table on stdout and bench/.out/results.json.
@@ -585,6 +586,26 @@ async function main() {
         }
       }
     }
+  }
+
+  if (env.BENCH_SKIP_MEMORY_SERIES !== '1') {
+    process.stderr.write('\nbench: in-memory store, one swarm of 50 to 1,000,000 peers (bench/memory-swarm-series.mjs)\n');
+    const run = spawnSync('taskset', ['-c', serverCpu, process.execPath, '--expose-gc', join(benchDir, 'memory-swarm-series.mjs'), '--json'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 900_000,
+      killSignal: 'SIGKILL',
+    });
+    let parsed = null;
+    try {
+      parsed = JSON.parse(run.stdout.trim().split('\n').pop());
+    } catch {
+      // reported below
+    }
+    report.memorySeries = parsed ?? { error: (run.stderr || String(run.error ?? `exit ${run.status}`)).trim() };
+    process.stdout.write('\n## In-memory store, one swarm (p50 per announce, ×: ratio to 50 peers)\n\n');
+    if (parsed === null || run.status !== 0) failed = true;
+    process.stdout.write(parsed === null ? `failed: ${report.memorySeries.error}\n` : `${parsed.markdown}\n`);
   }
 
   if (modes.includes('cluster')) {

@@ -214,11 +214,11 @@ describe('MemoryStore', () => {
       spam.announce(request(made, id, addr, { now: i, seeder: true, event: 'completed' }));
       spam.announce(request(made, id, addr, { now: i, event: 'stopped' }));
     }
-    assert.deepEqual(spam.size(), { swarms: 1000, retained: 1000 });
+    assert.deepEqual(spam.size(), { swarms: 1000, retained: 1000, shed: 0 });
     spam.sweep(DEFAULT_SWARM_RETENTION_MS + 499);
-    assert.deepEqual(spam.size(), { swarms: 500, retained: 500 });
+    assert.deepEqual(spam.size(), { swarms: 500, retained: 500, shed: 0 });
     spam.sweep(DEFAULT_SWARM_RETENTION_MS + 999);
-    assert.deepEqual(spam.size(), { swarms: 0, retained: 0 });
+    assert.deepEqual(spam.size(), { swarms: 0, retained: 0, shed: 0 });
     assert.deepEqual(await spam.scrapeAll(DEFAULT_SWARM_RETENTION_MS + 999), []);
   });
 
@@ -276,7 +276,7 @@ describe('MemoryStore', () => {
     assert.deepEqual(await store.stats(), { peers: 10, swarms: 10 });
     assert.equal(store.sweepSome(2 * LIFETIME, 100), true);
     assert.deepEqual(await store.stats(), { peers: 0, swarms: 0 });
-    assert.deepEqual(store.size(), { swarms: 0, retained: 0 });
+    assert.deepEqual(store.size(), { swarms: 0, retained: 0, shed: 0 });
   });
 
   it('spreads the timed sweep over the interval in small batches', async () => {
@@ -319,5 +319,224 @@ describe('MemoryStore', () => {
     await store.scrape(hashes.slice(0, 5), LIFETIME);
     assert.deepEqual(await store.stats(), { peers: 30, swarms: 15 });
     store.checkInvariants();
+  });
+
+  it('counts peers per address exactly in large pools (IPv4 addresses, IPv6 /64s) under churn', () => {
+    const rnd = prng(11);
+    for (const family of [4, 6] as const) {
+      const store = new MemoryStore();
+      const h = randomBytes(20);
+      const limit = 12;
+      // 40 addresses × up to 12 peers: the pool grows well past the scan size and shrinks below it
+      const ipOf = (a: number) => {
+        const ip = Buffer.alloc(family === 4 ? 4 : 16);
+        ip.writeUInt16BE(a, 0);
+        if (family === 6) ip.writeUInt32BE(Math.floor(rnd() * 2 ** 32), 12); // same /64, any host
+        return ip;
+      };
+      const addrOf = (a: number) => Buffer.concat([ipOf(a), Buffer.from([Math.floor(rnd() * 256), 1])]);
+      const peers = Array.from({ length: 700 }, (_, i) => ({ id: randomBytes(20), home: i % 40, in: false }));
+      const perAddress = new Array<number>(40).fill(0);
+      let now = 0;
+      const sizes = new Set<string>();
+      for (let step = 0; step < 30_000; step++) {
+        const phase = Math.floor(step / 5000) % 2; // growing, then mostly stopping
+        const p = peers[Math.floor(rnd() * peers.length)];
+        if (!p.in && phase === 1 && rnd() < 0.95) continue;
+        const stop = p.in && rnd() < (phase === 0 ? 0.2 : 0.8);
+        // a known peer may move to another address (it carries its key), also to a full one
+        const moveTo = p.in && !stop && rnd() < 0.1 ? Math.floor(rnd() * 40) : p.home;
+        const r = store.announce(
+          request(h, p.id, addrOf(moveTo), {
+            now,
+            key: 'k',
+            event: stop ? 'stopped' : 'none',
+            numWant: 0,
+            peerLifetimeMs: 10 ** 9,
+            maxPeersPerAddress: limit,
+          }),
+        );
+        if (stop) {
+          perAddress[p.home]--;
+          p.in = false;
+        } else if (p.in) {
+          assert.equal(r.refused, undefined, 'a known peer is never refused');
+          perAddress[p.home]--;
+          perAddress[moveTo]++;
+          p.home = moveTo;
+        } else if (perAddress[p.home] >= limit) {
+          assert.equal(r.refused, 'address-full', `step ${step}`);
+        } else {
+          assert.equal(r.refused, undefined, `step ${step}`);
+          perAddress[p.home]++;
+          p.in = true;
+        }
+        const live = perAddress.reduce((a, b) => a + b, 0);
+        assert.equal(r.complete + r.incomplete, live);
+        sizes.add(live > 128 ? 'large' : live < 64 ? 'small' : 'mid');
+        if (step % 500 === 0) store.checkInvariants();
+        now++;
+      }
+      store.checkInvariants();
+      assert.deepEqual([...sizes].sort(), ['large', 'mid', 'small'], 'the pool went past the scan size and back');
+    }
+  });
+
+  it('stops growing at maxSwarms under a flood of random info hashes, answering every announce', async () => {
+    const store = new MemoryStore({ maxSwarms: 100 });
+    const addr = randomBytes(6);
+    let refused = 0;
+    for (let i = 0; i < 1000; i++) {
+      const r = store.announce(request(randomBytes(20), randomBytes(20), addr, { now: i, withPeerIds: true }));
+      if (i < 100) assert.equal(r.refused, undefined);
+      else {
+        assert.equal(r.refused, 'store-full');
+        assert.deepEqual([r.complete, r.incomplete, r.downloaded, r.peers.length, r.peerIds?.length], [0, 0, 0, 0, 0]);
+        refused++;
+      }
+    }
+    assert.equal(refused, 900);
+    assert.deepEqual(store.size(), { swarms: 100, retained: 0, shed: 0 });
+    assert.deepEqual(await store.stats(), { peers: 100, swarms: 100 });
+    // once their peers are swept, new swarms come in again
+    store.sweep(1000 + LIFETIME);
+    const after = store.announce(request(randomBytes(20), randomBytes(20), addr, { now: 2000 + LIFETIME }));
+    assert.equal(after.refused, undefined);
+    store.checkInvariants();
+  });
+
+  it('sheds swarms kept only for their completed count first, longest retained first', async () => {
+    const store = new MemoryStore({ maxSwarms: 10 });
+    const addr = randomBytes(6);
+    // five swarms with a completed count and no peer, retained at times 0..4
+    const kept = Array.from({ length: 5 }, () => randomBytes(20));
+    for (const [t, h] of kept.entries()) {
+      const id = randomBytes(20);
+      store.announce(request(h, id, addr, { now: t, seeder: true, event: 'completed' }));
+      store.announce(request(h, id, addr, { now: t, event: 'stopped' }));
+    }
+    // announced to again while retained (a stop of an unknown peer): now the latest
+    store.announce(request(kept[0], randomBytes(20), addr, { now: 5, event: 'stopped' }));
+    const active = Array.from({ length: 5 }, () => randomBytes(20));
+    for (const h of active) store.announce(request(h, randomBytes(20), addr, { now: 6 }));
+    assert.deepEqual(store.size(), { swarms: 10, retained: 5, shed: 0 });
+    // each new swarm takes the place of the longest-retained one
+    for (let i = 0; i < 5; i++) {
+      assert.equal(store.announce(request(randomBytes(20), randomBytes(20), addr, { now: 7 })).refused, undefined);
+    }
+    assert.deepEqual(store.size(), { swarms: 10, retained: 0, shed: 5 });
+    const counts = await store.scrape(kept, 8);
+    assert.deepEqual(counts.map((e) => e.downloaded), [0, 0, 0, 0, 0]);
+    // then nothing is left to shed: the active swarms stay
+    assert.equal(store.announce(request(randomBytes(20), randomBytes(20), addr, { now: 8 })).refused, 'store-full');
+    assert.equal((await store.scrapeAll(8)).length, 10);
+
+    const order = new MemoryStore({ maxSwarms: 5 });
+    for (const [t, h] of kept.entries()) {
+      const id = randomBytes(20);
+      order.announce(request(h, id, addr, { now: t, seeder: true, event: 'completed' }));
+      order.announce(request(h, id, addr, { now: t, event: 'stopped' }));
+    }
+    order.announce(request(kept[0], randomBytes(20), addr, { now: 5, event: 'stopped' }));
+    order.announce(request(randomBytes(20), randomBytes(20), addr, { now: 6 }));
+    order.announce(request(randomBytes(20), randomBytes(20), addr, { now: 6 }));
+    const left = await order.scrape(kept, 6);
+    assert.deepEqual(left.map((e) => e.downloaded), [1, 0, 0, 1, 1], 'kept[1] and kept[2] went first');
+    order.checkInvariants();
+  });
+
+  it('answers new peers without storing them at maxPeers; known peers keep working; counts stay exact', async () => {
+    const store = new MemoryStore({ maxPeers: 6 });
+    const [h1, h2] = [randomBytes(20), randomBytes(20)];
+    const peer = () => ({ id: randomBytes(20), addr: randomBytes(6) });
+    const a = [peer(), peer(), peer()];
+    const b = [peer(), peer(), peer()];
+    for (const p of a) assert.equal(store.announce(request(h1, p.id, p.addr, { now: 0 })).refused, undefined);
+    for (const p of b) assert.equal(store.announce(request(h2, p.id, p.addr, { now: 500 })).refused, undefined);
+    const late = peer();
+    let r = store.announce(request(h1, late.id, late.addr, { now: 600, withPeerIds: true }));
+    assert.equal(r.refused, 'store-full');
+    assert.deepEqual([r.complete, r.incomplete, r.peers.length / 6, r.peerIds?.length], [0, 3, 3, 60]);
+    assert.equal(store.announce(request(randomBytes(20), late.id, late.addr, { now: 600 })).refused, 'store-full');
+    assert.deepEqual(store.size(), { swarms: 2, retained: 0, shed: 0 });
+    // known peers: re-announce, complete, stop
+    r = store.announce(request(h1, a[0].id, a[0].addr, { now: 600, seeder: true, event: 'completed' }));
+    assert.equal(r.refused, undefined);
+    assert.deepEqual([r.complete, r.incomplete, r.downloaded], [1, 2, 1]);
+    store.announce(request(h1, a[1].id, a[1].addr, { now: 600, event: 'stopped' }));
+    assert.equal(store.announce(request(h1, late.id, late.addr, { now: 600 })).refused, undefined, 'a stop made room');
+    assert.equal(store.announce(request(h2, peer().id, randomBytes(6), { now: 600 })).refused, 'store-full');
+    // a[2] expires at LIFETIME: the announce that purges it may take its place, before any sweep
+    const c = peer();
+    r = store.announce(request(h1, c.id, c.addr, { now: LIFETIME }));
+    assert.equal(r.refused, undefined);
+    assert.deepEqual([r.complete, r.incomplete], [1, 2]);
+    assert.equal(store.announce(request(h2, peer().id, randomBytes(6), { now: LIFETIME })).refused, 'store-full');
+    assert.deepEqual(await store.stats(), { peers: 6, swarms: 2 });
+    store.checkInvariants();
+  });
+
+  it('rejects bad store limits; 0 means none', () => {
+    for (const name of ['maxPeers', 'maxSwarms'] as const) {
+      for (const bad of [-1, 1.5, Number.NaN, Infinity, '5' as unknown as number]) {
+        assert.throws(() => new MemoryStore({ [name]: bad }), RangeError, `${name} ${String(bad)}`);
+      }
+    }
+    const open = new MemoryStore({ maxPeers: 0, maxSwarms: 0 });
+    const addr = randomBytes(6);
+    for (let i = 0; i < 100; i++) {
+      assert.equal(open.announce(request(randomBytes(20), randomBytes(20), addr)).refused, undefined);
+    }
+  });
+
+  it('keeps within maxPeers and maxSwarms under random churn, refusing only new peers of a full store', async () => {
+    // with fewer hashes and a short retention, retained swarms are also forgotten before being shed
+    for (const [seed, retention, swarms] of [[1, RETENTION, 30], [2, RETENTION, 30], [3, 300, 9], [4, 300, 9]]) {
+      const rnd = prng(seed);
+      const maxPeers = 25;
+      const maxSwarms = 8;
+      const store = new MemoryStore({ maxPeers, maxSwarms, swarmRetentionMs: retention, random: rnd });
+      const hashes = Array.from({ length: swarms }, () => randomBytes(20));
+      const ids = Array.from({ length: 200 }, () => randomBytes(20));
+      const addrs = ids.map(() => randomBytes(6));
+      // the model: per swarm, its peers' last announce (live while now < last + LIFETIME)
+      const model = new Map<number, Map<number, number>>();
+      let now = 0;
+      for (let step = 0; step < 6000; step++) {
+        now += Math.floor(rnd() * 40);
+        if (rnd() < 0.05) store.sweepSome(now, 1 + Math.floor(rnd() * 4));
+        if (rnd() < 0.05) await store.scrape([hashes[Math.floor(rnd() * hashes.length)]], now);
+        const h = Math.floor(rnd() * hashes.length);
+        const i = Math.floor(rnd() * ids.length);
+        const x = rnd();
+        const event: AnnounceEvent = x < 0.2 ? 'stopped' : x < 0.3 ? 'completed' : 'none';
+        const peers = model.get(h) ?? new Map<number, number>();
+        for (const [p, last] of peers) if (now >= last + LIFETIME) peers.delete(p);
+        const known = peers.has(i);
+        const [{ peers: heldBefore }, sizeBefore] = [await store.stats(), store.size()];
+        const exists = store.inspect(hashes[h]) !== undefined;
+        const seeder = event === 'completed' || rnd() < 0.2;
+        const r = store.announce(request(hashes[h], ids[i], addrs[i], { now, event, seeder, numWant: 5 }));
+        if (event === 'stopped') {
+          peers.delete(i);
+          assert.equal(r.refused, undefined);
+        } else if (known) {
+          assert.equal(r.refused, undefined, `step ${step}: a known peer was refused`);
+          peers.set(i, now);
+        } else {
+          const room = heldBefore < maxPeers && (exists || sizeBefore.swarms < maxSwarms || sizeBefore.retained > 0);
+          if (room) assert.equal(r.refused, undefined, `step ${step}: refused with room`);
+          if (r.refused === undefined) peers.set(i, now);
+          else assert.equal(r.refused, 'store-full', `step ${step}`);
+        }
+        if (peers.size > 0) model.set(h, peers);
+        else model.delete(h);
+        assert.equal(r.complete + r.incomplete, peers.size, `step ${step}: counts`);
+        const { peers: held } = await store.stats();
+        assert.ok(held <= maxPeers && store.size().swarms <= maxSwarms, `step ${step}: over a limit`);
+        store.checkInvariants();
+      }
+      if (retention === RETENTION) assert.ok(store.size().shed > 0, 'retained swarms were shed');
+    }
   });
 });

@@ -1,13 +1,13 @@
 import type { ScrapeEntry } from '@peertracker/protocol';
 import { DEFAULT_SWARM_RETENTION_MS } from './store';
-import type { Family, StoreAnnounce, StoreAnnounceResult, SwarmStore } from './store';
+import type { Family, RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmStore } from './store';
 
 /*
  * The embedded swarm store. It is on the hot path and holds every peer in the process, so it
- * is laid out for memory first: ≈ 82 bytes of V8 heap per peer at 1,000,000 peers in 20,000
- * swarms (77 before the per-slot `meta` int), also after churn (measured with --expose-gc,
- * heapUsed + arrayBuffers; bench/heap-per-peer.mjs). A Map of
- * small objects per peer costs well over 300; a Map<peer_id string, slot> per pool cost 127
+ * is laid out for memory first: ≈ 83 bytes of V8 heap per peer at 1,000,000 peers in 20,000
+ * swarms (77 before the per-slot `meta` int, 82 before the retained-list links of each swarm),
+ * also after churn (measured with --expose-gc, heapUsed + arrayBuffers; bench/heap-per-peer.mjs).
+ * A Map of small objects per peer costs well over 300; a Map<peer_id string, slot> per pool cost 127
  * after filling and 163 after churn (a Map that has seen deletions grows to twice its size).
  *
  * One swarm holds one Pool per address family (the IPv6 one only once an IPv6 peer comes).
@@ -36,10 +36,27 @@ import type { Family, StoreAnnounce, StoreAnnounceResult, SwarmStore } from './s
  * answered (select with the entry as `self`, so it is never returned) and changes nothing.
  *
  * A swarm whose peers are all gone but that has a completed count stays in the map, pools freed
- * (≈ 150 bytes measured: key string, Swarm object with its boxed `last`, map entry), until
+ * (≈ 156 bytes measured: key string, Swarm object with its boxed `last` and list links, map
+ * entry; a swarm of one peer ≈ 870, bench/memory-swarm-series.mjs), until
  * `swarmRetentionMs` has passed since its last announce; it is then treated as gone at once
  * (announce, scrape and scrapeAll compare `last` with their `now`) and freed by the next sweep
  * that reaches it, or by that announce or scrape.
+ *
+ * Limits. Per swarm (StoreAnnounce.maxPeersPerSwarm / maxPeersPerAddress, passed by the logic):
+ * checked only for a peer id new to the swarm, after its expired peers are purged, so only live
+ * peers count. The swarm limit compares the peers held; the address limit (IPv4 address, IPv6
+ * /64) needs nothing below the limit, scans the pool up to SCAN_MAX peers, and above that keeps
+ * exact per-address counts (AddressCounts), updated on join, leave, expiry and a move to another
+ * address: ≈ 14–17 more bytes per peer in such pools (101.7 instead of 88 at 10,000 peers,
+ * 73 instead of 57 at 1,000,000) and a cache miss or two per new peer and per leave.
+ * Store-wide (MemoryStoreOptions.maxPeers / maxSwarms), the shedding policy: a new peer beyond
+ * maxPeers is answered (counts and peers, as any announce) and not stored, `refused:
+ * 'store-full'`; a new swarm beyond maxSwarms takes the place of the swarm kept longest only for
+ * its completed count (a list through the Swarm objects, O(1)); when there is none, its first
+ * peer is answered with zeros and not stored, `refused: 'store-full'`. Known peers always keep
+ * announcing, and stops and expiry make room again. The defaults bound the store to roughly
+ * 0.45 GB of one-peer swarms (500,000 × ≈ 870 bytes, heapUsed + arrayBuffers) plus 0.4–0.5 GB
+ * of peers (5,000,000 × 82–100 bytes).
  *
  * Sweeping: `sweep(now)` walks every swarm at once (tests); `sweepSome(now, budget)` walks the
  * next `budget` swarms with a cursor kept across calls (a live Map iterator: deletions and
@@ -61,8 +78,20 @@ const EMPTY = Buffer.alloc(0);
 const ID = 20;
 /** ints per slot in Pool.ints: prev, next, expiry, position in the index, meta (key fingerprint, counted bit) */
 const L = 5;
+/**
+ * Most peers a pool counts per address by scanning its addresses (a new peer's announce only, and
+ * only once the pool holds maxPeersPerAddress peers); above it the pool keeps AddressCounts.
+ */
+const SCAN_MAX = 128;
+/** entries of the smallest AddressCounts table */
+const MIN_ADDRESS_CAPACITY = 64;
 /** swarms a timed sweeper step walks, by default */
 const SWEEP_BATCH = 1000;
+
+/** Default MemoryStoreOptions.maxPeers: ≈ 0.4–0.5 GB of peers at 82–100 bytes each. */
+export const DEFAULT_MEMORY_MAX_PEERS = 5_000_000;
+/** Default MemoryStoreOptions.maxSwarms: ≈ 0.45 GB if each holds one peer (≈ 870 bytes). */
+export const DEFAULT_MEMORY_MAX_SWARMS = 500_000;
 
 export interface MemoryStoreOptions {
   /** Uniform in [0, 1); picks the selection windows. Default Math.random. */
@@ -72,6 +101,19 @@ export interface MemoryStoreOptions {
    * milliseconds have passed since its last announce. Default DEFAULT_SWARM_RETENTION_MS (24 h).
    */
   swarmRetentionMs?: number;
+  /**
+   * Most peers the store holds, all swarms together (peers not yet swept after expiring
+   * included). A new peer beyond it is answered but not stored (`refused: 'store-full'`); known
+   * peers keep announcing. Default DEFAULT_MEMORY_MAX_PEERS; 0: no limit.
+   */
+  maxPeers?: number;
+  /**
+   * Most swarms the store holds, those kept only for their completed count included. A new swarm
+   * beyond it first takes the place of the swarm kept longest only for its completed count; when
+   * there is none, its first peer is answered but not stored (`refused: 'store-full'`). Default
+   * DEFAULT_MEMORY_MAX_SWARMS; 0: no limit.
+   */
+  maxSwarms?: number;
 }
 
 export interface SweeperOptions {
@@ -85,6 +127,114 @@ export interface PoolInfo {
   leechers: number;
   /** allocated slots */
   capacity: number;
+}
+
+/**
+ * Live peers per address of one pool, for StoreAnnounce.maxPeersPerAddress: an address is an IPv4
+ * address (the first 4 bytes of the compact form) or an IPv6 /64 (the first 8). Open addressing
+ * with linear probing over `width` int32 per entry (the address in 1 or 2 ints, then the count;
+ * count 0 = empty), grown at 3/4 full and halved at 1/8, so ≈ 11–21 bytes per distinct IPv4
+ * address, 16–32 per IPv6 /64. A pool keeps one only while it holds more than SCAN_MAX peers (and
+ * a limit asked for a count); a smaller pool is scanned.
+ */
+class AddressCounts {
+  /** int32 words of an address: 1 (IPv4) or 2 (IPv6 /64) */
+  private readonly words: number;
+  private readonly width: number;
+  private table: Int32Array;
+  private mask: number;
+  /** distinct addresses held */
+  used = 0;
+
+  constructor(words: number, expected: number) {
+    this.words = words;
+    this.width = words + 1;
+    let capacity = MIN_ADDRESS_CAPACITY;
+    while (capacity * 3 < expected * 4 + 4) capacity *= 2;
+    this.table = new Int32Array(capacity * this.width);
+    this.mask = capacity - 1;
+  }
+
+  /** Peers at the address of the compact address at buf[at]. */
+  get(buf: Uint8Array, at: number): number {
+    const e = this.position(word(buf, at), this.words === 2 ? word(buf, at + 4) : 0) * this.width;
+    return this.table[e + this.words];
+  }
+
+  /** Adds `delta` (+1 or −1) to the count of the address at buf[at]; a count of 0 leaves the table. */
+  add(buf: Uint8Array, at: number, delta: number): void {
+    const k0 = word(buf, at);
+    const k1 = this.words === 2 ? word(buf, at + 4) : 0;
+    const pos = this.position(k0, k1);
+    const t = this.table;
+    const e = pos * this.width;
+    const n = t[e + this.words] + delta;
+    if (n < 0) throw new Error('address count below zero');
+    if (t[e + this.words] === 0) {
+      t[e] = k0;
+      if (this.words === 2) t[e + 1] = k1;
+      this.used++;
+    }
+    t[e + this.words] = n;
+    if (n === 0) {
+      this.used--;
+      this.vacate(pos);
+      if (this.mask + 1 > MIN_ADDRESS_CAPACITY && this.used * 8 < this.mask + 1) this.rehash((this.mask + 1) >>> 1);
+    } else if (this.used * 4 > (this.mask + 1) * 3) {
+      this.rehash((this.mask + 1) * 2);
+    }
+  }
+
+  /** Entries with a count, as address key → count (for checks). */
+  entries(): Map<string, number> {
+    const m = new Map<string, number>();
+    const t = this.table;
+    for (let e = 0; e < t.length; e += this.width) {
+      if (t[e + this.words] !== 0) m.set(this.words === 2 ? `${t[e]}:${t[e + 1]}` : `${t[e]}`, t[e + this.words]);
+    }
+    return m;
+  }
+
+  /** Where the address (k0, k1) is, or the empty entry where it would go. */
+  private position(k0: number, k1: number): number {
+    const t = this.table;
+    const w = this.width;
+    const two = this.words === 2;
+    for (let i = addressHash(k0, k1) & this.mask; ; i = (i + 1) & this.mask) {
+      const e = i * w;
+      if (t[e + this.words] === 0) return i;
+      if (t[e] === k0 && (!two || t[e + 1] === k1)) return i;
+    }
+  }
+
+  /** Empties entry `hole`, shifting later entries of its probe run back. */
+  private vacate(hole: number): void {
+    const t = this.table;
+    const w = this.width;
+    const mask = this.mask;
+    for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
+      const e = j * w;
+      if (t[e + this.words] === 0) break;
+      const home = addressHash(t[e], this.words === 2 ? t[e + 1] : 0) & mask;
+      // an entry whose home lies cyclically in (hole, j] must stay where it is
+      if (hole <= j ? hole < home && home <= j : hole < home || home <= j) continue;
+      t.copyWithin(hole * w, e, e + w);
+      hole = j;
+    }
+    t.fill(0, hole * w, hole * w + w);
+  }
+
+  private rehash(capacity: number): void {
+    const old = this.table;
+    const w = this.width;
+    this.table = new Int32Array(capacity * w);
+    this.mask = capacity - 1;
+    for (let e = 0; e < old.length; e += w) {
+      if (old[e + this.words] === 0) continue;
+      const to = this.position(old[e], this.words === 2 ? old[e + 1] : 0) * w;
+      this.table.set(old.subarray(e, e + w), to);
+    }
+  }
 }
 
 class Pool {
@@ -107,6 +257,8 @@ class Pool {
   tableAt = 0;
   /** index positions are hash & mask (2 × capacity − 1) */
   mask = 0;
+  /** live peers per address, kept while the pool holds more than SCAN_MAX peers once counted */
+  private addrs: AddressCounts | null = null;
 
   constructor(size: number, now: number) {
     this.size = size;
@@ -146,6 +298,28 @@ class Pool {
     return true;
   }
 
+  /**
+   * Peers of the pool at the address of `addr` (its IPv4 address or IPv6 /64); a small pool is
+   * scanned, stopping at `limit`, a large one keeps a table from the first count on.
+   */
+  peersAt(addr: Buffer, limit: number): number {
+    if (this.addrs === null && this.count > SCAN_MAX) {
+      const addrs = new AddressCounts(this.size === 6 ? 1 : 2, this.count);
+      for (let s = 0; s < this.count; s++) addrs.add(this.bytes, s * this.size, 1);
+      this.addrs = addrs;
+    }
+    if (this.addrs !== null) return this.addrs.get(addr, 0);
+    const n = this.size === 6 ? 4 : 8;
+    const bytes = this.bytes;
+    let found = 0;
+    for (let at = 0, end = this.count * this.size; at < end; at += this.size) {
+      let i = 0;
+      while (i < n && bytes[at + i] === addr[i]) i++;
+      if (i === n && ++found >= limit) break;
+    }
+    return found;
+  }
+
   /** key fingerprint << 1 | counted bit */
   meta(slot: number): number {
     return this.ints[slot * L + 4];
@@ -168,6 +342,7 @@ class Pool {
     const at = this.idAt + slot * ID;
     for (let i = 0; i < ID; i++) bytes[at + i] = id[i];
     this.write(slot, addr);
+    if (this.addrs !== null) this.addrs.add(addr, 0, 1);
     this.indexAdd(slot);
     this.ints[slot * L + 2] = this.relative(expiry, now);
     this.ints[slot * L + 4] = meta;
@@ -177,6 +352,10 @@ class Pool {
 
   /** Re-announce of a known peer: new address (the port may change) and expiry. */
   refresh(slot: number, addr: Buffer, expiry: number, now: number): void {
+    if (this.addrs !== null && !this.sameNet(slot, addr)) {
+      this.addrs.add(this.bytes, slot * this.size, -1);
+      this.addrs.add(addr, 0, 1);
+    }
     this.write(slot, addr);
     this.unlink(slot);
     this.ints[slot * L + 2] = this.relative(expiry, now);
@@ -194,6 +373,7 @@ class Pool {
   }
 
   remove(slot: number): void {
+    if (this.addrs !== null) this.addrs.add(this.bytes, slot * this.size, -1);
     this.unlink(slot);
     this.indexDelete(slot);
     let hole = slot;
@@ -206,6 +386,7 @@ class Pool {
   }
 
   shrink(): void {
+    if (this.addrs !== null && this.count <= SCAN_MAX / 2) this.addrs = null;
     if (this.capacity > MIN_CAPACITY && this.count <= this.capacity >>> 2) {
       let capacity = MIN_CAPACITY;
       while (capacity < this.count * 2) capacity *= 2;
@@ -284,6 +465,18 @@ class Pool {
       prev = s;
     }
     if (seen !== this.count || this.tail !== prev) fail('chain length or tail');
+    if (this.addrs !== null) {
+      const n = this.size === 6 ? 1 : 2;
+      const expected = new Map<string, number>();
+      for (let s = 0; s < this.count; s++) {
+        const at = s * this.size;
+        const k = n === 2 ? `${word(this.bytes, at)}:${word(this.bytes, at + 4)}` : `${word(this.bytes, at)}`;
+        expected.set(k, (expected.get(k) ?? 0) + 1);
+      }
+      const held = this.addrs.entries();
+      if (held.size !== expected.size || this.addrs.used !== expected.size) fail('address count entries');
+      for (const [k, c] of expected) if (held.get(k) !== c) fail(`address count of ${k}`);
+    }
   }
 
   /** Expiry relative to base; rebases (O(n), once per ~24 days of a pool) if it overflows. */
@@ -296,6 +489,13 @@ class Pool {
       rel = clampInt32(Math.ceil(expiry - now));
     }
     return rel;
+  }
+
+  /** The slot's address (IPv4 address, IPv6 /64) equals that of `addr`. */
+  private sameNet(slot: number, addr: Buffer): boolean {
+    const at = slot * this.size;
+    for (let i = (this.size === 6 ? 4 : 8) - 1; i >= 0; i--) if (this.bytes[at + i] !== addr[i]) return false;
+    return true;
   }
 
   /** A byte loop: Buffer.copy costs more than this for 6 or 18 bytes. */
@@ -469,6 +669,20 @@ function hashId(buf: Uint8Array, at: number): number {
   return h ^ (h >>> 13);
 }
 
+/** The 4 bytes at buf[at] as an int32 (little-endian). */
+function word(buf: Uint8Array, at: number): number {
+  return buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24);
+}
+
+/** Hash of an address key (k1 = 0 for IPv4), seeded like the id hash. */
+function addressHash(k0: number, k1: number): number {
+  let h = Math.imul(SEED ^ k0, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 15) ^ k1, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 /** id (20 bytes) equals buf[at, at + 20); compared from the end, where client ids are random. */
 function sameId(id: Buffer, buf: Buffer, at: number): boolean {
   for (let i = ID - 1; i >= 0; i--) if (id[i] !== buf[at + i]) return false;
@@ -495,7 +709,13 @@ class Swarm {
   last: number;
   v4: Pool | null = null;
   v6: Pool | null = null;
-  constructor(now: number) {
+  /** its key in MemoryStore.swarms (the same string: no copy) */
+  readonly key: string;
+  /** neighbours in the list of retained swarms (MemoryStore.oldest), while in it */
+  older: Swarm | null = null;
+  newer: Swarm | null = null;
+  constructor(key: string, now: number) {
+    this.key = key;
     this.last = now;
   }
 }
@@ -535,8 +755,21 @@ function virtualSegment(segs: Int32Array, n: number, a: number, b: number, self:
 
 export class MemoryStore implements SwarmStore {
   private readonly swarms = new Map<string, Swarm>();
+  /**
+   * The swarms held only for their completed count, a list through Swarm.older/newer in the order
+   * they came to be so (one announced to again moves to the newest end): the oldest is shed when
+   * a new swarm needs room. In the Swarm objects rather than a second Map: 24 bytes per swarm
+   * instead of ≈ 77 per retained swarm (measured).
+   */
+  private oldest: Swarm | null = null;
+  private newest: Swarm | null = null;
+  private retainedCount = 0;
   private readonly random: () => number;
   private readonly retentionMs: number;
+  private readonly maxPeers: number;
+  private readonly maxSwarms: number;
+  /** retained swarms dropped to make room for new ones */
+  private shedCount = 0;
   /** scratch for Pool.select: up to three [from, to) slot ranges */
   private readonly segs = new Int32Array(8);
   /** running totals for stats(): peers held, swarms holding at least one */
@@ -554,6 +787,8 @@ export class MemoryStore implements SwarmStore {
       throw new RangeError(`MemoryStore: swarmRetentionMs must be a finite number >= 0, got ${String(retention)}`);
     }
     this.retentionMs = retention;
+    this.maxPeers = limitOption('maxPeers', options.maxPeers, DEFAULT_MEMORY_MAX_PEERS);
+    this.maxSwarms = limitOption('maxSwarms', options.maxSwarms, DEFAULT_MEMORY_MAX_SWARMS);
   }
 
   announce(req: StoreAnnounce): StoreAnnounceResult {
@@ -570,11 +805,12 @@ export class MemoryStore implements SwarmStore {
     const result: StoreAnnounceResult = { complete: 0, incomplete: 0, downloaded: 0, peers: EMPTY };
     let swarm = this.swarms.get(hash);
     if (swarm === undefined) {
-      if (stopped) {
+      if (stopped || this.peerTotal >= this.maxPeers || !this.roomForSwarm()) {
+        if (!stopped) result.refused = 'store-full';
         if (req.withPeerIds) result.peerIds = EMPTY;
         return result;
       }
-      swarm = new Swarm(now);
+      swarm = new Swarm(hash, now);
       this.swarms.set(hash, swarm);
     }
     const before = held(swarm);
@@ -589,7 +825,10 @@ export class MemoryStore implements SwarmStore {
     // an entry is changed only from its own IP, or with the key it holds
     const accepted =
       slot === NIL || pool!.sameIp(slot, req.addr) || (fingerprint !== 0 && pool!.meta(slot) >>> 1 === fingerprint);
-    if (stopped) {
+    const refused = slot === NIL && !stopped ? this.refusal(req, swarm, pool, before) : undefined;
+    if (refused !== undefined) {
+      result.refused = refused;
+    } else if (stopped) {
       if (slot !== NIL && accepted) {
         pool!.remove(slot);
         pool!.shrink();
@@ -630,8 +869,59 @@ export class MemoryStore implements SwarmStore {
       pool.select(slot, req.seeder, req.numWant, this.random, req.withPeerIds, this.segs, result);
     }
     if (req.withPeerIds && result.peerIds === undefined) result.peerIds = EMPTY;
-    this.settle(hash, swarm, before, now);
+    this.settle(hash, swarm, before, now, true);
     return result;
+  }
+
+  /**
+   * Why a new peer cannot be stored (the swarm purged; `before`: peers it held before the purge),
+   * or undefined. Known peers are never asked.
+   */
+  private refusal(req: StoreAnnounce, swarm: Swarm, pool: Pool | null, before: number): RefusalReason | undefined {
+    const perAddress = req.maxPeersPerAddress;
+    if (perAddress !== undefined) {
+      const there = pool === null ? 0 : pool.count < perAddress ? pool.count : pool.peersAt(req.addr, perAddress);
+      if (there >= perAddress) return 'address-full';
+    }
+    const live = held(swarm);
+    if (req.maxPeersPerSwarm !== undefined && live >= req.maxPeersPerSwarm) return 'swarm-full';
+    // the running total still counts the peers this announce purged
+    if (this.peerTotal - before + live >= this.maxPeers) return 'store-full';
+    return undefined;
+  }
+
+  /** Whether a new swarm may be stored, shedding the longest-retained swarm if that makes room. */
+  private roomForSwarm(): boolean {
+    if (this.swarms.size < this.maxSwarms) return true;
+    const shed = this.oldest;
+    if (shed === null) return false;
+    this.unlist(shed);
+    this.swarms.delete(shed.key);
+    this.shedCount++;
+    return true;
+  }
+
+  private listed(swarm: Swarm): boolean {
+    return swarm.older !== null || this.oldest === swarm;
+  }
+
+  /** Appends a swarm to the retained list as its newest. */
+  private list(swarm: Swarm): void {
+    swarm.older = this.newest;
+    swarm.newer = null;
+    if (this.newest === null) this.oldest = swarm;
+    else this.newest.newer = swarm;
+    this.newest = swarm;
+    this.retainedCount++;
+  }
+
+  private unlist(swarm: Swarm): void {
+    if (swarm.older === null) this.oldest = swarm.newer;
+    else swarm.older.newer = swarm.newer;
+    if (swarm.newer === null) this.newest = swarm.older;
+    else swarm.newer.older = swarm.older;
+    swarm.older = swarm.newer = null;
+    this.retainedCount--;
   }
 
   async scrape(infoHashes: Buffer[], now: number): Promise<ScrapeEntry[]> {
@@ -662,9 +952,12 @@ export class MemoryStore implements SwarmStore {
     return { peers: this.peerTotal, swarms: this.activeSwarms };
   }
 
-  /** Swarms in the map, and how many of them hold no peer (kept for their completed count). */
-  size(): { swarms: number; retained: number } {
-    return { swarms: this.swarms.size, retained: this.swarms.size - this.activeSwarms };
+  /**
+   * Swarms in the map, how many of them hold no peer (kept for their completed count), and how
+   * many retained swarms were shed so far to make room for new swarms (maxSwarms). No walk.
+   */
+  size(): { swarms: number; retained: number; shed: number } {
+    return { swarms: this.swarms.size, retained: this.retainedCount, shed: this.shedCount };
   }
 
   /**
@@ -748,6 +1041,13 @@ export class MemoryStore implements SwarmStore {
       peers += n;
       if (n > 0) active++;
     }
+    let listed = 0;
+    for (let s = this.oldest; s !== null; s = s.newer) {
+      if (++listed > this.swarms.size) throw new Error('retained list cycles');
+      if (this.swarms.get(s.key) !== s || held(s) !== 0) throw new Error('a retained swarm holds peers or is gone');
+      if ((s.newer === null ? this.newest : s.newer.older) !== s) throw new Error('retained list links');
+    }
+    if (listed !== this.retainedCount || listed !== this.swarms.size - active) throw new Error('retained swarms miscounted');
     if (peers !== this.peerTotal || active !== this.activeSwarms) {
       throw new Error(`stats totals ${this.peerTotal}/${this.activeSwarms}, counted ${peers}/${active}`);
     }
@@ -756,6 +1056,8 @@ export class MemoryStore implements SwarmStore {
   async close(): Promise<void> {
     for (const stop of [...this.sweepers]) stop();
     this.swarms.clear();
+    this.oldest = this.newest = null;
+    this.retainedCount = 0;
     this.cursor = null;
     this.peerTotal = 0;
     this.activeSwarms = 0;
@@ -796,7 +1098,7 @@ export class MemoryStore implements SwarmStore {
    * updates the totals, frees empty pools, and drops the swarm if it holds no peers and has no
    * completed count or its retention has passed. Returns whether the swarm is kept.
    */
-  private settle(key: string, swarm: Swarm, before: number, now: number): boolean {
+  private settle(key: string, swarm: Swarm, before: number, now: number, announced = false): boolean {
     if (swarm.v4 !== null && swarm.v4.count === 0) swarm.v4 = null;
     if (swarm.v6 !== null && swarm.v6.count === 0) swarm.v6 = null;
     const after = held(swarm);
@@ -807,10 +1109,27 @@ export class MemoryStore implements SwarmStore {
     }
     if (after === 0 && (swarm.completed === 0 || now - swarm.last >= this.retentionMs)) {
       this.swarms.delete(key);
+      if (this.listed(swarm)) this.unlist(swarm);
       return false;
+    }
+    if (after > 0) {
+      if (before === 0 && this.listed(swarm)) this.unlist(swarm);
+    } else if (before > 0 || announced) {
+      // newly retained, or announced to while retained: to the newest end of the shedding order
+      if (this.listed(swarm)) this.unlist(swarm);
+      this.list(swarm);
     }
     return true;
   }
+}
+
+/** A store-wide limit option: a non-negative integer, 0 for none (kept as Infinity). */
+function limitOption(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new RangeError(`MemoryStore: ${name} must be an integer >= 0 (0: no limit), got ${String(v)}`);
+  }
+  return v === 0 ? Infinity : v;
 }
 
 function zeros(infoHash: Buffer): ScrapeEntry {
