@@ -11,6 +11,7 @@ import { ConnectionIds } from './connection-id';
 import { HttpFrontend } from './http-frontend';
 import { silentLogger, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
+import { openMemoryStore } from './store';
 import { UdpFrontend } from './udp-frontend';
 
 export interface Gateway {
@@ -144,7 +145,7 @@ export function createAdminApp(metrics: GatewayMetrics, log: Logger = silentLogg
 export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   const log = deps.log ?? silentLogger;
   const now = deps.now ?? Date.now;
-  const store = deps.store ?? new MemoryStore({ swarmRetentionMs: config.swarmRetentionSec * 1000 });
+  const store = deps.store ?? openMemoryStore(config);
   const metrics = new GatewayMetrics(store);
   const logic = new TrackerLogic(store, {
     announceIntervalSec: config.announceIntervalSec,
@@ -153,6 +154,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     peerLifetimeSec: config.peerLifetimeSec,
     defaultNumwant: config.defaultNumwant,
     maxNumwant: config.maxNumwant,
+    maxPeersPerSwarm: config.maxPeersPerSwarm,
+    maxPeersPerAddress: config.maxPeersPerAddress,
     now,
   });
   const limits = { maxScrapeHashes: config.maxScrapeHashes };

@@ -15,6 +15,10 @@ describe('loadConfig', () => {
     assert.equal(c.connectionSecret.length, 32);
     assert.ok(c.peerLifetimeSec > c.announceIntervalSec + c.intervalJitterSec);
     assert.equal(c.httpMaxConnections, 10000);
+    assert.equal(c.maxPeersPerSwarm, 1_000_000);
+    assert.equal(c.maxPeersPerAddress, 64);
+    assert.equal(c.memoryMaxPeers, 5_000_000);
+    assert.equal(c.memoryMaxSwarms, 500_000);
     assert.equal(c.httpHeadersTimeoutMs, 10000);
     assert.equal(c.httpRequestTimeoutMs, 15000);
     assert.equal(c.httpKeepAliveTimeoutMs, 5000);
@@ -40,6 +44,10 @@ describe('loadConfig', () => {
       TRACKER_MAX_SCRAPE_HASHES: '10',
       TRACKER_UDP_RECV_BUFFER: '1048576',
       TRACKER_HTTP_MAX_CONNECTIONS: '500',
+      TRACKER_MAX_PEERS_PER_SWARM: '200000',
+      TRACKER_MAX_PEERS_PER_ADDRESS: '0',
+      TRACKER_MEMORY_MAX_PEERS: '1000000',
+      TRACKER_MEMORY_MAX_SWARMS: '100000',
       TRACKER_HTTP_HEADERS_TIMEOUT_MS: '2000',
       TRACKER_HTTP_REQUEST_TIMEOUT_MS: '3000',
       TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS: '1000',
@@ -72,6 +80,10 @@ describe('loadConfig', () => {
         maxScrapeHashes: 10,
         udpRecvBuffer: 1048576,
         httpMaxConnections: 500,
+        maxPeersPerSwarm: 200000,
+        maxPeersPerAddress: 0,
+        memoryMaxPeers: 1000000,
+        memoryMaxSwarms: 100000,
         httpHeadersTimeoutMs: 2000,
         httpRequestTimeoutMs: 3000,
         httpKeepAliveTimeoutMs: 1000,
@@ -153,6 +165,10 @@ describe('loadConfig', () => {
     [{ TRACKER_ANNOUNCE_INTERVAL: '-5' }, /^TRACKER_ANNOUNCE_INTERVAL must be a whole number/],
     [{ TRACKER_HTTP_MAX_CONNECTIONS: '0' }, /^TRACKER_HTTP_MAX_CONNECTIONS must be a whole number from 1 to 1000000 \(got "0"\)$/],
     [{ TRACKER_HTTP_MAX_CONNECTIONS: 'lots' }, /^TRACKER_HTTP_MAX_CONNECTIONS must be a whole number/],
+    [{ TRACKER_MAX_PEERS_PER_SWARM: '-1' }, /^TRACKER_MAX_PEERS_PER_SWARM must be a whole number from 0 to 100000000 \(got "-1"\)$/],
+    [{ TRACKER_MAX_PEERS_PER_ADDRESS: 'many' }, /^TRACKER_MAX_PEERS_PER_ADDRESS must be a whole number/],
+    [{ TRACKER_MEMORY_MAX_PEERS: '1.5' }, /^TRACKER_MEMORY_MAX_PEERS must be a whole number/],
+    [{ TRACKER_MEMORY_MAX_SWARMS: '1e6' }, /^TRACKER_MEMORY_MAX_SWARMS must be a whole number/],
     [{ TRACKER_HTTP_HEADERS_TIMEOUT_MS: '10' }, /^TRACKER_HTTP_HEADERS_TIMEOUT_MS must be a whole number from 100 to 600000/],
     [{ TRACKER_HTTP_REQUEST_TIMEOUT_MS: '1e4' }, /^TRACKER_HTTP_REQUEST_TIMEOUT_MS must be a whole number/],
     [{ TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS: '-1' }, /^TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS must be a whole number/],

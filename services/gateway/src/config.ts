@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import {
+  DEFAULT_MAX_PEERS_PER_ADDRESS,
+  DEFAULT_MAX_PEERS_PER_SWARM,
+  DEFAULT_MEMORY_MAX_PEERS,
+  DEFAULT_MEMORY_MAX_SWARMS,
+} from '@peertracker/tracker';
 
 /**
  * Gateway configuration, read from environment variables once at start-up.
@@ -38,6 +44,14 @@ export interface GatewayConfig {
   maxScrapeHashes: number;
   /** bytes asked for the UDP socket's receive buffer (the kernel caps it at net.core.rmem_max) */
   udpRecvBuffer: number;
+  /** most peers one swarm holds; 0: no limit */
+  maxPeersPerSwarm: number;
+  /** most peers one address (IPv6: one /64) holds in one swarm; 0: no limit */
+  maxPeersPerAddress: number;
+  /** TRACKER_STORE=memory: most peers held in all swarms; 0: no limit */
+  memoryMaxPeers: number;
+  /** TRACKER_STORE=memory: most swarms held, retained ones included; 0: no limit */
+  memoryMaxSwarms: number;
   /** HTTP connections open at once; more are refused at accept (bounded below the fd limit at start) */
   httpMaxConnections: number;
   /** ms a connection may take to send a request's headers (slowloris), then it gets a 408 and is closed */
@@ -158,6 +172,10 @@ const schema = z.object({
   TRACKER_MAX_SCRAPE_HASHES: int(1, 1000).default('74'),
   TRACKER_UDP_RECV_BUFFER: int(65536, 1 << 30).default(String(8 << 20)),
   TRACKER_HTTP_MAX_CONNECTIONS: int(1, 1_000_000).default('10000'),
+  TRACKER_MAX_PEERS_PER_SWARM: int(0, 100_000_000).default(String(DEFAULT_MAX_PEERS_PER_SWARM)),
+  TRACKER_MAX_PEERS_PER_ADDRESS: int(0, 100_000_000).default(String(DEFAULT_MAX_PEERS_PER_ADDRESS)),
+  TRACKER_MEMORY_MAX_PEERS: int(0, 1_000_000_000).default(String(DEFAULT_MEMORY_MAX_PEERS)),
+  TRACKER_MEMORY_MAX_SWARMS: int(0, 1_000_000_000).default(String(DEFAULT_MEMORY_MAX_SWARMS)),
   TRACKER_HTTP_HEADERS_TIMEOUT_MS: int(100, 600_000).default('10000'),
   TRACKER_HTTP_REQUEST_TIMEOUT_MS: int(100, 600_000).default('15000'),
   TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default('5000'),
@@ -247,6 +265,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     maxScrapeHashes: e.TRACKER_MAX_SCRAPE_HASHES,
     udpRecvBuffer: e.TRACKER_UDP_RECV_BUFFER,
     httpMaxConnections: e.TRACKER_HTTP_MAX_CONNECTIONS,
+    maxPeersPerSwarm: e.TRACKER_MAX_PEERS_PER_SWARM,
+    maxPeersPerAddress: e.TRACKER_MAX_PEERS_PER_ADDRESS,
+    memoryMaxPeers: e.TRACKER_MEMORY_MAX_PEERS,
+    memoryMaxSwarms: e.TRACKER_MEMORY_MAX_SWARMS,
     httpHeadersTimeoutMs: e.TRACKER_HTTP_HEADERS_TIMEOUT_MS,
     httpRequestTimeoutMs: e.TRACKER_HTTP_REQUEST_TIMEOUT_MS,
     httpKeepAliveTimeoutMs: e.TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS,

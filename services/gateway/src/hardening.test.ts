@@ -16,7 +16,7 @@ import { loadConfig } from './config';
 import { ConnectionIds } from './connection-id';
 import { silentLogger } from './log';
 import { GatewayMetrics } from './metrics';
-import { announcePath, httpGet, udpAnnouncePacket, udpConnect, udpConnectPacket, udpScrapePacket } from './testing/clients';
+import { announcePath, httpGet, percentEncode, udpAnnouncePacket, udpConnect, udpConnectPacket, udpScrapePacket } from './testing/clients';
 import { UdpFrontend } from './udp-frontend';
 
 const SECRET = 'test-secret-shared-by-every-replica-0123456789';
@@ -324,6 +324,67 @@ describe('HTTP connection limits', () => {
       assert.equal(gw.metrics.httpDroppedIdle.value, 1);
     } finally {
       c.socket.destroy();
+      await gw.close();
+    }
+  });
+});
+
+describe('peer limits from the configuration', () => {
+  const scrapeCounts = async (port: number, infoHash: Buffer) => {
+    const body = (await httpGet(port, `/scrape?info_hash=${percentEncode(infoHash)}`)).body.toString('latin1');
+    const num = (k: string) => Number(new RegExp(`${k}i(\\d+)e`).exec(body)?.[1]);
+    return { complete: num('complete'), incomplete: num('incomplete') };
+  };
+
+  it('keeps a swarm to TRACKER_MAX_PEERS_PER_ADDRESS and TRACKER_MAX_PEERS_PER_SWARM, answering the refused', async () => {
+    const gw = await createGateway(config({ TRACKER_MAX_PEERS_PER_ADDRESS: '3', TRACKER_MAX_PEERS_PER_SWARM: '5' }));
+    try {
+      const infoHash = randomBytes(20);
+      // five peers from 127.0.0.1: the last two are over the address limit
+      for (let i = 0; i < 5; i++) {
+        const r = await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: 7000 + i }));
+        assert.equal(r.status, 200);
+        assert.ok(!r.body.toString('latin1').includes('failure reason'), 'a refused peer still gets a normal answer');
+      }
+      assert.deepEqual(await scrapeCounts(gw.httpPort, infoHash), { complete: 0, incomplete: 3 });
+      let text = await metricsText(gw.httpPort);
+      assert.equal(metricValue(text, 'tracker_peers_refused_total{reason="address-full"}'), 2);
+      // other addresses (loopback aliases over UDP, where the source IP is the peer's) fill the
+      // swarm to 5, and the third is over the swarm limit
+      for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) {
+        const connectionId = (await exchangeFrom(ip, gw.udpPort, udpConnectPacket(1))).subarray(8, 16);
+        const reply = await exchangeFrom(ip, gw.udpPort, udpAnnouncePacket({ connectionId, transactionId: 2, infoHash, peerId: randomBytes(20), port: 9000 }));
+        assert.equal(reply.readUInt32BE(0), 1, 'an announce reply, also for the refused peer');
+      }
+      assert.deepEqual(await scrapeCounts(gw.httpPort, infoHash), { complete: 0, incomplete: 5 });
+      text = await metricsText(gw.httpPort);
+      assert.equal(metricValue(text, 'tracker_peers_refused_total{reason="swarm-full"}'), 1);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('keeps the memory store to TRACKER_MEMORY_MAX_SWARMS, new swarms answered', async () => {
+    const gw = await createGateway(config({ TRACKER_MEMORY_MAX_SWARMS: '2', TRACKER_SWARM_RETENTION: '3600' }));
+    try {
+      const hashes = [randomBytes(20), randomBytes(20), randomBytes(20)];
+      const first = randomBytes(20);
+      for (const infoHash of hashes) {
+        const r = await httpGet(gw.httpPort, announcePath({ infoHash, peerId: first, port: 7000 }));
+        assert.equal(r.status, 200);
+      }
+      assert.deepEqual(await scrapeCounts(gw.httpPort, hashes[2]), { complete: 0, incomplete: 0 });
+      let text = await metricsText(gw.httpPort);
+      assert.equal(metricValue(text, 'tracker_peers_refused_total{reason="store-full"}'), 1);
+      assert.equal(metricValue(text, 'tracker_swarms_shed_total'), 0);
+      // a swarm kept only for its completed count gives way to a new one
+      await httpGet(gw.httpPort, announcePath({ infoHash: hashes[0], peerId: first, port: 7000, left: 0, event: 'completed' }));
+      await httpGet(gw.httpPort, announcePath({ infoHash: hashes[0], peerId: first, port: 7000, left: 0, event: 'stopped' }));
+      await httpGet(gw.httpPort, announcePath({ infoHash: hashes[2], peerId: randomBytes(20), port: 7002 }));
+      assert.deepEqual(await scrapeCounts(gw.httpPort, hashes[2]), { complete: 0, incomplete: 1 });
+      text = await metricsText(gw.httpPort);
+      assert.equal(metricValue(text, 'tracker_swarms_shed_total'), 1);
+    } finally {
       await gw.close();
     }
   });

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RefusalReason, SwarmStore } from '@peertracker/tracker';
+import { MemoryStore, type RefusalReason, type SwarmStore } from '@peertracker/tracker';
 import { StoreTimeoutError, StoreUnavailableError } from './store-errors';
 
 /** A hot-path counter: a plain increment; prom-client reads it only when /metrics is scraped. */
@@ -161,6 +161,19 @@ export class GatewayMetrics {
         this.set((await statsOnce())?.swarms ?? NaN);
       },
     });
+
+    if (store instanceof MemoryStore) {
+      // TRACKER_MEMORY_MAX_SWARMS at work: retained swarms dropped, oldest first, for new ones
+      new Counter({
+        name: 'tracker_swarms_shed_total',
+        help: 'Swarms kept only for their completed count that were dropped to make room for new swarms',
+        registers,
+        collect() {
+          this.reset();
+          this.inc(store.size().shed);
+        },
+      });
+    }
 
     function counter<L extends string>(
       name: string,

@@ -6,6 +6,15 @@ import { silentLogger, throttled, type Logger } from './log';
 import { StoreTimeoutError, StoreUnavailableError } from './store-errors';
 
 
+/** The in-memory store with the limits of the configuration (TRACKER_MEMORY_*). */
+export function openMemoryStore(config: GatewayConfig): MemoryStore {
+  return new MemoryStore({
+    swarmRetentionMs: config.swarmRetentionSec * 1000,
+    maxPeers: config.memoryMaxPeers,
+    maxSwarms: config.memoryMaxSwarms,
+  });
+}
+
 /**
  * Opens the swarm store TRACKER_STORE names. The caller owns it and closes it on shutdown.
  *
@@ -24,9 +33,7 @@ import { StoreTimeoutError, StoreUnavailableError } from './store-errors';
  * its own when Redis comes back.
  */
 export async function openStore(config: GatewayConfig, log: Logger = silentLogger): Promise<SwarmStore> {
-  if (config.store === 'memory') {
-    return new MemoryStore({ swarmRetentionMs: config.swarmRetentionSec * 1000 });
-  }
+  if (config.store === 'memory') return openMemoryStore(config);
   const timeout = config.redisTimeoutMs;
   const target =
     config.redisUrl !== undefined
