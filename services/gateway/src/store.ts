@@ -59,9 +59,9 @@ export async function openStore(config: GatewayConfig, log: Logger = silentLogge
 }
 
 /**
- * Refuses a Redis that may evict keys: under a maxmemory eviction policy Redis drops keys of live
- * swarms (a swarm's keys are read as one record, and an evicted part comes back empty or without
- * its TTL), so peers and completed counts vanish or never expire. Every master must have
+ * Refuses a Redis that may evict keys: under a maxmemory eviction policy Redis may drop any key of
+ * a live swarm, so peers and completed counts vanish, and a swarm left with only some of its keys
+ * is no longer consistent (a record key can come back without a TTL). Every master must have
  * maxmemory-policy noeviction, or maxmemory 0 (no limit, so nothing is evicted): then a full
  * Redis fails writes, which the gateway answers as errors. TRACKER_REDIS_ALLOW_EVICTION=true
  * turns the refusal into a warning. Where CONFIG is not allowed (managed Redis often renames or
