@@ -10,9 +10,11 @@ import { httpGet, udpAnnouncePacket, udpConnect, udpConnectPacket, udpScrapePack
 
 /**
  * Bounded random-input runs against a live gateway: every HTTP reply must be a bencoded
- * dictionary, UDP must never answer a packet without a valid connection ID with more bytes than it
- * sent, and the gateway must still be healthy afterwards. Seeded, so a failure can be replayed
- * with FUZZ_SEED.
+ * dictionary; over UDP a source without a valid connection ID gets nothing but one 16-byte reply
+ * per connect request (every reply counted, with its bytes); the gateway must still be healthy
+ * afterwards and its live heap bounded. Seeded, so a failure can be replayed with FUZZ_SEED.
+ * scripts/mutation-check.mjs removes the connection-ID guards one by one and expects this test to
+ * fail each time.
  */
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const HTTP_CASES = Number(process.env.FUZZ_HTTP_CASES ?? 1500);
