@@ -1,28 +1,17 @@
-// Runs every compiled test file (dist/**/*.test.js) of every workspace with node's test runner.
+// Runs every compiled test file (dist/**/*.test.js) of every workspace whose source still exists,
+// and the scripts' own tests, with node's test runner (test-files.mjs says which).
 // Node 20's `node --test` takes no globs, so the files are listed here.
 // Usage: node scripts/run-tests.mjs [substring filter ...]
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { testFiles } from './test-files.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2);
+const selected = (f) => filters.length === 0 || filters.some((s) => f.includes(s));
 
-function walk(dir, out) {
-  for (const name of readdirSync(dir)) {
-    if (name === 'node_modules' || name.startsWith('.')) continue;
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) walk(path, out);
-    else if (name.endsWith('.test.js') && path.includes('/dist/')) out.push(path);
-  }
-  return out;
-}
-
-const files = ['packages', 'services']
-  .flatMap((d) => walk(join(root, d), []))
-  .map((f) => relative(root, f))
-  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
-  .sort();
+const { run, stale } = testFiles(root);
+for (const f of stale.filter(selected)) console.error(`not run: ${f} (its source is gone; a clean build removes it)`);
+const files = run.filter(selected);
 if (files.length === 0) {
   console.error('no test files found (did the build run?)');
   process.exit(1);

@@ -37,10 +37,10 @@ function open(kind: 'single' | 'cluster', options: RedisStoreOptions = {}): Prom
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 for (const kind of kinds) {
-  runStoreConformance(`redis ${kind}`, () => open(kind));
+  runStoreConformance(`redis ${kind}`, (o) => open(kind, o));
   runStoreConformance(
     `redis ${kind}, 5-minute swarm retention`,
-    () => open(kind, { swarmRetentionMs: 300_000 }),
+    (o) => open(kind, { ...o, swarmRetentionMs: 300_000 }),
     undefined,
     { swarmRetentionMs: 300_000 },
   );

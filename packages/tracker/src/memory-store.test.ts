@@ -16,10 +16,10 @@ const memoryChecks = {
   },
   check: (s: SwarmStore) => (s as MemoryStore).checkInvariants(),
 };
-runStoreConformance('memory', async () => new MemoryStore(), undefined, memoryChecks);
+runStoreConformance('memory', async (o) => new MemoryStore(o), undefined, memoryChecks);
 runStoreConformance(
   'memory, 5-minute swarm retention',
-  async () => new MemoryStore({ swarmRetentionMs: 300_000 }),
+  async (o) => new MemoryStore({ ...o, swarmRetentionMs: 300_000 }),
   undefined,
   { swarmRetentionMs: 300_000, ...memoryChecks },
 );

@@ -1,9 +1,12 @@
 /*
  * The conformance suite every SwarmStore passes (invariant 3 of DESIGN.md). It may run against
  * a shared, long-lived server (a real Redis Cluster), so every test uses fresh random info
- * hashes and peer ids, never assumes an empty store, and drives an explicit clock.
+ * hashes and peer ids, never assumes an empty store, and drives an explicit clock (the model
+ * test instead derives everything from its seed, on a new store per seed).
  *
- * Usage, from a test file: runStoreConformance('memory', async () => new MemoryStore());
+ * Usage, from a test file: runStoreConformance('memory', async (o) => new MemoryStore(o));
+ * `open` is also called once per seed of the model test, with a seeded `random` to pass to the
+ * store, so that a failing seed replays exactly; it must return a new store each time.
  * A store opened with a swarm retention other than DEFAULT_SWARM_RETENTION_MS says so in the
  * options: runStoreConformance('memory', open, close, { swarmRetentionMs }). The retention tests
  * move the injected clock past it; a store must judge retention against that `now`.
@@ -12,7 +15,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { AnnounceEvent } from '@peertracker/protocol';
 import { DEFAULT_SWARM_RETENTION_MS, type Family, type StoreAnnounceResult, type SwarmStore } from './store';
 
@@ -185,9 +188,26 @@ function excludes(result: StoreAnnounceResult, p: Peer): void {
   }
 }
 
+/** What the model test asks of `open`: a store whose peer selection draws from `random`. */
+export interface SeededStoreOptions {
+  random?: () => number;
+}
+
+/** 2026-01-01T00:00:00Z: the model test's clock starts here, whatever the real time. */
+const MODEL_START_MS = Date.UTC(2026, 0, 1);
+
+/** The model test's seeds: MODEL_SEED=n (or n,m,…) replays those only. */
+function modelSeeds(): number[] {
+  const given = (process.env.MODEL_SEED ?? '').trim();
+  if (given === '') return [1, 2, 3, 4];
+  const seeds = given.split(',').map((x) => Number(x.trim()));
+  if (!seeds.every(Number.isSafeInteger)) throw new Error(`MODEL_SEED: "${given}" is not a list of integers`);
+  return seeds;
+}
+
 export function runStoreConformance(
   name: string,
-  open: () => Promise<SwarmStore>,
+  open: (options?: SeededStoreOptions) => Promise<SwarmStore>,
   close: (s: SwarmStore) => Promise<void> = (s) => s.close(),
   options: ConformanceOptions = {},
 ): void {
@@ -202,157 +222,192 @@ export function runStoreConformance(
     });
     const swarm = () => new TestSwarm(store);
 
+    it('replays a model seed exactly: the same answers from a new store', async () => {
+      // what makes a failing seed worth its number: inputs, clock and selection all from the seed
+      const run = async () => {
+        const fresh = await open({ random: prng(7 ^ 0x5eed5eed) });
+        try {
+          return await modelRun(fresh, 7, 300);
+        } finally {
+          await close(fresh);
+        }
+      };
+      assert.equal(await run(), await run());
+    });
+
     it('agrees with a naive model over random announces and scrapes', async () => {
+      for (const seed of modelSeeds()) {
+        // Every input comes from the seed, and each seed gets its own store, opened with a seeded
+        // random for its peer selection: a failing seed replays step for step (MODEL_SEED=n), as
+        // far as the store honours `random`.
+        const seeded = await open({ random: prng(seed ^ 0x5eed5eed) });
+        try {
+          await modelRun(seeded, seed);
+        } catch (err) {
+          if (err instanceof Error) err.message = `model seed ${seed} (replay: MODEL_SEED=${seed}): ${err.message}`;
+          throw err;
+        } finally {
+          await close(seeded);
+        }
+      }
+    });
+
+    /** One seed of the model test, on `store`; returns a digest of every answer the store gave. */
+    async function modelRun(store: SwarmStore, seed: number, steps = options.modelSteps ?? 2500): Promise<string> {
+      const trace = createHash('sha256');
       // long enough that a remote store's real key TTLs (a multiple of it) survive any stall of
       // this process: the test's clock runs far ahead of real time, never behind
       const LIFETIME = 10_000;
       const RETENTION = RETENTION_MS;
-      for (const seed of [1, 2, 3, 4]) {
-        const rnd = prng(seed);
-        const int = (n: number) => Math.floor(rnd() * n);
-        const hashes = [0, 1].map(() => randomBytes(20));
-        const ids = Array.from({ length: 10 }, () => randomBytes(20));
-        // each peer id has a home IP per family and a key (some none); it sometimes announces from
-        // one of two other IPs, and sometimes with no key, an empty one or a wrong one
-        const homes = { 4: ids.map(() => randomBytes(4)), 6: ids.map(() => randomBytes(16)) };
-        // and a port it mostly keeps (a plain re-announce), sometimes not
-        const ports = ids.map(() => randomBytes(2));
-        const away = { 4: [randomBytes(4), randomBytes(4)], 6: [randomBytes(16), randomBytes(16)] };
-        const keys = ids.map((_, i) => (i % 3 === 0 ? undefined : `key-${i}`));
-        interface MPeer {
-          ip: string;
-          addr: string;
-          seeder: boolean;
-          expiry: number;
-          key: string | undefined;
-          done: boolean;
-        }
-        interface MSwarm {
-          completed: number;
-          last: number;
-          families: { 4: Map<number, MPeer>; 6: Map<number, MPeer> };
-        }
-        const model: MSwarm[] = hashes.map(() => ({
-          completed: 0,
-          last: -Infinity,
-          families: { 4: new Map<number, MPeer>(), 6: new Map<number, MPeer>() },
-        }));
-        const live = (m: Map<number, MPeer>, now: number) => [...m.entries()].filter(([, p]) => p.expiry > now);
-        const both = (m: MSwarm, now: number) => [...live(m.families[4], now), ...live(m.families[6], now)];
-        const counts = (m: MSwarm, now: number) => {
-          const all = both(m, now);
-          return [all.filter(([, p]) => p.seeder).length, all.filter(([, p]) => !p.seeder).length];
-        };
-        // a swarm without live peers is forgotten once the retention has passed since its last announce
-        const forget = (m: MSwarm, now: number) => {
-          if (both(m, now).length === 0 && now - m.last >= RETENTION) m.completed = 0;
-        };
-        // real time at the start, so remote stores see plausible values
-        let now = Date.now();
-        const events: AnnounceEvent[] = ['none', 'started', 'completed', 'stopped', 'paused'];
-        for (let step = 0; step < (options.modelSteps ?? 2500); step++) {
-          // mostly small steps, so that peers re-announce while they live; now and then one that
-          // expires some or all peers, or passes the retention
-          const jump = int(1000);
-          if (jump < 2) now += int(RETENTION * 2);
-          // to the retention since a swarm's last announce, give or take 1 ms or a lifetime
-          else if (jump < 4) now = Math.max(now, model[int(model.length)].last + RETENTION - 1 + int(3));
-          else if (jump < 6) now = Math.max(now, model[int(model.length)].last + RETENTION - LIFETIME + int(2 * LIFETIME));
-          else if (jump < 10) now += int(LIFETIME * 2);
-          else if (jump < 30) now += int(LIFETIME / 2);
-          else now += int(LIFETIME / 100);
-          const h = int(hashes.length);
-          const m = model[h];
-          const op = int(24);
-          const at = `step ${step} seed ${seed}`;
-          if (op < 2 && options.upkeep) {
-            await options.upkeep(store, now, int(1 << 30));
-          } else if (op === 2) {
-            // the store may hold other tests' swarms (a shared server): only this test's count
-            const mine = new Set(hashes.map((x) => x.toString('hex')));
-            const all = (await store.scrapeAll(now)).filter((e) => mine.has(e.infoHash.toString('hex')));
-            const expected = [];
-            for (const [i, mm] of model.entries()) {
-              forget(mm, now);
-              const [complete, incomplete] = counts(mm, now);
-              if (complete + incomplete + mm.completed > 0) {
-                expected.push({ infoHash: hashes[i], complete, downloaded: mm.completed, incomplete });
-              }
-            }
-            const order = (e: { infoHash: Buffer }) => e.infoHash.toString('hex');
-            const sort = <T extends { infoHash: Buffer }>(l: T[]) => l.sort((a, b) => (order(a) < order(b) ? -1 : 1));
-            assert.deepEqual(sort(all), sort(expected), at);
-          } else if (op <= 3) {
-            forget(m, now);
-            const [e] = await store.scrape([hashes[h]], now);
-            assert.deepEqual([e.complete, e.incomplete, e.downloaded], [...counts(m, now), m.completed], at);
-          } else {
-            forget(m, now);
-            m.last = now;
-            const family: Family = int(4) === 0 ? 6 : 4;
-            const fam = m.families[family];
-            const who = int(ids.length);
-            const ip = int(6) === 0 ? away[family][int(2)] : homes[family][who];
-            const addr = Buffer.concat([ip, int(4) === 0 ? randomBytes(2) : ports[who]]);
-            const k = int(8);
-            const key = k === 0 ? undefined : k === 1 ? '' : k === 2 ? 'wrong' : keys[who];
-            const seeder = int(2) === 0;
-            const event = events[int(events.length)];
-            const numWant = int(12);
-            const r = await store.announce({
-              infoHash: hashes[h],
-              peerId: ids[who],
-              family,
-              addr,
-              key,
-              seeder,
-              event,
-              numWant,
-              withPeerIds: true,
-              now,
-              peerLifetimeMs: LIFETIME,
-            });
-            const before = fam.get(who);
-            const known = before !== undefined && before.expiry > now;
-            const accepted =
-              !known || before.ip === ip.toString('hex') || (key !== undefined && key !== '' && key === before.key);
-            if (!accepted) {
-              // left as it is
-            } else if (event === 'stopped') {
-              fam.delete(who);
-            } else {
-              const counted = seeder && event === 'completed' && (!known || (!before.seeder && !before.done));
-              if (counted) m.completed++;
-              fam.set(who, {
-                ip: ip.toString('hex'),
-                addr: addr.toString('hex'),
-                seeder,
-                expiry: now + LIFETIME,
-                key: key === '' ? undefined : key,
-                done: (known && before.done) || counted,
-              });
-            }
-            assert.deepEqual([r.complete, r.incomplete, r.downloaded], [...counts(m, now), m.completed], at);
-            const candidates =
-              event === 'stopped' ? [] : live(fam, now).filter(([id, p]) => id !== who && (!seeder || !p.seeder));
-            const size = family === 4 ? 6 : 18;
-            assert.equal(r.peers.length, Math.min(numWant, candidates.length) * size, at);
-            assert.equal(r.peerIds?.length, r.peers.length / size * 20, `${at}: peerIds`);
-            const byAddr = new Map(candidates.map(([id, p]) => [p.addr, id]));
-            const got = new Set<string>();
-            for (let i = 0; i * size < r.peers.length; i++) {
-              const a = r.peers.subarray(i * size, (i + 1) * size).toString('hex');
-              const id = byAddr.get(a);
-              assert.ok(id !== undefined, `${at}: selected a non-candidate`);
-              assert.ok(!got.has(a), `${at}: duplicate`);
-              got.add(a);
-              assert.deepEqual(r.peerIds?.subarray(i * 20, i * 20 + 20), ids[id]);
+      const rnd = prng(seed);
+      const int = (n: number) => Math.floor(rnd() * n);
+      const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
+      // derived from the seed, so each store must be new (or have a fresh key prefix)
+      const hashes = [0, 1].map(() => bytes(20));
+      const ids = Array.from({ length: 10 }, () => bytes(20));
+      // each peer id has a home IP per family and a key (some none); it sometimes announces from
+      // one of two other IPs, and sometimes with no key, an empty one or a wrong one
+      const homes = { 4: ids.map(() => bytes(4)), 6: ids.map(() => bytes(16)) };
+      // and a port it mostly keeps (a plain re-announce), sometimes not
+      const ports = ids.map(() => bytes(2));
+      const away = { 4: [bytes(4), bytes(4)], 6: [bytes(16), bytes(16)] };
+      const keys = ids.map((_, i) => (i % 3 === 0 ? undefined : `key-${i}`));
+      interface MPeer {
+        ip: string;
+        addr: string;
+        seeder: boolean;
+        expiry: number;
+        key: string | undefined;
+        done: boolean;
+      }
+      interface MSwarm {
+        completed: number;
+        last: number;
+        families: { 4: Map<number, MPeer>; 6: Map<number, MPeer> };
+      }
+      const model: MSwarm[] = hashes.map(() => ({
+        completed: 0,
+        last: -Infinity,
+        families: { 4: new Map<number, MPeer>(), 6: new Map<number, MPeer>() },
+      }));
+      const live = (m: Map<number, MPeer>, now: number) => [...m.entries()].filter(([, p]) => p.expiry > now);
+      const both = (m: MSwarm, now: number) => [...live(m.families[4], now), ...live(m.families[6], now)];
+      const counts = (m: MSwarm, now: number) => {
+        const all = both(m, now);
+        return [all.filter(([, p]) => p.seeder).length, all.filter(([, p]) => !p.seeder).length];
+      };
+      // a swarm without live peers is forgotten once the retention has passed since its last announce
+      const forget = (m: MSwarm, now: number) => {
+        if (both(m, now).length === 0 && now - m.last >= RETENTION) m.completed = 0;
+      };
+      // a fixed, plausible time (remote stores see it): replays see the same clock
+      let now = MODEL_START_MS;
+      const events: AnnounceEvent[] = ['none', 'started', 'completed', 'stopped', 'paused'];
+      for (let step = 0; step < steps; step++) {
+        // mostly small steps, so that peers re-announce while they live; now and then one that
+        // expires some or all peers, or passes the retention
+        const jump = int(1000);
+        if (jump < 2) now += int(RETENTION * 2);
+        // to the retention since a swarm's last announce, give or take 1 ms or a lifetime
+        else if (jump < 4) now = Math.max(now, model[int(model.length)].last + RETENTION - 1 + int(3));
+        else if (jump < 6) now = Math.max(now, model[int(model.length)].last + RETENTION - LIFETIME + int(2 * LIFETIME));
+        else if (jump < 10) now += int(LIFETIME * 2);
+        else if (jump < 30) now += int(LIFETIME / 2);
+        else now += int(LIFETIME / 100);
+        const h = int(hashes.length);
+        const m = model[h];
+        const op = int(24);
+        const at = `step ${step} seed ${seed}`;
+        if (op < 2 && options.upkeep) {
+          await options.upkeep(store, now, int(1 << 30));
+        } else if (op === 2) {
+          // the store may hold other tests' swarms (a shared server): only this test's count
+          const mine = new Set(hashes.map((x) => x.toString('hex')));
+          const all = (await store.scrapeAll(now)).filter((e) => mine.has(e.infoHash.toString('hex')));
+          const expected = [];
+          for (const [i, mm] of model.entries()) {
+            forget(mm, now);
+            const [complete, incomplete] = counts(mm, now);
+            if (complete + incomplete + mm.completed > 0) {
+              expected.push({ infoHash: hashes[i], complete, downloaded: mm.completed, incomplete });
             }
           }
-          options.check?.(store);
+          const order = (e: { infoHash: Buffer }) => e.infoHash.toString('hex');
+          const sort = <T extends { infoHash: Buffer }>(l: T[]) => l.sort((a, b) => (order(a) < order(b) ? -1 : 1));
+          assert.deepEqual(sort(all), sort(expected), at);
+        } else if (op <= 3) {
+          forget(m, now);
+          const [e] = await store.scrape([hashes[h]], now);
+          trace.update(`${e.complete} ${e.incomplete} ${e.downloaded};`);
+          assert.deepEqual([e.complete, e.incomplete, e.downloaded], [...counts(m, now), m.completed], at);
+        } else {
+          forget(m, now);
+          m.last = now;
+          const family: Family = int(4) === 0 ? 6 : 4;
+          const fam = m.families[family];
+          const who = int(ids.length);
+          const ip = int(6) === 0 ? away[family][int(2)] : homes[family][who];
+          const addr = Buffer.concat([ip, int(4) === 0 ? bytes(2) : ports[who]]);
+          const k = int(8);
+          const key = k === 0 ? undefined : k === 1 ? '' : k === 2 ? 'wrong' : keys[who];
+          const seeder = int(2) === 0;
+          const event = events[int(events.length)];
+          const numWant = int(12);
+          const r = await store.announce({
+            infoHash: hashes[h],
+            peerId: ids[who],
+            family,
+            addr,
+            key,
+            seeder,
+            event,
+            numWant,
+            withPeerIds: true,
+            now,
+            peerLifetimeMs: LIFETIME,
+          });
+          const before = fam.get(who);
+          const known = before !== undefined && before.expiry > now;
+          const accepted =
+            !known || before.ip === ip.toString('hex') || (key !== undefined && key !== '' && key === before.key);
+          if (!accepted) {
+            // left as it is
+          } else if (event === 'stopped') {
+            fam.delete(who);
+          } else {
+            const counted = seeder && event === 'completed' && (!known || (!before.seeder && !before.done));
+            if (counted) m.completed++;
+            fam.set(who, {
+              ip: ip.toString('hex'),
+              addr: addr.toString('hex'),
+              seeder,
+              expiry: now + LIFETIME,
+              key: key === '' ? undefined : key,
+              done: (known && before.done) || counted,
+            });
+          }
+          trace.update(`${r.complete} ${r.incomplete} ${r.downloaded} `).update(r.peers).update(r.peerIds ?? '');
+          assert.deepEqual([r.complete, r.incomplete, r.downloaded], [...counts(m, now), m.completed], at);
+          const candidates =
+            event === 'stopped' ? [] : live(fam, now).filter(([id, p]) => id !== who && (!seeder || !p.seeder));
+          const size = family === 4 ? 6 : 18;
+          assert.equal(r.peers.length, Math.min(numWant, candidates.length) * size, at);
+          assert.equal(r.peerIds?.length, r.peers.length / size * 20, `${at}: peerIds`);
+          const byAddr = new Map(candidates.map(([id, p]) => [p.addr, id]));
+          const got = new Set<string>();
+          for (let i = 0; i * size < r.peers.length; i++) {
+            const a = r.peers.subarray(i * size, (i + 1) * size).toString('hex');
+            const id = byAddr.get(a);
+            assert.ok(id !== undefined, `${at}: selected a non-candidate`);
+            assert.ok(!got.has(a), `${at}: duplicate`);
+            got.add(a);
+            assert.deepEqual(r.peerIds?.subarray(i * 20, i * 20 + 20), ids[id]);
+          }
         }
+        options.check?.(store);
       }
-    });
+      return trace.digest('hex');
+    }
 
     it('counts a new peer as a leecher or a seeder', async () => {
       const s = swarm();

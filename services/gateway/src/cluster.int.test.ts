@@ -69,32 +69,42 @@ describe('three gateways over one Redis Cluster', { skip, timeout: SUITE_TIMEOUT
     );
     assert.equal((first.get('peers') as Buffer).length, 0);
 
+    // the swarm is new: every count and peer list is exact. Gateway 2 and 3 each add one leecher
+    // over HTTP, then one over UDP, all from 127.0.0.1 on their own ports.
+    const httpLeechers = [40100, 40101];
     for (const [i, gw] of gateways.slice(1).entries()) {
       const r = decode(
-        (await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: 40100 + i, compact: 1 }))).body,
+        (await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: httpLeechers[i], compact: 1 }))).body,
       );
-      assert.ok(
-        peerEntries(r.get('peers') as Buffer).includes(compactLoopback(seederPort)),
-        `gateway on ${gw.httpPort} over HTTP: ${(r.get('peers') as Buffer).toString('hex')}`,
+      assert.deepEqual(
+        peerEntries(r.get('peers') as Buffer),
+        [seederPort, ...httpLeechers.slice(0, i)].map(compactLoopback).sort(),
+        `gateway on ${gw.httpPort} over HTTP`,
       );
-      assert.ok((r.get('complete') as number) >= 1);
+      assert.deepEqual([r.get('complete'), r.get('incomplete')], [1, i + 1], `gateway on ${gw.httpPort}: seeders, leechers`);
     }
 
-    for (const gw of gateways.slice(1)) {
+    const udpLeechers = [40200, 40201];
+    for (const [i, gw] of gateways.slice(1).entries()) {
       const connectionId = await udpConnect(gw.udpPort);
       const reply = await udpExchange(
         gw.udpPort,
-        udpAnnouncePacket({ connectionId, transactionId: 7, infoHash, peerId: randomBytes(20), port: 40200 }),
+        udpAnnouncePacket({ connectionId, transactionId: 7, infoHash, peerId: randomBytes(20), port: udpLeechers[i] }),
         HOST,
         3000,
       );
       assert.ok(reply !== null, `no UDP announce reply from ${gw.udpPort}`);
       assert.equal(reply.readUInt32BE(0), 1, `UDP error: ${reply.subarray(8).toString()}`);
       assert.equal(reply.readUInt32BE(4), 7);
-      assert.ok(reply.readUInt32BE(16) >= 1, 'seeders');
-      assert.ok(
-        peerEntries(reply.subarray(20)).includes(compactLoopback(seederPort)),
-        `gateway on ${gw.udpPort} over UDP: ${reply.subarray(20).toString('hex')}`,
+      assert.deepEqual(
+        [reply.readUInt32BE(16), reply.readUInt32BE(12)],
+        [1, httpLeechers.length + i + 1],
+        `gateway on ${gw.udpPort} over UDP: seeders, leechers`,
+      );
+      assert.deepEqual(
+        peerEntries(reply.subarray(20)),
+        [seederPort, ...httpLeechers, ...udpLeechers.slice(0, i)].map(compactLoopback).sort(),
+        `gateway on ${gw.udpPort} over UDP`,
       );
     }
   });
@@ -109,12 +119,15 @@ describe('three gateways over one Redis Cluster', { skip, timeout: SUITE_TIMEOUT
       3000,
     );
     assert.ok(first !== null && first.readUInt32BE(0) === 1, `UDP announce failed: ${first?.toString('hex')}`);
-    for (const gw of gateways.slice(1)) {
-      const r = decode((await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: 41002 }))).body);
-      assert.ok(
-        peerEntries(r.get('peers') as Buffer).includes(compactLoopback(41001)),
-        `gateway on ${gw.httpPort}: ${(r.get('peers') as Buffer).toString('hex')}`,
+    const leechers = [41002, 41003];
+    for (const [i, gw] of gateways.slice(1).entries()) {
+      const r = decode((await httpGet(gw.httpPort, announcePath({ infoHash, peerId: randomBytes(20), port: leechers[i] }))).body);
+      assert.deepEqual(
+        peerEntries(r.get('peers') as Buffer),
+        [41001, ...leechers.slice(0, i)].map(compactLoopback).sort(),
+        `gateway on ${gw.httpPort}`,
       );
+      assert.deepEqual([r.get('complete'), r.get('incomplete')], [1, i + 1], `gateway on ${gw.httpPort}: seeders, leechers`);
     }
   });
 

@@ -74,6 +74,7 @@ describe('loadConfig', () => {
         redisClusterNodes: undefined,
         redisKeyPrefix: 'pt:',
         redisTimeoutMs: 1000,
+        redisAllowEviction: false,
         swarmRetentionSec: 3600,
         fullScrape: true,
         maxUrlLength: 4096,
@@ -100,6 +101,7 @@ describe('loadConfig', () => {
     assert.equal(c.redisClusterNodes, undefined);
     assert.equal(c.redisKeyPrefix, 'pt:');
     assert.equal(c.redisTimeoutMs, 1000);
+    assert.equal(c.redisAllowEviction, false);
   });
 
   it('reads a single Redis server', () => {
@@ -108,8 +110,10 @@ describe('loadConfig', () => {
       REDIS_URL: 'rediss://user:pw@redis.example:6380/2',
       TRACKER_REDIS_KEY_PREFIX: 'tracker-a:',
       TRACKER_REDIS_TIMEOUT_MS: '250',
+      TRACKER_REDIS_ALLOW_EVICTION: 'true',
     });
     assert.equal(c.redisUrl, 'rediss://user:pw@redis.example:6380/2');
+    assert.equal(c.redisAllowEviction, true);
     assert.equal(c.redisKeyPrefix, 'tracker-a:');
     assert.equal(c.redisTimeoutMs, 250);
   });

@@ -37,6 +37,8 @@ export interface GatewayConfig {
   redisKeyPrefix: string;
   /** ms after which a Redis command (and a store call on the request path) fails instead of waiting */
   redisTimeoutMs: number;
+  /** start even if a Redis master may evict keys (maxmemory-policy other than noeviction), with a warning */
+  redisAllowEviction: boolean;
   /** seconds a swarm without live peers (and its completed count) is kept after its last announce */
   swarmRetentionSec: number;
   fullScrape: boolean;
@@ -166,6 +168,7 @@ const schema = z.object({
     .refine((s) => !/[{}\s]/.test(s), 'must not contain {, } or whitespace')
     .default('pt:'),
   TRACKER_REDIS_TIMEOUT_MS: int(1, 60_000).default('1000'),
+  TRACKER_REDIS_ALLOW_EVICTION: bool.default('false'),
   TRACKER_SWARM_RETENTION: int(0, 365 * 86400).default('86400'),
   TRACKER_FULL_SCRAPE: bool.default('false'),
   TRACKER_MAX_URL_LENGTH: int(256, 65536).default('8192'),
@@ -259,6 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     redisClusterNodes: redis ? e.REDIS_CLUSTER_NODES : undefined,
     redisKeyPrefix: e.TRACKER_REDIS_KEY_PREFIX,
     redisTimeoutMs: e.TRACKER_REDIS_TIMEOUT_MS,
+    redisAllowEviction: e.TRACKER_REDIS_ALLOW_EVICTION,
     swarmRetentionSec: e.TRACKER_SWARM_RETENTION,
     fullScrape: e.TRACKER_FULL_SCRAPE,
     maxUrlLength: e.TRACKER_MAX_URL_LENGTH,

@@ -11,16 +11,14 @@
  * success) within TRACKER_REDIS_TIMEOUT_MS plus a small margin, the gateway stays up, and its
  * /metrics counts every failure the clients saw.
  *
- * The servers come from @peertracker/redis-store's test provider (Debian redis-server, local
- * processes). Since these tests kill servers, they run only on local servers they start: with
- * REDIS_CLUSTER_NODES / REDIS_URL set, or REDIS_TEST_PROVIDER other than `local`, they are skipped.
- * Without redis-server they are skipped, except under CI=true, where they fail.
+ * The servers come from @peertracker/redis-store's test provider, always as local redis-server
+ * processes started here (they are killed): REDIS_CLUSTER_NODES / REDIS_URL and REDIS_TEST_PROVIDER
+ * are ignored. Without redis-server the suite is skipped, except under CI=true, where it fails.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import {
-  redisSkipReason,
   startRedisTestServer,
   type RedisTestServer,
 } from '@peertracker/redis-store/dist/testing';
@@ -57,22 +55,19 @@ const NODE_TIMEOUT_MS = 1000;
 const STEADY_MS = 1500;
 
 /**
- * The skip rule of the other Redis suites (redisSkipReason: skipped when no Redis can be had,
- * failing under CI=true), narrowed to what killing servers needs: local redis-server processes
- * started here. Servers given by REDIS_URL / REDIS_CLUSTER_NODES, or from another provider
- * (REDIS_TEST_PROVIDER), are not killed: then the suite is skipped, saying why.
+ * These tests kill servers, so they always run on local redis-server processes of their own,
+ * whatever REDIS_URL, REDIS_CLUSTER_NODES or REDIS_TEST_PROVIDER say (those servers are never
+ * killed). Skipped only outside CI when redis-server is not installed; under CI=true they run,
+ * and fail if it is missing.
  */
-const ownOnly = (kind: 'single' | 'cluster'): string | false => {
-  const reason = redisSkipReason(kind);
-  if (reason !== undefined) return reason;
-  const env = kind === 'single' ? 'REDIS_URL' : 'REDIS_CLUSTER_NODES';
-  const why = 'this suite kills Redis servers, so it runs only on local redis-server processes it starts';
-  if ((process.env[env] ?? '').trim() !== '') return `${env} is set: ${why}`;
-  const provider = (process.env.REDIS_TEST_PROVIDER ?? '').trim();
-  if (provider !== '' && provider !== 'local') return `REDIS_TEST_PROVIDER=${provider}: ${why}`;
-  if (!redisServerInstalled() && process.env.CI !== 'true') return `redis-server is not installed: ${why}`;
-  return false;
-};
+const OWN_SERVERS: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '', REDIS_TEST_PROVIDER: 'local' };
+
+function ownServersSkip(): string | false {
+  if (process.env.CI === 'true' || redisServerInstalled()) return false;
+  return 'redis-server is not installed: this suite kills Redis servers, so it runs only on local redis-server processes it starts';
+}
+
+const startOwnRedis = (kind: 'single' | 'cluster') => startRedisTestServer(kind, OWN_SERVERS);
 
 interface Sample {
   proto: 'http' | 'udp';
@@ -226,7 +221,7 @@ function clusterAndGateway(): { redis: () => RedisTestServer; gw: () => GatewayP
   let redis: RedisTestServer | undefined;
   let gw: GatewayProcess | undefined;
   before(async () => {
-    redis = await startRedisTestServer('cluster');
+    redis = await startOwnRedis('cluster');
     gw = await startGateway(
       gatewayEnv({ REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(',') }),
     );
@@ -242,7 +237,7 @@ function clusterAndGateway(): { redis: () => RedisTestServer; gw: () => GatewayP
   return { redis: () => up(redis, 'the Redis Cluster'), gw: () => up(gw, 'the gateway') };
 }
 
-describe('a Redis Cluster master killed under load', { skip: ownOnly('cluster'), timeout: 120_000 }, () => {
+describe('a Redis Cluster master killed under load', { skip: ownServersSkip(), timeout: 120_000 }, () => {
   const servers = clusterAndGateway();
 
   it(`its replica takes over; announces succeed again within ${FAILOVER_LIMIT_MS} ms, every answer prompt`, async () => {
@@ -347,13 +342,13 @@ async function downAndBack(gw: GatewayProcess, down: () => Promise<void>, up: ()
   assert.deepEqual(afterRecovery.map((s) => `${s.proto} at ${s.start}: ${s.detail}`), [], `failures after recovery: ${context}`);
 }
 
-describe('the only Redis server killed, then started again', { skip: ownOnly('single'), timeout: 90_000 }, () => {
+describe('the only Redis server killed, then started again', { skip: ownServersSkip(), timeout: 90_000 }, () => {
   let redis: RedisTestServer | undefined;
   let again: OwnRedis | undefined;
   let gw: GatewayProcess | undefined;
 
   before(async () => {
-    redis = await startRedisTestServer('single');
+    redis = await startOwnRedis('single');
     gw = await startGateway(gatewayEnv({ REDIS_URL: redis.url! }));
   });
 
@@ -374,7 +369,7 @@ describe('the only Redis server killed, then started again', { skip: ownOnly('si
   });
 });
 
-describe('every node of the Redis Cluster killed, then started again', { skip: ownOnly('cluster'), timeout: 120_000 }, () => {
+describe('every node of the Redis Cluster killed, then started again', { skip: ownServersSkip(), timeout: 120_000 }, () => {
   const servers = clusterAndGateway();
 
   it('fails promptly over HTTP and UDP while down, and recovers without a gateway restart', async () => {

@@ -55,8 +55,52 @@ export async function openStore(config: GatewayConfig, log: Logger = silentLogge
       slotsRefreshTimeout: timeout,
     },
   });
+  try {
+    await checkEvictionPolicy(store, config.redisAllowEviction, log);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   logClientErrors(store, log);
   return withDeadline(store, timeout);
+}
+
+/**
+ * Refuses a Redis that may evict keys: under a maxmemory eviction policy Redis may drop any key of
+ * a live swarm, so peers and completed counts vanish, and a swarm left with only some of its keys
+ * is no longer consistent (a record key can come back without a TTL). Every master must have
+ * maxmemory-policy noeviction, or maxmemory 0 (no limit, so nothing is evicted): then a full
+ * Redis fails writes, which the gateway answers as errors. TRACKER_REDIS_ALLOW_EVICTION=true
+ * turns the refusal into a warning. Where CONFIG is not allowed (managed Redis often renames or
+ * denies it), the policy cannot be read: that is logged, and the gateway starts.
+ */
+export async function checkEvictionPolicy(store: RedisStore, allowEviction: boolean, log: Logger): Promise<void> {
+  const client = store.client;
+  const masters = 'nodes' in client ? client.nodes('master') : [client];
+  for (const node of masters) {
+    const where = `${node.options.host}:${node.options.port}`;
+    let settings: Map<string, string>;
+    try {
+      const flat = (await node.config('GET', 'maxmemory*')) as string[];
+      settings = new Map(flat.flatMap((v, i) => (i % 2 === 0 ? [[v, flat[i + 1]] as [string, string]] : [])));
+    } catch (err) {
+      log.warn('could not read the Redis eviction policy (CONFIG GET refused): make sure maxmemory-policy is noeviction', {
+        node: where,
+        err,
+      });
+      continue;
+    }
+    const policy = settings.get('maxmemory-policy');
+    const maxmemory = settings.get('maxmemory');
+    if (policy === 'noeviction' || maxmemory === '0') continue;
+    const problem =
+      `Redis ${where} has maxmemory-policy ${policy ?? '(unknown)'} with maxmemory ${maxmemory ?? '(unknown)'}: ` +
+      'it may evict swarm keys, losing peers and completed counts or keeping keys without their TTL';
+    if (!allowEviction) {
+      throw new Error(`${problem}. Set maxmemory-policy noeviction, or TRACKER_REDIS_ALLOW_EVICTION=true to start anyway`);
+    }
+    log.warn(`${problem}. Starting anyway because TRACKER_REDIS_ALLOW_EVICTION=true`, { node: where, policy, maxmemory });
+  }
 }
 
 function logClientErrors(store: RedisStore, log: Logger): void {
