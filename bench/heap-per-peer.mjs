@@ -9,12 +9,9 @@
 // make sure the store copied what it keeps (if it kept our reused buffers, the count would be low
 // and the swarms corrupted; the figure is then flagged as wrong).
 
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fullGc, loadTracker, memory } from './heap.mjs';
 import { createHash } from 'node:crypto';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const jsonOut = process.argv.includes('--json');
 const sizesArg = process.argv.includes('--sizes') ? process.argv[process.argv.indexOf('--sizes') + 1] : null;
 const sizes = (sizesArg ?? '1000000x20000,200000x4000').split(',').map((s) => {
@@ -28,26 +25,12 @@ function die(message) {
   process.exit(1);
 }
 
-if (typeof globalThis.gc !== 'function') die('run with `node --expose-gc bench/heap-per-peer.mjs`');
-const modulePath = join(root, 'packages/tracker/dist/index.js');
-if (!existsSync(modulePath)) die(`${modulePath} not found: run \`npm run build\` first`);
-const mod = await import(pathToFileURL(modulePath).href);
+const mod = await loadTracker('bench/heap-per-peer.mjs');
 const MemoryStore = mod.MemoryStore ?? mod.default?.MemoryStore;
 if (typeof MemoryStore !== 'function') die('packages/tracker/dist/index.js does not export MemoryStore');
 
 const PEER_LIFETIME_MS = 3_600_000;
 
-async function fullGc() {
-  for (let i = 0; i < 4; i++) {
-    globalThis.gc();
-    await new Promise((r) => setImmediate(r));
-  }
-}
-
-function memory() {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
 
 function writePeerId(buf, i) {
   buf.write('-PT0001-', 0, 'latin1');

@@ -24,11 +24,8 @@
 // mostly preemption and GC. The announce that last doubled the pool during the fill shows the
 // stall of a resize (the pool copies itself and rebuilds its index at once).
 
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fullGc, loadTracker, memory } from './heap.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const jsonOut = args.includes('--json');
 const arg = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -45,22 +42,7 @@ function die(message) {
   process.exit(1);
 }
 
-if (typeof globalThis.gc !== 'function') die('run with `node --expose-gc bench/memory-swarm-series.mjs`');
-const modulePath = join(root, 'packages/tracker/dist/index.js');
-if (!existsSync(modulePath)) die(`${modulePath} not found: run \`npm run build\` first`);
-const { MemoryStore, DEFAULT_MAX_PEERS_PER_ADDRESS } = await import(pathToFileURL(modulePath).href);
-
-async function fullGc() {
-  for (let i = 0; i < 4; i++) {
-    globalThis.gc();
-    await new Promise((r) => setImmediate(r));
-  }
-}
-
-function memory() {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
+const { MemoryStore, DEFAULT_MAX_PEERS_PER_ADDRESS } = await loadTracker('bench/memory-swarm-series.mjs');
 
 /**
  * Peer `i`: a distinct id and a distinct IPv4 address (10.0.0.0 + i); with `swarms` > 1 it
