@@ -56,7 +56,7 @@ for (const kind of kinds) {
 
     it('puts every key of a swarm in one slot', async () => {
       const keys = store.swarmKeys(randomBytes(20));
-      assert.equal(keys.length, 5);
+      assert.equal(keys.length, 8);
       assert.equal(new Set(keys.map((k) => k.slice(0, k.indexOf('}') + 1))).size, 1);
       if (kind === 'cluster') {
         const node = (store.client as import('ioredis').Cluster).nodes('master')[0];
@@ -73,32 +73,32 @@ for (const kind of kinds) {
       await store.announce({ ...base, peerId: randomBytes(20), family: 4, addr: randomBytes(6), seeder: true, event: 'completed', now });
       await store.announce({ ...base, peerId: randomBytes(20), family: 6, addr: randomBytes(18), seeder: false, event: 'started', now });
       const exists = () => Promise.all(keys.map((k) => store.client.exists(k)));
-      assert.deepEqual(await exists(), [1, 1, 1, 1, 1]);
+      assert.deepEqual(await exists(), [1, 1, 1, 1, 1, 1, 1, 1]);
       await sleep(400);
       // the peers are gone, the completed count stays for the retention (600 ms)
-      assert.deepEqual(await exists(), [0, 0, 0, 0, 1]);
+      assert.deepEqual(await exists(), [0, 0, 0, 0, 0, 0, 0, 1]);
       await sleep(400);
-      assert.deepEqual(await exists(), [0, 0, 0, 0, 0]);
+      assert.deepEqual(await exists(), [0, 0, 0, 0, 0, 0, 0, 0]);
       const [entry] = await store.scrape([infoHash], Date.now());
       assert.deepEqual(entry, { infoHash, complete: 0, downloaded: 0, incomplete: 0 });
     });
 
-    it('grows a pool past its capacity and shrinks it when a purge leaves it far below', async () => {
+    it('keeps fixed-width records and an index, and the purge rebuilds them to size', async () => {
       const infoHash = randomBytes(20);
-      const [m, r4, p6, r6] = store.swarmKeys(infoHash);
+      const [m, t4, r4, p6, t6, r6, x] = store.swarmKeys(infoHash);
       const lifetime = 60_000;
       const t = Date.now();
       const announce = (peerId: Buffer, family: 4 | 6, addr: Buffer, now: number, numWant = 0) =>
         store.announce({ infoHash, peerId, family, addr, key: undefined, seeder: false, event: 'none', numWant, withPeerIds: true, now, peerLifetimeMs: lifetime });
       const v4 = Array.from({ length: 40 }, () => ({ id: randomBytes(20), addr: randomBytes(6) }));
       const v6 = Array.from({ length: 9 }, () => ({ id: randomBytes(20), addr: randomBytes(18) }));
-      // 40 IPv4 peers: capacity 64 (4, 8, 16, 32, 64), 76-byte header + 26 bytes a slot
       for (const [i, p] of v4.entries()) await announce(p.id, 4, p.addr, i < 4 ? t : t + 1000);
       for (const p of v6) await announce(p.id, 6, p.addr, t + 1000);
-      assert.equal(await store.client.strlen(m), 76 + 64 * 26);
-      assert.equal(await store.client.strlen(r4), 64 * 18);
-      assert.equal(await store.client.strlen(p6), 16 * 38);
-      assert.equal(await store.client.strlen(r6), 16 * 18);
+      // 76-byte header + 6 bytes an address; 17-byte time and 21-byte id records; one index entry
+      // per peer and one count per address
+      const lengths = async () =>
+        [await store.client.strlen(m), await store.client.strlen(t4), await store.client.strlen(r4), await store.client.strlen(p6), await store.client.strlen(t6), await store.client.strlen(r6), await store.client.hlen(x)];
+      assert.deepEqual(await lengths(), [76 + 40 * 6, 40 * 17, 40 * 21, 9 * 18, 9 * 17, 9 * 21, 2 * 49]);
       // every peer is still there, ids in the order of the addresses
       const r = await announce(v4[0].id, 4, v4[0].addr, t + 2000, 100);
       assert.equal(r.incomplete, 49);
@@ -107,19 +107,17 @@ for (const kind of kinds) {
       for (let j = 0; j < 39; j++) {
         assert.equal(byAddr.get(r.peers.subarray(j * 6, j * 6 + 6).toString('hex')), r.peerIds!.subarray(j * 20, j * 20 + 20).toString('hex'));
       }
-      // the first four (but v4[0], which re-announced) expire: 37 left, cap stays 64 (37 * 4 > 64)
+      // the first four (but v4[0], which re-announced) expire: the strings are rebuilt to size
       let [e] = await store.scrape([infoHash], t + lifetime);
       assert.equal(e.incomplete, 37 + 9);
-      assert.equal(await store.client.strlen(m), 76 + 64 * 26);
-      // all but v4[0] expire: capacity 4
+      assert.deepEqual(await lengths(), [76 + 37 * 6, 37 * 17, 37 * 21, 9 * 18, 9 * 17, 9 * 21, 2 * 46]);
+      // all but v4[0] expire
       [e] = await store.scrape([infoHash], t + 1000 + lifetime);
       assert.deepEqual([e.complete, e.incomplete], [0, 1]);
-      assert.equal(await store.client.strlen(m), 76 + 4 * 26);
-      assert.equal(await store.client.strlen(r4), 4 * 18);
-      assert.equal(await store.client.exists(p6, r6), 0);
+      assert.deepEqual(await lengths(), [76 + 6, 17, 21, 0, 0, 0, 2]);
       const again = await announce(v4[0].id, 4, v4[0].addr, t + 1000 + lifetime, 10);
       assert.deepEqual([again.incomplete, again.peers.length], [1, 0]);
-      // the last peer expires: only nothing is left (no completed count)
+      // the last peer expires: nothing is left (no completed count)
       [e] = await store.scrape([infoHash], t + 1000 + 2 * lifetime);
       assert.deepEqual([e.complete, e.incomplete, e.downloaded], [0, 0, 0]);
       assert.equal(await store.client.exists(...store.swarmKeys(infoHash)), 0);
