@@ -7,7 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { runStoreConformance } from '@peertracker/tracker/dist/store-conformance';
+import type { Redis } from 'ioredis';
 import { createRedisStore, type RedisStore, type RedisStoreOptions, type RedisTarget } from './redis-store';
+import { SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from './testing';
 
 const servers: Partial<Record<'single' | 'cluster', RedisTestServer>> = {};
@@ -35,6 +37,62 @@ function open(kind: 'single' | 'cluster', options: RedisStoreOptions = {}): Prom
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every command the scripts run on the store's masters while `body` runs (MONITOR), per script call. */
+async function scriptCommands(store: RedisStore, body: () => Promise<void>): Promise<string[][][]> {
+  const client = store.client;
+  const masters: Redis[] = 'nodes' in client ? client.nodes('master') : [client as Redis];
+  const calls: string[][][] = [];
+  const monitors = await Promise.all(
+    masters.map(async (m) => {
+      const mon = await m.duplicate().monitor();
+      let current: string[][] | undefined;
+      mon.on('monitor', (_time: string, args: string[], source: string) => {
+        const name = String(args[0]).toLowerCase();
+        if (source !== 'lua') {
+          current = name === 'evalsha' || name === 'eval' ? [] : undefined;
+          if (current) calls.push(current);
+        } else {
+          current?.push(args.map(String));
+        }
+      });
+      return mon;
+    }),
+  );
+  try {
+    // MONITOR starts with the next command: one round trip on each connection first
+    await Promise.all(masters.map((m) => m.ping()));
+    await body();
+    await Promise.all(masters.map((m) => m.ping()));
+    await sleep(100);
+  } finally {
+    monitors.forEach((m) => m.disconnect());
+  }
+  return calls;
+}
+
+/**
+ * Asserts each script call did work bounded independently of the swarm size: no whole-key read
+ * (GET) but of the small count key, no read or write of more than `bytes` at once, at most
+ * `commands` commands.
+ */
+function assertBounded(calls: string[][][], { bytes, commands }: { bytes: number; commands: number }): void {
+  assert.ok(calls.length > 0, 'no script call was seen');
+  for (const call of calls) {
+    assert.ok(call.length <= commands, `a script call ran ${call.length} commands`);
+    for (const [name, key, ...rest] of call) {
+      const cmd = name.toLowerCase();
+      assert.ok(!/^(keys|scan|hgetall|hkeys|hvals|hscan|lrange|zrange|smembers|sort)$/.test(cmd), `${cmd} walks a key`);
+      if (cmd === 'get') assert.ok(key.endsWith(':c'), `GET ${key} reads a whole pool`);
+      if (cmd === 'getrange') {
+        const length = Number(rest[1]) - Number(rest[0]) + 1;
+        assert.ok(length <= bytes, `GETRANGE of ${length} bytes`);
+      }
+      // the monitor escapes binary bytes (up to 4 characters each)
+      if (cmd === 'set' || cmd === 'setrange') assert.ok(rest.join('').length <= 4 * bytes, `${cmd} of ${rest.join('').length} characters`);
+    }
+  }
+}
 
 for (const kind of kinds) {
   runStoreConformance(`redis ${kind}`, () => open(kind));
@@ -81,6 +139,65 @@ for (const kind of kinds) {
       assert.deepEqual(await exists(), [0, 0, 0, 0, 0, 0, 0, 0]);
       const [entry] = await store.scrape([infoHash], Date.now());
       assert.deepEqual(entry, { infoHash, complete: 0, downloaded: 0, incomplete: 0 });
+    });
+
+    it('does bounded work per announce and scrape in a 20,000-peer swarm, expiry included', async () => {
+      const big = await open(kind);
+      try {
+        const infoHash = randomBytes(20);
+        const lifetime = 60_000;
+        const t = Date.now();
+        const peers = Array.from({ length: 20_000 }, (_, i) => ({ id: randomBytes(20), addr: randomBytes(6), at: i % 3 === 0 ? t : t + lifetime / 2 }));
+        const announce = (p: { id: Buffer; addr: Buffer }, now: number, o: { seeder?: boolean; event?: 'stopped' | 'completed' | 'none'; numWant?: number } = {}) =>
+          big.announce({ infoHash, peerId: p.id, family: 4, addr: p.addr, key: undefined, seeder: o.seeder ?? false, event: o.event ?? 'none', numWant: o.numWant ?? 50, withPeerIds: true, now, peerLifetimeMs: lifetime });
+        for (let i = 0; i < peers.length; i += 500) {
+          await Promise.all(peers.slice(i, i + 500).map((p, j) => announce(p, p.at, { seeder: (i + j) % 5 === 0, numWant: 0 })));
+        }
+        // a third of the peers is due: re-announces, new peers, stops, flips and scrapes
+        const now = t + lifetime + 1;
+        const live = peers.filter((p) => p.at !== t);
+        const expired = new Set(peers.filter((p) => p.at === t).map((p) => p.addr.toString('hex')));
+        const calls = await scriptCommands(big, async () => {
+          for (let i = 0; i < 40; i++) {
+            const r = await announce(live[i], now);
+            for (let j = 0; j < r.peers.length; j += 6) assert.ok(!expired.has(r.peers.subarray(j, j + 6).toString('hex')), 'an expired peer was returned');
+            await announce({ id: randomBytes(20), addr: randomBytes(6) }, now, { seeder: i % 2 === 0 });
+            await announce(live[100 + i], now, { event: i % 2 === 0 ? 'stopped' : 'completed', seeder: i % 2 === 1 });
+            await announce(live[200 + i], now, { seeder: (300 + i) % 5 !== 0 });
+            await big.scrape([infoHash], now);
+          }
+        });
+        assertBounded(calls, { bytes: 4096, commands: 400 });
+      } finally {
+        await big.close();
+      }
+    });
+
+    it(`never returns an expired peer of a big swarm, and sweeps it out within a bounded number of announces`, async () => {
+      const infoHash = randomBytes(20);
+      const lifetime = 60_000;
+      const t = Date.now();
+      const n = 10 * SMALL_POOL;
+      const peers = Array.from({ length: n }, (_, i) => ({ id: randomBytes(20), addr: randomBytes(6), at: i % 2 === 0 ? t : t + lifetime / 2 }));
+      const announce = (p: { id: Buffer; addr: Buffer }, now: number, numWant = 50) =>
+        store.announce({ infoHash, peerId: p.id, family: 4, addr: p.addr, key: undefined, seeder: false, event: 'none', numWant, withPeerIds: false, now, peerLifetimeMs: lifetime });
+      await Promise.all(peers.map((p) => announce(p, p.at, 0)));
+      const now = t + lifetime;
+      const live = peers.filter((p) => p.at !== t);
+      const expired = new Set(peers.filter((p) => p.at === t).map((p) => p.addr.toString('hex')));
+      // each call passes SWEEP_SLOTS slots or drops SWEEP_DROPS; a peer moved into a hole behind
+      // the cursor waits for the next pass: a bound on the calls it takes to drop all n / 2
+      const bound = 2 * (Math.ceil(n / 2 / SWEEP_DROPS) + Math.ceil(n / SWEEP_SLOTS)) + 2;
+      let last;
+      for (let i = 0; i < bound; i++) {
+        // (a window that meets peers not swept yet leaves them out: fewer than numWant then)
+        last = await announce(live[i % live.length], now);
+        for (let j = 0; j < last.peers.length; j += 6) assert.ok(!expired.has(last.peers.subarray(j, j + 6).toString('hex')), 'an expired peer was returned');
+      }
+      assert.equal(last?.incomplete, n / 2);
+      assert.equal(last?.peers.length, 50 * 6);
+      const [e] = await store.scrape([infoHash], now);
+      assert.equal(e.incomplete, n / 2);
     });
 
     it('keeps fixed-width records and an index, and the purge rebuilds them to size', async () => {
