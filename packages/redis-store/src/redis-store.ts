@@ -39,7 +39,7 @@ interface Scripted {
 
 const EMPTY = Buffer.alloc(0);
 /** the names of a swarm's keys after `<prefix>{<hex>}:`, in the scripts' KEYS order */
-const KEY_NAMES = ['m', 't4', 'r4', 'p6', 't6', 'r6', 'x', 'c'] as const;
+const KEY_NAMES = ['m', 'r4', 'p6', 'r6', 'x', 'c'] as const;
 const KEY_NAME_BYTES = KEY_NAMES.reduce((n, k) => n + k.length, 0);
 const HEX = Buffer.from('0123456789abcdef');
 /** keys sampled per master by stats() */
@@ -91,16 +91,16 @@ export class RedisStore implements SwarmStore {
   }
 
   /**
-   * The eight keys of a swarm (see scripts.ts), all in the slot of `{<hex>}`: m (swarm header and
-   * IPv4 addresses), t4 and r4 (IPv4 time and id records), p6, t6 and r6 (the IPv6 pool), x (peer
-   * id -> slot, address -> peers), c (completed count).
+   * The six keys of a swarm (see scripts.ts), all in the slot of `{<hex>}`: m (swarm header and
+   * IPv4 addresses), r4 (IPv4 peer records), p6 and r6 (the IPv6 pool), x (peer id -> slot,
+   * address -> peers), c (completed count).
    */
   swarmKeys(infoHash: Buffer): string[] {
     return this.keyBuffers(infoHash).map((k) => k.toString());
   }
 
   /**
-   * swarmKeys as bytes, all eight in one allocation, as the scripts are called with them: ioredis
+   * swarmKeys as bytes, all six in one allocation, as the scripts are called with them: ioredis
    * computes a key's cluster slot from its UTF-8 bytes, and for a string it first builds an array
    * of them, several times per command (Pipeline.exec checks every key); with Buffers it reads
    * the bytes. That was ≈ 5 % of the gateway's CPU in cluster mode, with the garbage it left.

@@ -1,19 +1,19 @@
 /*
  * The Lua scripts of the Redis store, loaded with ioredis defineCommand (sent by EVALSHA).
- * Both take the eight keys of one swarm, all with the hash tag {<info_hash hex>} (one slot):
+ * Both take the six keys of one swarm, all with the hash tag {<info_hash hex>} (one slot):
  *   KEYS[1] m   the swarm header (HEADER_BYTES, big-endian, one struct.unpack: completed, last
- *               announce, peer lifetime, the TTL deadline of m, t4, r4 and x; per pool n (peers),
+ *               announce, peer lifetime, the TTL deadline of m, r4 and x; per pool n (peers),
  *               s (seeders), the earliest announce time of its peers (a lower bound), its purge
- *               cursor; the TTL deadline of p6, t6 and r6), followed by the IPv4 pool's compact
+ *               cursor; the TTL deadline of p6 and r6), followed by the IPv4 pool's compact
  *               addresses (6 bytes a slot);
- *   KEYS[2] t4  the IPv4 peers' times, 17 bytes a slot: the key record (1 if the peer announced a
- *               BEP 3 key | its 8-byte fingerprint (writeKeyRecord), or 9 zeros) | announce time
- *               (double, ms, the caller's clock);
- *   KEYS[3] r4  the IPv4 peers' ids, 21 bytes a slot: peer id | 1 once counted completed;
- *   KEYS[4] p6, KEYS[5] t6, KEYS[6] r6: the same for the IPv6 pool (addresses 18 bytes a slot);
- *   KEYS[7] x   a hash: peer id (IPv6: id .. '\6') -> its slot, and address (IPv4: 4 bytes; IPv6:
+ *   KEYS[2] r4  the IPv4 peers' records, 38 bytes a slot: the key record (1 if the peer announced
+ *               a BEP 3 key | its 8-byte fingerprint (writeKeyRecord), or 9 zeros) | announce
+ *               time (double, ms, the caller's clock) | 1 once counted completed | peer id;
+ *   KEYS[3] p6  the IPv6 pool's addresses (18 bytes a slot);
+ *   KEYS[4] r6  the IPv6 peers' records;
+ *   KEYS[5] x   a hash: peer id (IPv6: id .. '\6') -> its slot, and address (IPv4: 4 bytes; IPv6:
  *               its /64, 8 bytes) -> how many peers of the swarm it holds;
- *   KEYS[8] c   the completed count and the latest announce time it covers (u32, double); exists
+ *   KEYS[6] c   the completed count and the latest announce time it covers (u32, double); exists
  *               only while the count is > 0, and outlives the peers by the retention.
  * A pool keeps its peers in dense slots 0..n-1, seeders first ([0, s)), leechers after, as
  * fixed-width records in strings, so a selection is one random window of compact addresses (at
@@ -36,8 +36,8 @@
  * rebuilt to size by the exact purge once the pool is small again, or deleted when it is empty.
  * The normal announce, a known peer of a small pool re-announcing from the same address in the
  * same role, nothing due, is three commands: GETRANGE of the header and the first SMALL IPv4
- * addresses (the whole pool of a small swarm), HGET of its slot, SETRANGE of its 17-byte time
- * record. The header is written back only when a count, a bound, a cursor or a deadline changed.
+ * addresses (the whole pool of a small swarm), HGET of its slot, SETRANGE of the first 17 bytes
+ * of its record (key record and time). The header is written back only when a count, a bound, a cursor or a deadline changed.
  * Expiry is judged against the caller's `now` and the lifetime; the key TTLs only make idle
  * swarms vanish from memory: a pool's keys get lifetime × 1.25 (PEXPIRE) when their deadline kept
  * in the header (caller's clock) is less than a lifetime away, so about once per quarter
@@ -63,12 +63,11 @@ export const SWEEP_DROPS = 8;
 const LAYOUT = `
 local H = 76
 local HF = '>I4dddI4I4dI4I4I4dI4d'
-local TS = 17
-local RS = 21
+local RS = 38
 local SMALL = ${SMALL_POOL}
 local SWEEP = ${SWEEP_SLOTS}
 local DROPS = ${SWEEP_DROPS}
-local X = KEYS[7]
+local X = KEYS[5]
 `;
 
 /**
@@ -78,8 +77,8 @@ local X = KEYS[7]
 const COMMON = `
 local mainExists = #M >= H
 local completed, last, hlife, dm, d6 = 0, 0, 0, 0, 0
-local P4 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[1], off = H, size = 6, ak = 4, tk = KEYS[2], rk = KEYS[3], tag = '' }
-local P6 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[4], off = 0, size = 18, ak = 8, tk = KEYS[5], rk = KEYS[6], tag = '\\6' }
+local P4 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[1], off = H, size = 6, ak = 4, rk = KEYS[2], tag = '' }
+local P6 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[3], off = 0, size = 18, ak = 8, rk = KEYS[4], tag = '\\6' }
 local cExists = false
 if mainExists then
   completed, last, hlife, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6 = struct.unpack(HF, M)
@@ -89,7 +88,7 @@ if mainExists then
   P4.na = math.min(P4.n, math.floor((#M - H) / 6))
 else
   -- a new swarm, or one kept only for its completed count
-  local cv = redis.call('GET', KEYS[8])
+  local cv = redis.call('GET', KEYS[6])
   if cv then
     cExists = true
     completed, last = struct.unpack('>I4d', cv)
@@ -120,19 +119,18 @@ local function lost()
     end
     p.n, p.s, p.min, p.cur, p.A, p.fresh = 0, 0, 0, 0, nil, true
   end
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], X)
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], X)
   wiped = true
   dirty = true
 end
 
--- the peer in slot 'from' of pool p goes to slot 'to' (its three records and its index entry)
+-- the peer in slot 'from' of pool p goes to slot 'to' (address, record and index entry)
 local function move(p, from, to)
   local size, off = p.size, p.off
   redis.call('SETRANGE', p.pk, off + to * size, gr(p.pk, off + from * size, off + from * size + size))
-  redis.call('SETRANGE', p.tk, to * TS, gr(p.tk, from * TS, from * TS + TS))
   local r = gr(p.rk, from * RS, from * RS + RS)
   redis.call('SETRANGE', p.rk, to * RS, r)
-  redis.call('HSET', X, string.sub(r, 1, 20) .. p.tag, to)
+  redis.call('HSET', X, string.sub(r, 19, 38) .. p.tag, to)
   p.A = nil
 end
 
@@ -155,11 +153,11 @@ local function remove(p, i, idf, ak)
   dirty = true
 end
 
--- the announce times of k slots, from their time records (one unpack each: a format of k
--- records costs three times as much to build and parse)
-local function times(T, k)
+-- the announce times of k slots, from their records (one unpack each: a format of k records
+-- costs three times as much to build and parse)
+local function times(R, k)
   local t = {}
-  for j = 1, k do t[j] = struct.unpack('>d', T, j * TS - 7) end
+  for j = 1, k do t[j] = struct.unpack('>d', R, j * RS - 28) end
   return t
 end
 
@@ -167,9 +165,9 @@ end
 -- times into last, and sets the earliest time of the rest
 local function purgeAll(p)
   local n, size = p.n, p.size
-  local T = gr(p.tk, 0, n * TS)
-  if #T < n * TS then return lost() end
-  local t = times(T, n)
+  local R = gr(p.rk, 0, n * RS)
+  if #R < n * RS then return lost() end
+  local t = times(R, n)
   local keep, gone, mn, sl = {}, {}, 0, 0
   for j = 1, n do
     local tj = t[j]
@@ -186,11 +184,10 @@ local function purgeAll(p)
   p.min = mn
   if #gone == 0 then return end
   p.n, p.s, p.cur, p.A = #keep, sl, 0, nil
-  local R = gr(p.rk, 0, n * RS)
   local Ad = gr(p.pk, p.off, p.off + n * size)
   local del, dec = {}, {}
   for k, j in ipairs(gone) do
-    del[k] = string.sub(R, (j - 1) * RS + 1, (j - 1) * RS + 20) .. p.tag
+    del[k] = string.sub(R, j * RS - 19, j * RS) .. p.tag
     local ak = string.sub(Ad, (j - 1) * size + 1, (j - 1) * size + p.ak)
     dec[ak] = (dec[ak] or 0) + 1
   end
@@ -199,18 +196,16 @@ local function purgeAll(p)
     if redis.call('HINCRBY', X, ak, -d) <= 0 then redis.call('HDEL', X, ak) end
   end
   if #keep == 0 then return end
-  local a, tt, r, hs = {}, {}, {}, {}
+  local a, r, hs = {}, {}, {}
   for k, j in ipairs(keep) do
     a[k] = string.sub(Ad, (j - 1) * size + 1, j * size)
-    tt[k] = string.sub(T, (j - 1) * TS + 1, j * TS)
     r[k] = string.sub(R, (j - 1) * RS + 1, j * RS)
     if j ~= k then
-      hs[#hs + 1] = string.sub(r[k], 1, 20) .. p.tag
+      hs[#hs + 1] = string.sub(r[k], 19, 38) .. p.tag
       hs[#hs + 1] = k - 1
     end
   end
   redis.call('SET', p.pk, string.rep('\\0', p.off) .. table.concat(a), 'KEEPTTL')
-  redis.call('SET', p.tk, table.concat(tt), 'KEEPTTL')
   redis.call('SET', p.rk, table.concat(r), 'KEEPTTL')
   if #hs > 0 then redis.call('HSET', X, unpack(hs)) end
 end
@@ -221,9 +216,9 @@ local function sweep(p)
   local c = p.cur
   if c >= p.n then c = 0 end
   local e = math.min(c + SWEEP, p.n)
-  local T = gr(p.tk, c * TS, e * TS)
-  if #T < (e - c) * TS then return lost() end
-  local t = times(T, e - c)
+  local R = gr(p.rk, c * RS, e * RS)
+  if #R < (e - c) * RS then return lost() end
+  local t = times(R, e - c)
   local drops = 0
   p.cur = e
   for j = e - c, 1, -1 do
@@ -235,7 +230,7 @@ local function sweep(p)
       end
       if tj > last then last = tj end
       local i = c + j - 1
-      remove(p, i, gr(p.rk, i * RS, i * RS + 20) .. p.tag, gr(p.pk, p.off + i * p.size, p.off + i * p.size + p.ak))
+      remove(p, i, string.sub(R, j * RS - 19, j * RS) .. p.tag, gr(p.pk, p.off + i * p.size, p.off + i * p.size + p.ak))
       drops = drops + 1
     end
   end
@@ -260,48 +255,40 @@ if P4.n + P6.n == 0 and now - last >= retention then completed = 0 end
 const FINISH = `
 local live = P4.n + P6.n
 if live == 0 then
-  if mainExists then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], X) end
+  if mainExists then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], X) end
   if completed > 0 then
     if mainExists or completed ~= completed0 or not cExists or dirty then
-      redis.call('SET', KEYS[8], struct.pack('>I4d', completed, last), 'PX', math.max(1, math.ceil(last + retention - now)))
+      redis.call('SET', KEYS[6], struct.pack('>I4d', completed, last), 'PX', math.max(1, math.ceil(last + retention - now)))
     end
   elseif cExists then
-    redis.call('DEL', KEYS[8])
+    redis.call('DEL', KEYS[6])
   end
 else
   if dirty then
     local hdr = struct.pack(HF, completed, last, life, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6)
     if P4.n == 0 and (P4.n0 > 0 or wiped) then
       -- the IPv4 pool emptied: the main key keeps the header only
-      redis.call('DEL', KEYS[2], KEYS[3])
+      redis.call('DEL', KEYS[2])
       redis.call('SET', KEYS[1], hdr, 'KEEPTTL')
     else
       redis.call('SETRANGE', KEYS[1], 0, hdr)
     end
     if not mainExists then redis.call('PEXPIRE', KEYS[1], math.ceil(dm - now)) end
-    if P6.n == 0 and P6.n0 > 0 then redis.call('DEL', KEYS[4], KEYS[5], KEYS[6]) end
+    if P6.n == 0 and P6.n0 > 0 then redis.call('DEL', KEYS[3], KEYS[4]) end
     if refreshM then
       redis.call('PEXPIRE', KEYS[1], ttl)
       redis.call('PEXPIRE', X, ttl)
-      if P4.n > 0 then
-        redis.call('PEXPIRE', KEYS[2], ttl)
-        redis.call('PEXPIRE', KEYS[3], ttl)
-      end
+      if P4.n > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
     end
     if refresh6 and P6.n > 0 then
+      redis.call('PEXPIRE', KEYS[3], ttl)
       redis.call('PEXPIRE', KEYS[4], ttl)
-      redis.call('PEXPIRE', KEYS[5], ttl)
-      redis.call('PEXPIRE', KEYS[6], ttl)
     end
     -- keys made by this call (SETRANGE, HSET) get their pool's deadline
-    if P4.fresh and P4.n > 0 and not refreshM then
-      redis.call('PEXPIRE', KEYS[2], math.ceil(dm - now))
-      redis.call('PEXPIRE', KEYS[3], math.ceil(dm - now))
-    end
+    if P4.fresh and P4.n > 0 and not refreshM then redis.call('PEXPIRE', KEYS[2], math.ceil(dm - now)) end
     if P6.fresh and P6.n > 0 and not refresh6 then
+      redis.call('PEXPIRE', KEYS[3], math.ceil(d6 - now))
       redis.call('PEXPIRE', KEYS[4], math.ceil(d6 - now))
-      redis.call('PEXPIRE', KEYS[5], math.ceil(d6 - now))
-      redis.call('PEXPIRE', KEYS[6], math.ceil(d6 - now))
     end
     if (live0 == 0 or wiped) and not refreshM then redis.call('PEXPIRE', X, math.ceil(dm - now)) end
   end
@@ -310,10 +297,10 @@ else
   if completed > 0 then
     if completed ~= completed0 or refreshM or not cExists then
       local cl = dm - life
-      redis.call('SET', KEYS[8], struct.pack('>I4d', completed, cl), 'PX', math.ceil(math.max(cl + retention, dm) - now))
+      redis.call('SET', KEYS[6], struct.pack('>I4d', completed, cl), 'PX', math.ceil(math.max(cl + retention, dm) - now))
     end
   elseif cExists then
-    redis.call('DEL', KEYS[8])
+    redis.call('DEL', KEYS[6])
   end
 end
 `;
@@ -330,7 +317,7 @@ export const REFUSAL_CODES = ['', 'swarm-full', 'address-full'] as const;
  * writeKeyRecord), then doubles now, retention, lifetime, random [0,1), numWant; bytes family (4|6),
  * seeder (1|0), event (EVENT_CODES), withPeerIds (1|0); doubles maxPeersPerSwarm,
  * maxPeersPerAddress (Infinity: none); the 20-byte peer id; the compact address. Its first 17
- * bytes are the peer's time record as stored (key record, time). Returns one string: the refusal
+ * bytes are the start of the peer's record as stored (key record, time). Returns one string: the refusal
  * code (REFUSAL_CODES, one byte), complete, incomplete, downloaded (u32 each, big-endian), the
  * selected peers' compact addresses, then their ids when asked (one bulk reply: cheaper to write
  * and to parse than an array).
@@ -396,8 +383,8 @@ end
 -- fewer steps.
 if #M >= H and ev ~= 2 then
   local completed, last, hlife, dm, n4, s4, min4, cur4, n6, s6, min6, cur6, d6 = struct.unpack(HF, M)
-  local n, s, mn, pk, tk, rk, off, size = n4, s4, min4, KEYS[1], KEYS[2], KEYS[3], H, 6
-  if six then n, s, mn, pk, tk, rk, off, size = n6, s6, min6, KEYS[4], KEYS[5], KEYS[6], 0, 18 end
+  local n, s, mn, pk, rk, off, size = n4, s4, min4, KEYS[1], KEYS[2], H, 6
+  if six then n, s, mn, pk, rk, off, size = n6, s6, min6, KEYS[3], KEYS[4], 0, 18 end
   if n > 0 and n4 <= SMALL and n6 <= SMALL and (n4 == 0 or min4 + life > now) and (n6 == 0 or min6 + life > now)
     and now >= mn and dm - now >= life and (not six or d6 - now >= life) then
     local v = redis.call('HGET', X, idf)
@@ -407,7 +394,7 @@ if #M >= H and ev ~= 2 then
       local P = M
       if six then P = redis.call('GETRANGE', pk, 0, n * 18 - 1) end
       if #P >= off + n * size and string.sub(P, off + slot * size + 1, off + slot * size + size) == addr then
-        redis.call('SETRANGE', tk, slot * TS, rec)
+        redis.call('SETRANGE', rk, slot * RS, rec)
         local peers, ids = '', ''
         local lo = 0
         if seederb == 1 then lo = s end
@@ -422,7 +409,7 @@ if #M >= H and ev ~= 2 then
               local a, b = runs[q], runs[q + 1]
               if b > a then
                 local Rd = redis.call('GETRANGE', rk, a * RS, b * RS - 1)
-                for j = 1, b - a do il[#il + 1] = string.sub(Rd, (j - 1) * RS + 1, (j - 1) * RS + 20) end
+                for j = 1, b - a do il[#il + 1] = string.sub(Rd, j * RS - 19, j * RS) end
               end
             end
             ids = table.concat(il)
@@ -465,7 +452,7 @@ if slot >= 0 then
   end
   if p.n > SMALL then
     -- a big pool is purged a step at a time: its announcer may be due already (then it is new)
-    trec = gr(p.tk, slot * TS, slot * TS + TS)
+    trec = gr(p.rk, slot * RS, slot * RS + 17)
     local t = struct.unpack('>d', trec, 10)
     if t + life <= now then
       if t > last then last = t end
@@ -478,7 +465,7 @@ end
 -- an entry is changed only from its own IP (any port), or with the key it was stored with
 local accepted = true
 if slot >= 0 and old ~= addr and string.sub(old, 1, size - 2) ~= string.sub(addr, 1, size - 2) then
-  if not trec then trec = gr(p.tk, slot * TS, slot * TS + TS) end
+  if not trec then trec = gr(p.rk, slot * RS, slot * RS + 9) end
   accepted = string.byte(A, 1) == 1 and string.sub(trec, 1, 9) == string.sub(A, 1, 9)
 end
 
@@ -523,11 +510,9 @@ end
 local function swap(a, b)
   if a == b then return end
   local xa = gr(p.pk, off + a * size, off + a * size + size)
-  local xt = gr(p.tk, a * TS, a * TS + TS)
   local xr = gr(p.rk, a * RS, a * RS + RS)
   move(p, b, a)
   redis.call('SETRANGE', p.pk, off + b * size, xa)
-  redis.call('SETRANGE', p.tk, b * TS, xt)
   redis.call('SETRANGE', p.rk, b * RS, xr)
   redis.call('HSET', X, idf, b)
 end
@@ -535,8 +520,8 @@ end
 local nb = p.n
 local plain = wrote and slot >= 0 and seeder == (slot < p.s)
 if plain then
-  -- a plain re-announce: its time record and, when it moved, its address
-  redis.call('SETRANGE', p.tk, slot * TS, rec)
+  -- a plain re-announce: its key record and time and, when it moved, its address
+  redis.call('SETRANGE', p.rk, slot * RS, rec)
   if old ~= addr then
     redis.call('SETRANGE', p.pk, off + slot * size, addr)
     recount()
@@ -564,7 +549,7 @@ elseif wrote and not plain then
     end
     -- (p.A stays valid: the slot written is the announcer's, never part of its reply)
     redis.call('SETRANGE', p.pk, off + slot * size, addr)
-    redis.call('SETRANGE', p.rk, slot * RS, id .. done)
+    redis.call('SETRANGE', p.rk, slot * RS, rec .. done .. id)
     redis.call('HSET', X, idf, slot)
   else
     -- a seeder flip (a plain re-announce took the branch above)
@@ -573,9 +558,9 @@ elseif wrote and not plain then
       slot = p.s
       p.s = p.s + 1
       -- a leecher completing, once per stay in the swarm
-      if ev == 3 and gr(p.rk, slot * RS + 20, slot * RS + 21) ~= '\\1' then
+      if ev == 3 and gr(p.rk, slot * RS + 17, slot * RS + 18) ~= '\\1' then
         completed = completed + 1
-        redis.call('SETRANGE', p.rk, slot * RS + 20, '\\1')
+        redis.call('SETRANGE', p.rk, slot * RS + 17, '\\1')
       end
     else
       p.s = p.s - 1
@@ -586,8 +571,8 @@ elseif wrote and not plain then
       redis.call('SETRANGE', p.pk, off + slot * size, addr)
       recount()
     end
+    redis.call('SETRANGE', p.rk, slot * RS, rec)
   end
-  redis.call('SETRANGE', p.tk, slot * TS, rec)
 end
 if p.n == 0 then
   p.s, p.min, p.cur = 0, 0, 0
@@ -618,13 +603,12 @@ if not stopped and want > 0 and p.n > 0 then
           S = gr(p.pk, off + a * size, off + b * size)
         end
         local Rd
-        if withIdsb == 1 then Rd = gr(p.rk, a * RS, b * RS) end
+        if withIdsb == 1 or check then Rd = gr(p.rk, a * RS, b * RS) end
         -- due: the run's peers to leave out (a big pool's purge runs behind), or nil for none
         local due
         if check then
-          local T = gr(p.tk, a * TS, b * TS)
           for j = 1, b - a do
-            if struct.unpack('>d', T, j * TS - 7) + life <= now then
+            if struct.unpack('>d', Rd, j * RS - 28) + life <= now then
               due = due or {}
               due[j] = true
             end
@@ -637,9 +621,9 @@ if not stopped and want > 0 and p.n > 0 then
         else
           pl[#pl + 1] = S
         end
-        if Rd then
+        if withIdsb == 1 then
           for j = 1, b - a do
-            if not (due and due[j]) then il[#il + 1] = string.sub(Rd, (j - 1) * RS + 1, (j - 1) * RS + 20) end
+            if not (due and due[j]) then il[#il + 1] = string.sub(Rd, j * RS - 19, j * RS) end
           end
         end
       end
