@@ -345,7 +345,7 @@ if six then idf = id .. '\\6' end
 -- from a random start minus the announcer's slot; L physical slots (wrapping once) covering k
 -- candidates, one cut out (the announcer's when inside the window, else the extra last one):
 -- at most three runs {a, b, a, b, a, b}, or nil for none
-local function window(n, lo, slot)
+local function window(n, lo, slot, from)
   local R = n - lo
   local skip = -1
   if slot >= lo and slot < n then skip = slot end
@@ -357,6 +357,7 @@ local function window(n, lo, slot)
   if skip >= 0 and k < R then L = k + 1 end
   if k == m then L = R end
   local start = lo + math.min(R - 1, math.floor(random * R))
+  if from then start = lo + (from - lo) % R end
   local first = math.min(L, n - start)
   local runs = { start, start + first, lo, lo + L - first, 0, 0 }
   if L > k then
@@ -374,48 +375,69 @@ local function window(n, lo, slot)
       runs[4], runs[5], runs[6] = c, c + 1, lo + L - first
     end
   end
-  return runs
+  return runs, lo + (start - lo + L) % R
 end
 
--- the normal announce, first and alone: a known peer of a small pool re-announcing from the same
--- address in the same role, nothing due for purging or a TTL refresh. It writes its time record
--- and nothing else, exactly as the general path below would (the model test runs both), in
--- fewer steps.
+-- the normal announce, first and alone: a known peer re-announcing from the same address in the
+-- same role, nothing due for a TTL refresh, its own pool not due for a purge when small. It
+-- writes its record's key record and time and nothing else, as the general path below would (the
+-- model test runs both), in fewer steps. In a big pool a leecher's window starts at the pool's
+-- cursor and moves it on: the window is the purge's step (the general path takes over when it
+-- holds a due peer, or the announcer is due itself); a seeder's window is random among the
+-- leechers.
 if #M >= H and ev ~= 2 then
   local completed, last, hlife, dm, n4, s4, min4, cur4, n6, s6, min6, cur6, d6 = struct.unpack(HF, M)
-  local n, s, mn, pk, rk, off, size = n4, s4, min4, KEYS[1], KEYS[2], H, 6
-  if six then n, s, mn, pk, rk, off, size = n6, s6, min6, KEYS[3], KEYS[4], 0, 18 end
-  if n > 0 and n4 <= SMALL and n6 <= SMALL and (n4 == 0 or min4 + life > now) and (n6 == 0 or min6 + life > now)
-    and now >= mn and dm - now >= life and (not six or d6 - now >= life) then
+  local n, s, mn, cur, pk, rk, off, size, co = n4, s4, min4, cur4, KEYS[1], KEYS[2], H, 6, 44
+  if six then n, s, mn, cur, pk, rk, off, size, co = n6, s6, min6, cur6, KEYS[3], KEYS[4], 0, 18, 64 end
+  local big = n > SMALL
+  if n > 0 and now >= mn and (n4 == 0 or n4 > SMALL or min4 + life > now) and (n6 == 0 or n6 > SMALL or min6 + life > now)
+    and dm - now >= life and (not six or d6 - now >= life) then
     local v = redis.call('HGET', X, idf)
     local slot = -1
     if v then slot = tonumber(v) end
     if slot >= 0 and slot < n and (seederb == 1) == (slot < s) then
-      local P = M
-      if six then P = redis.call('GETRANGE', pk, 0, n * 18 - 1) end
-      if #P >= off + n * size and string.sub(P, off + slot * size + 1, off + slot * size + size) == addr then
-        redis.call('SETRANGE', rk, slot * RS, rec)
-        local peers, ids = '', ''
+      local P, old = M, nil
+      if big then
+        old = redis.call('GETRANGE', pk, off + slot * size, off + slot * size + size - 1)
+      else
+        if six then P = redis.call('GETRANGE', pk, 0, n * 18 - 1) end
+        if #P >= off + n * size then old = string.sub(P, off + slot * size + 1, off + slot * size + size) end
+      end
+      local ok = old == addr
+      if ok and big then
+        local t = redis.call('GETRANGE', rk, slot * RS + 9, slot * RS + 16)
+        ok = #t == 8 and struct.unpack('>d', t) + life > now
+      end
+      local runs, next
+      local pl, il = {}, {}
+      if ok then
         local lo = 0
         if seederb == 1 then lo = s end
-        local runs = window(n, lo, slot)
-        if runs then
-          local xa, xb, ya, yb, za, zb = unpack(runs)
-          peers = string.sub(P, off + xa * size + 1, off + xb * size) .. string.sub(P, off + ya * size + 1, off + yb * size)
-            .. string.sub(P, off + za * size + 1, off + zb * size)
-          if withIdsb == 1 then
-            local il = {}
-            for q = 1, 5, 2 do
-              local a, b = runs[q], runs[q + 1]
-              if b > a then
-                local Rd = redis.call('GETRANGE', rk, a * RS, b * RS - 1)
-                for j = 1, b - a do il[#il + 1] = string.sub(Rd, j * RS - 19, j * RS) end
+        if big and seederb == 0 then runs, next = window(n, lo, slot, cur) else runs = window(n, lo, slot) end
+      end
+      if runs then
+        for q = 1, 5, 2 do
+          local a, b = runs[q], runs[q + 1]
+          if b > a then
+            if big then
+              pl[#pl + 1] = redis.call('GETRANGE', pk, off + a * size, off + b * size - 1)
+            else
+              pl[#pl + 1] = string.sub(P, off + a * size + 1, off + b * size)
+            end
+            if withIdsb == 1 or big then
+              local Rd = redis.call('GETRANGE', rk, a * RS, b * RS - 1)
+              for j = 1, b - a do
+                if big and struct.unpack('>d', Rd, j * RS - 28) + life <= now then ok = false end
+                if withIdsb == 1 then il[#il + 1] = string.sub(Rd, j * RS - 19, j * RS) end
               end
             end
-            ids = table.concat(il)
           end
         end
-        return struct.pack('>BI4I4I4', 0, s4 + s6, n4 + n6 - s4 - s6, completed) .. peers .. ids
+      end
+      if ok then
+        redis.call('SETRANGE', rk, slot * RS, rec)
+        if next then redis.call('SETRANGE', KEYS[1], co, struct.pack('>I4', next)) end
+        return struct.pack('>BI4I4I4', 0, s4 + s6, n4 + n6 - s4 - s6, completed) .. table.concat(pl) .. table.concat(il)
       end
     end
   end
