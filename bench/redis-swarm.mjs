@@ -3,10 +3,9 @@
 // runs it as its `swarm` mode): starts the test cluster (3 masters + 3 replicas), pins every
 // redis-server to one core and this process to the other (taskset, when there are two). Per size:
 //   load: N peers into one swarm (numWant 0, distinct addresses, 20 % seeders, half with a key);
-//     a tenth of them dated a lifetime earlier, so they are due when the run starts and the run
-//     includes their purge;
-//   run: the live peers re-announce (numWant 50) at full speed for BENCH_SWARM_SECONDS on a clock
-//     that starts past the due peers' expiry;
+//     a tenth of them (at most 1,000 per second of the run) dated so that they go due one after
+//     the other during the run, which includes their purge;
+//   run: the other peers re-announce (numWant 50) at full speed for BENCH_SWARM_SECONDS;
 // and prints: Redis CPU µs per announce (masters' used_cpu_sys+user deltas over the run ÷
 // announces, the counters of /proc/<pid>/stat at µs resolution), its ratio to the 50-peer figure,
 // Redis memory bytes per peer (MEMORY USAGE of the swarm's keys after the load ÷ N; the masters'
@@ -32,6 +31,7 @@ const SECONDS = Number(process.env.BENCH_SWARM_SECONDS ?? 10);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 256);
 const LIFETIME_MS = 30 * 60 * 1000;
 const SLOW_US = 200;
+const DUE_PER_S = 1000;
 
 const PROBE_LUA = 'return 1';
 /** sha1 of PROBE_LUA, a do-nothing script called now and then beside the load (the noise probe) */
@@ -79,7 +79,12 @@ async function measure(server, peers) {
   const probe = (i) => (i % 64 === 0 ? store.client.evalsha(probeSha, 1, probeKey) : undefined);
   const ids = randomBytes(20 * peers);
   const addrs = randomBytes(6 * peers);
-  const due = (i) => i % 10 === 0;
+  // peers that go due during the run, one in ten and at most DUE_PER_S a second of it, their expiry
+  // spread over the run: about one removal per 10 announces at this client's pace (a real swarm
+  // sees about interval ÷ mean stay, 0.1-0.3)
+  const dueCount = Math.min(Math.ceil(peers / 10), DUE_PER_S * SECONDS);
+  const due = (i) => i % 10 === 0 && i / 10 < dueCount;
+  const dueAt = (i) => t0 - LIFETIME_MS + 2000 + ((i / 10) * SECONDS * 1000) / dueCount;
   const t0 = Date.now();
   const req = (i, numWant, event, now) => ({
     infoHash,
@@ -98,7 +103,7 @@ async function measure(server, peers) {
   });
   const before = await nodesSnapshot(masters);
   const l0 = Date.now();
-  await drive(peers, INFLIGHT, (i) => Promise.all([probe(i), store.announce(req(i, 0, 'started', due(i) ? t0 - LIFETIME_MS + 1000 : t0))]));
+  await drive(peers, INFLIGHT, (i) => Promise.all([probe(i), store.announce(req(i, 0, 'started', due(i) ? dueAt(i) : t0))]));
   const loadS = (Date.now() - l0) / 1000;
   const loaded = await nodesSnapshot(masters);
   const loadLongest = await longestCalls(masters);
@@ -107,7 +112,7 @@ async function measure(server, peers) {
   for (const key of store.swarmKeys(infoHash)) keyBytes += (await store.client.memory('USAGE', key, 'SAMPLES', '0')) ?? 0;
   // (MEMORY USAGE walks the keys: not a call of the store)
   await longestCalls(masters);
-  // the live peers re-announce, strided through the swarm; the clock starts past the due peers
+  // the other peers re-announce, strided through the swarm, on a clock that starts 2 s after the load
   const live = peers - Math.ceil(peers / 10);
   const order = (k) => {
     const j = (k * 7919) % live;
@@ -144,8 +149,8 @@ async function measure(server, peers) {
     runLongestUs: runLongest.us,
     runLongestCommand: runLongest.command,
     meanPeersReturned: returned / announces,
-    dueLeft: entry.complete + entry.incomplete - live,
-    due: peers - live,
+    dueLeft: entry.complete + entry.incomplete - (peers - dueCount),
+    due: dueCount,
     trivialCpuUs: ref.cpuUs,
     loadProbeLongestUs: loadLongest.probeUs,
     runProbeLongestUs: runLongest.probeUs,
@@ -203,7 +208,7 @@ async function main() {
     if (process.env.BENCH_JSON === '1') {
       console.log(JSON.stringify({ pinned, seconds: SECONDS, rows }));
     } else {
-      console.log(`\nRedis store, one swarm (local 3-master cluster; ${pinned ? 'redis on core 0, client on core 1' : 'not pinned'}; ${SECONDS} s of re-announces, numWant 50; a tenth of the peers due at the start)\n`);
+      console.log(`\nRedis store, one swarm (local 3-master cluster; ${pinned ? 'redis on core 0, client on core 1' : 'not pinned'}; ${SECONDS} s of re-announces, numWant 50; a tenth of the peers, at most 1,000 a second, going due during the run)\n`);
       console.log(swarmTable(rows));
     }
   } finally {

@@ -642,7 +642,7 @@ async function main() {
         report.swarm = parsed;
         process.stdout.write(`${swarmTable(parsed.rows)}\n`);
         process.stdout.write(
-          `\nRedis ${parsed.pinned ? 'on one core, this client on the other' : 'not pinned'}; per size one swarm loaded (a tenth of its peers dated a lifetime back, so the run purges them), then ${parsed.seconds} s of re-announces (numWant 50). ` +
+          `\nRedis ${parsed.pinned ? 'on one core, this client on the other' : 'not pinned'}; per size one swarm loaded (a tenth of its peers, at most 1,000 a second of the run, dated to go due during the run, so the run purges them), then ${parsed.seconds} s of re-announces (numWant 50). ` +
             'Redis CPU = the masters\' CPU over the run ÷ announces; bytes = MEMORY USAGE of the swarm\'s keys ÷ peers; longest call = SLOWLOG (wall time: a call preempted on a busy machine counts; the probe is a do-nothing EVALSHA sent every 64th call beside the store\'s).\n',
         );
       }

@@ -6,8 +6,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { runStoreConformance } from '@peertracker/tracker/dist/store-conformance';
+import { prng, runStoreConformance } from '@peertracker/tracker/dist/store-conformance';
 import type { Redis } from 'ioredis';
+import type { StoreAnnounceResult } from '@peertracker/tracker';
 import { createRedisStore, type RedisStore, type RedisStoreOptions, type RedisTarget } from './redis-store';
 import { SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from './testing';
@@ -198,6 +199,104 @@ for (const kind of kinds) {
       assert.equal(last?.peers.length, 50 * 6);
       const [e] = await store.scrape([infoHash], now);
       assert.equal(e.incomplete, n / 2);
+    });
+
+    it('keeps a big swarm exact through joins, stops, seeder flips, moves and the address limit', async () => {
+      // no peer expires here, so a big pool's counts are exact: every move of a slot is checked
+      const rnd = prng(7);
+      const int = (n: number) => Math.floor(rnd() * n);
+      const infoHash = randomBytes(20);
+      const [m, r4, p6, r6, x] = store.swarmKeys(infoHash);
+      const t = Date.now();
+      interface P { id: Buffer; addr: Buffer; key: string | undefined; family: 4 | 6; seeder: boolean; live: boolean; done: boolean }
+      const peers: P[] = [];
+      const shared = { 4: randomBytes(4), 6: randomBytes(8) };
+      for (const [family, count] of [[4, 3 * SMALL_POOL], [6, 2 * SMALL_POOL]] as const) {
+        for (let i = 0; i < count; i++) {
+          const addr = randomBytes(family === 4 ? 6 : 18);
+          // one address in twenty shares its IP (IPv6: its /64) with others: the limit of 3 bites
+          if (i % 20 === 0) shared[family].copy(addr);
+          peers.push({ id: randomBytes(20), addr, key: i % 2 === 0 ? `k${i}` : undefined, family, seeder: false, live: false, done: false });
+        }
+      }
+      const ipOf = (p: { family: 4 | 6; addr: Buffer }) => p.addr.subarray(0, p.family === 4 ? 4 : 8).toString('hex');
+      let completed = 0;
+      let step = 0;
+      const check = (r: StoreAnnounceResult, p: P, stopped: boolean, what: string) => {
+        const live = peers.filter((q) => q.live);
+        assert.deepEqual([r.complete, r.incomplete, r.downloaded], [live.filter((q) => q.seeder).length, live.filter((q) => !q.seeder).length, completed], what);
+        const size = p.family === 4 ? 6 : 18;
+        const cands = stopped ? [] : live.filter((q) => q.family === p.family && q !== p && (!p.seeder || !q.seeder));
+        assert.equal(r.peers.length, Math.min(20, cands.length) * size, what);
+        const byAddr = new Map(cands.map((q) => [q.addr.toString('hex'), q]));
+        const seen = new Set<string>();
+        for (let j = 0; j * size < r.peers.length; j++) {
+          const a = r.peers.subarray(j * size, (j + 1) * size).toString('hex');
+          const q = byAddr.get(a);
+          assert.ok(q !== undefined && !seen.has(a), `${what}: selected a non-candidate or twice`);
+          seen.add(a);
+          assert.deepEqual(r.peerIds?.subarray(j * 20, j * 20 + 20), q.id, what);
+        }
+      };
+      const announce = (p: P, o: { seeder: boolean; event: 'none' | 'started' | 'stopped' | 'completed'; addr?: Buffer; key?: string }) =>
+        store.announce({ infoHash, peerId: p.id, family: p.family, addr: o.addr ?? p.addr, key: 'key' in o ? o.key : p.key, seeder: o.seeder, event: o.event, numWant: 20, withPeerIds: true, now: t + step, peerLifetimeMs: 600_000, maxPeersPerAddress: 3 });
+      const join = async (p: P, seeder: boolean, event: 'started' | 'completed') => {
+        const r = await announce(p, { seeder, event });
+        const full = peers.filter((q) => q.live && q.family === p.family && ipOf(q) === ipOf(p)).length >= 3;
+        assert.equal(r.refused, full ? 'address-full' : undefined, `join ${step}`);
+        if (!full) {
+          Object.assign(p, { live: true, seeder, done: seeder && event === 'completed' });
+          if (p.done) completed++;
+        }
+        check(r, p, false, `join ${step}`);
+      };
+      for (const p of peers) {
+        step++;
+        await join(p, int(3) === 0, 'started');
+      }
+      for (; step < peers.length + 2000; step++) {
+        const p = peers[int(peers.length)];
+        const what = `step ${step}`;
+        if (!p.live) {
+          await join(p, int(2) === 0, int(2) === 0 ? 'completed' : 'started');
+          continue;
+        }
+        const op = int(5);
+        if (op === 0) {
+          const r = await announce(p, { seeder: p.seeder, event: 'stopped' });
+          p.live = false;
+          check(r, p, true, what);
+        } else if (op === 1) {
+          const seeder = !p.seeder;
+          const event = seeder && int(2) === 0 ? 'completed' : 'none';
+          const r = await announce(p, { seeder, event });
+          p.seeder = seeder;
+          if (event === 'completed' && !p.done) {
+            p.done = true;
+            completed++;
+          }
+          check(r, p, false, what);
+        } else if (op === 2) {
+          check(await announce(p, { seeder: p.seeder, event: 'none' }), p, false, what);
+        } else {
+          // a new port (op 3), or another IP: taken with the peer's key only
+          const addr = op === 3 ? Buffer.concat([p.addr.subarray(0, p.addr.length - 2), randomBytes(2)]) : randomBytes(p.addr.length);
+          const r = await announce(p, { seeder: p.seeder, event: 'none', addr });
+          if (op === 3 || p.key !== undefined) p.addr = addr;
+          check(r, p, false, what);
+        }
+      }
+      // the index, the records and the address counts agree with the peers
+      const live = peers.filter((q) => q.live);
+      for (const p of live) {
+        const [pk, rk] = p.family === 4 ? [m, r4] : [p6, r6];
+        const [off, size] = p.family === 4 ? [76, 6] : [0, 18];
+        const slot = Number(await store.client.hget(x, p.family === 4 ? p.id : Buffer.concat([p.id, Buffer.from([6])])));
+        assert.deepEqual(await store.client.getrangeBuffer(rk, slot * 38 + 18, slot * 38 + 37), p.id);
+        assert.deepEqual(await store.client.getrangeBuffer(pk, off + slot * size, off + slot * size + size - 1), p.addr);
+      }
+      const ips = new Set(live.map((q) => `${q.family}${ipOf(q)}`));
+      assert.equal(await store.client.hlen(x), live.length + ips.size);
     });
 
     it('keeps fixed-width records and an index, and the purge rebuilds them to size', async () => {
