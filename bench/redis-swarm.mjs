@@ -43,7 +43,7 @@ let probeSha;
  * them.
  */
 async function longestCalls(masters) {
-  const longest = { us: 0, command: '', probeUs: 0, over1ms: 0, probeOver1ms: 0 };
+  const longest = { us: 0, command: '', probeUs: 0, over1ms: 0, probeOver1ms: 0, top: [] };
   for (const m of masters) {
     for (const entry of await m.slowlog('GET', 100_000)) {
       const us = Number(entry[2]);
@@ -54,10 +54,12 @@ async function longestCalls(masters) {
       } else {
         if (us > 1000) longest.over1ms++;
         if (us > longest.us) Object.assign(longest, { us, command: args[0] });
+        longest.top.push([us, args.slice(0, 4).join(' ').slice(0, 120), Number(entry[1])]);
       }
     }
     await m.slowlog('RESET');
   }
+  longest.top = longest.top.sort((x, y) => y[0] - x[0]).slice(0, 5);
   return longest;
 }
 
@@ -152,6 +154,9 @@ async function measure(server, peers) {
     dueLeft: entry.complete + entry.incomplete - (peers - dueCount),
     due: dueCount,
     trivialCpuUs: ref.cpuUs,
+    // the slowest calls of the store: µs, command and keys, unix time
+    loadSlowest: loadLongest.top,
+    runSlowest: runLongest.top,
     loadProbeLongestUs: loadLongest.probeUs,
     runProbeLongestUs: runLongest.probeUs,
     // calls over 1 ms per 10,000: the store's, and the probe's (one probe per 64 calls)
