@@ -16,7 +16,7 @@ const store = await createRedisStore({ url: `redis://127.0.0.1:${port}` }, { key
 const c = store.client;
 const { ANNOUNCE_LUA } = require('../packages/redis-store/dist/scripts.js');
 const cut = process.env.PROFILE_CUT; // a line of the script before which it returns
-const lua = cut ? ANNOUNCE_LUA.replace(cut, "do return struct.pack('>I4I4I4', 0, 0, 0) end\n" + cut) : ANNOUNCE_LUA;
+const lua = cut ? ANNOUNCE_LUA.replace(cut, "do return struct.pack('>BI4I4I4', 0, 0, 0, 0) end\n" + cut) : ANNOUNCE_LUA;
 if (cut && lua === ANNOUNCE_LUA) throw new Error('cut not found');
 const N = 1000, P = 50;
 const hashes = Array.from({ length: N }, () => randomBytes(20));

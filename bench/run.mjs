@@ -10,8 +10,9 @@
 //   BENCH_DURATION     measured window per run, seconds or a Go duration (default 20)
 //   BENCH_PEERS / BENCH_TORRENTS / BENCH_NUMWANT   load (default 200000 / 4000 / 50)
 //   BENCH_SERVERS      comma list of responder,gateway (default both)
-//   BENCH_MODES        comma list of udp,http,cluster (default all three; cluster = the gateway
-//                      on a local Redis Cluster, below)
+//   BENCH_MODES        comma list of udp,http,cluster,swarm (default all four; cluster = the
+//                      gateway on a local Redis Cluster, below; swarm = the Redis store with one
+//                      swarm of 50 to 1,000,000 peers, bench/redis-swarm.mjs)
 //   BENCH_INFLIGHT     UDP outstanding requests (default 64) / BENCH_SOCKETS (default 4)
 //   BENCH_CONNS        HTTP keep-alive connections (default 64)
 //   BENCH_SERVER_CPU / BENCH_LOADGEN_CPU   cores for taskset (default 0 / 1)
@@ -33,6 +34,7 @@ import { dirname, join, relative } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { nodesSnapshot, pin, serverPids, trivialEvalshaCost } from './redis-info.mjs';
+import { swarmTable } from './redis-swarm.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = join(benchDir, '..');
@@ -59,7 +61,9 @@ const load = {
 const serverCpu = env.BENCH_SERVER_CPU ?? '0';
 const loadgenCpu = env.BENCH_LOADGEN_CPU ?? '1';
 const servers = list('BENCH_SERVERS', ['responder', 'gateway']);
-const modes = list('BENCH_MODES', ['udp', 'http', 'cluster']);
+const modes = list('BENCH_MODES', ['udp', 'http', 'cluster', 'swarm']);
+/** the modes that run the gateway and the responder under bench/loadgen */
+const loadModes = modes.filter((m) => m === 'udp' || m === 'http');
 const gatewayMain = env.BENCH_GATEWAY_MAIN ?? join(root, 'services/gateway/dist/main.js');
 const clusterSizes = intList('BENCH_CLUSTER_PEERS', [200_000, 1_000_000]);
 
@@ -480,7 +484,7 @@ async function main() {
   const started = new Date();
   const runs = [];
   let failed = false;
-  for (const mode of modes.filter((m) => m !== 'cluster')) {
+  for (const mode of loadModes) {
     for (const name of servers) {
       process.stderr.write(`\nbench: ${mode} / ${name}: starting the server on core ${serverCpu}\n`);
       const server = await startServer(name, mode);
@@ -524,7 +528,7 @@ async function main() {
     }
   }
   const ratios = {};
-  for (const mode of modes.filter((m) => m !== 'cluster')) {
+  for (const mode of loadModes) {
     const ref = runs.find((r) => r.mode === mode && r.server === 'responder')?.result;
     const gw = runs.find((r) => r.mode === mode && r.server === 'gateway');
     if (ref?.announces_per_sec > 0 && gw?.result) {
@@ -628,6 +632,41 @@ async function main() {
           'Redis CPU = the masters\' CPU over the measured window ÷ announces (in brackets the share spent in the kernel: socket reads and writes, epoll); bytes = growth of the masters\' used_memory ÷ peers; ' +
           'ratio = Redis CPU per announce ÷ the CPU of a do-nothing EVALSHA measured right after (DESIGN.md puts that at ≈ 2 µs on its machine).\n',
       );
+    }
+  }
+
+  if (modes.includes('swarm')) {
+    process.stdout.write('\n## One swarm in the Redis store (store calls on a local Redis Cluster of 3 masters + 3 replicas)\n\n');
+    if (spawnSync('redis-server', ['--version']).error?.code === 'ENOENT') {
+      report.swarm = { skipped: 'redis-server not found' };
+      process.stdout.write('skipped: redis-server not found (Debian: apt-get install redis-server)\n');
+    } else {
+      process.stderr.write('\nbench: swarm mode (node bench/redis-swarm.mjs)\n');
+      const run = spawnSync(process.execPath, [join(benchDir, 'redis-swarm.mjs')], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...env, BENCH_JSON: '1', REDIS_TEST_PROVIDER: 'local', REDIS_CLUSTER_NODES: '' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+        timeout: 3_600_000,
+      });
+      let parsed = null;
+      try {
+        parsed = JSON.parse(run.stdout.trim().split('\n').pop());
+      } catch {
+        // reported below
+      }
+      if (!parsed) {
+        failed = true;
+        report.swarm = { error: String(run.error ?? `exit ${run.status}`) };
+        process.stdout.write(`failed: ${report.swarm.error}\n`);
+      } else {
+        report.swarm = parsed;
+        process.stdout.write(`${swarmTable(parsed.rows)}\n`);
+        process.stdout.write(
+          `\nRedis ${parsed.pinned ? 'on one core, this client on the other' : 'not pinned'}; per size one swarm loaded (a tenth of its peers, at most 1,000 a second of the run, dated to go due during the run, so the run purges them), then ${parsed.seconds} s of re-announces (numWant 50). ` +
+            'Redis CPU = the masters\' CPU over the run ÷ announces; bytes = MEMORY USAGE of the swarm\'s keys ÷ peers; longest call = SLOWLOG (wall time: a call preempted on a busy machine counts; the probe is a do-nothing EVALSHA sent every 64th call beside the store\'s).\n',
+        );
+      }
     }
   }
 

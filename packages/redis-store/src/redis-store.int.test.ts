@@ -6,8 +6,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { runStoreConformance } from '@peertracker/tracker/dist/store-conformance';
+import { prng, runStoreConformance } from '@peertracker/tracker/dist/store-conformance';
+import type { Redis } from 'ioredis';
+import type { StoreAnnounceResult } from '@peertracker/tracker';
 import { createRedisStore, type RedisStore, type RedisStoreOptions, type RedisTarget } from './redis-store';
+import { SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from './testing';
 
 const servers: Partial<Record<'single' | 'cluster', RedisTestServer>> = {};
@@ -36,6 +39,62 @@ function open(kind: 'single' | 'cluster', options: RedisStoreOptions = {}): Prom
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Every command the scripts run on the store's masters while `body` runs (MONITOR), per script call. */
+async function scriptCommands(store: RedisStore, body: () => Promise<void>): Promise<string[][][]> {
+  const client = store.client;
+  const masters: Redis[] = 'nodes' in client ? client.nodes('master') : [client as Redis];
+  const calls: string[][][] = [];
+  const monitors = await Promise.all(
+    masters.map(async (m) => {
+      const mon = await m.duplicate().monitor();
+      let current: string[][] | undefined;
+      mon.on('monitor', (_time: string, args: string[], source: string) => {
+        const name = String(args[0]).toLowerCase();
+        if (source !== 'lua') {
+          current = name === 'evalsha' || name === 'eval' ? [] : undefined;
+          if (current) calls.push(current);
+        } else {
+          current?.push(args.map(String));
+        }
+      });
+      return mon;
+    }),
+  );
+  try {
+    // MONITOR starts with the next command: one round trip on each connection first
+    await Promise.all(masters.map((m) => m.ping()));
+    await body();
+    await Promise.all(masters.map((m) => m.ping()));
+    await sleep(100);
+  } finally {
+    monitors.forEach((m) => m.disconnect());
+  }
+  return calls;
+}
+
+/**
+ * Asserts each script call did work bounded independently of the swarm size: no whole-key read
+ * (GET) but of the small count key, no read or write of more than `bytes` at once, at most
+ * `commands` commands.
+ */
+function assertBounded(calls: string[][][], { bytes, commands }: { bytes: number; commands: number }): void {
+  assert.ok(calls.length > 0, 'no script call was seen');
+  for (const call of calls) {
+    assert.ok(call.length <= commands, `a script call ran ${call.length} commands`);
+    for (const [name, key, ...rest] of call) {
+      const cmd = name.toLowerCase();
+      assert.ok(!/^(keys|scan|hgetall|hkeys|hvals|hscan|lrange|zrange|smembers|sort)$/.test(cmd), `${cmd} walks a key`);
+      if (cmd === 'get') assert.ok(key.endsWith(':c'), `GET ${key} reads a whole pool`);
+      if (cmd === 'getrange') {
+        const length = Number(rest[1]) - Number(rest[0]) + 1;
+        assert.ok(length <= bytes, `GETRANGE of ${length} bytes`);
+      }
+      // the monitor escapes binary bytes (up to 4 characters each)
+      if (cmd === 'set' || cmd === 'setrange') assert.ok(rest.join('').length <= 4 * bytes, `${cmd} of ${rest.join('').length} characters`);
+    }
+  }
+}
+
 for (const kind of kinds) {
   runStoreConformance(`redis ${kind}`, (o) => open(kind, o));
   runStoreConformance(
@@ -56,7 +115,7 @@ for (const kind of kinds) {
 
     it('puts every key of a swarm in one slot', async () => {
       const keys = store.swarmKeys(randomBytes(20));
-      assert.equal(keys.length, 5);
+      assert.equal(keys.length, 6);
       assert.equal(new Set(keys.map((k) => k.slice(0, k.indexOf('}') + 1))).size, 1);
       if (kind === 'cluster') {
         const node = (store.client as import('ioredis').Cluster).nodes('master')[0];
@@ -73,32 +132,189 @@ for (const kind of kinds) {
       await store.announce({ ...base, peerId: randomBytes(20), family: 4, addr: randomBytes(6), seeder: true, event: 'completed', now });
       await store.announce({ ...base, peerId: randomBytes(20), family: 6, addr: randomBytes(18), seeder: false, event: 'started', now });
       const exists = () => Promise.all(keys.map((k) => store.client.exists(k)));
-      assert.deepEqual(await exists(), [1, 1, 1, 1, 1]);
+      assert.deepEqual(await exists(), [1, 1, 1, 1, 1, 1]);
       await sleep(400);
       // the peers are gone, the completed count stays for the retention (600 ms)
-      assert.deepEqual(await exists(), [0, 0, 0, 0, 1]);
+      assert.deepEqual(await exists(), [0, 0, 0, 0, 0, 1]);
       await sleep(400);
-      assert.deepEqual(await exists(), [0, 0, 0, 0, 0]);
+      assert.deepEqual(await exists(), [0, 0, 0, 0, 0, 0]);
       const [entry] = await store.scrape([infoHash], Date.now());
       assert.deepEqual(entry, { infoHash, complete: 0, downloaded: 0, incomplete: 0 });
     });
 
-    it('grows a pool past its capacity and shrinks it when a purge leaves it far below', async () => {
+    it('does bounded work per announce and scrape in a 20,000-peer swarm, expiry included', async () => {
+      const big = await open(kind);
+      try {
+        const infoHash = randomBytes(20);
+        const lifetime = 60_000;
+        const t = Date.now();
+        const peers = Array.from({ length: 20_000 }, (_, i) => ({ id: randomBytes(20), addr: randomBytes(6), at: i % 3 === 0 ? t : t + lifetime / 2 }));
+        const announce = (p: { id: Buffer; addr: Buffer }, now: number, o: { seeder?: boolean; event?: 'stopped' | 'completed' | 'none'; numWant?: number } = {}) =>
+          big.announce({ infoHash, peerId: p.id, family: 4, addr: p.addr, key: undefined, seeder: o.seeder ?? false, event: o.event ?? 'none', numWant: o.numWant ?? 50, withPeerIds: true, now, peerLifetimeMs: lifetime });
+        for (let i = 0; i < peers.length; i += 500) {
+          await Promise.all(peers.slice(i, i + 500).map((p, j) => announce(p, p.at, { seeder: (i + j) % 5 === 0, numWant: 0 })));
+        }
+        // a third of the peers is due: re-announces, new peers, stops, flips and scrapes
+        const now = t + lifetime + 1;
+        const live = peers.filter((p) => p.at !== t);
+        const expired = new Set(peers.filter((p) => p.at === t).map((p) => p.addr.toString('hex')));
+        const calls = await scriptCommands(big, async () => {
+          for (let i = 0; i < 40; i++) {
+            const r = await announce(live[i], now);
+            for (let j = 0; j < r.peers.length; j += 6) assert.ok(!expired.has(r.peers.subarray(j, j + 6).toString('hex')), 'an expired peer was returned');
+            await announce({ id: randomBytes(20), addr: randomBytes(6) }, now, { seeder: i % 2 === 0 });
+            await announce(live[100 + i], now, { event: i % 2 === 0 ? 'stopped' : 'completed', seeder: i % 2 === 1 });
+            await announce(live[200 + i], now, { seeder: (300 + i) % 5 !== 0 });
+            await big.scrape([infoHash], now);
+          }
+        });
+        assertBounded(calls, { bytes: 8192, commands: 400 });
+      } finally {
+        await big.close();
+      }
+    });
+
+    it(`never returns an expired peer of a big swarm, and sweeps it out within a bounded number of announces`, async () => {
       const infoHash = randomBytes(20);
-      const [m, r4, p6, r6] = store.swarmKeys(infoHash);
+      const lifetime = 60_000;
+      const t = Date.now();
+      const n = 10 * SMALL_POOL;
+      const peers = Array.from({ length: n }, (_, i) => ({ id: randomBytes(20), addr: randomBytes(6), at: i % 2 === 0 ? t : t + lifetime / 2 }));
+      const announce = (p: { id: Buffer; addr: Buffer }, now: number, numWant = 50) =>
+        store.announce({ infoHash, peerId: p.id, family: 4, addr: p.addr, key: undefined, seeder: false, event: 'none', numWant, withPeerIds: false, now, peerLifetimeMs: lifetime });
+      await Promise.all(peers.map((p) => announce(p, p.at, 0)));
+      const now = t + lifetime;
+      const live = peers.filter((p) => p.at !== t);
+      const expired = new Set(peers.filter((p) => p.at === t).map((p) => p.addr.toString('hex')));
+      // each call passes SWEEP_SLOTS slots or drops SWEEP_DROPS; a peer moved into a hole behind
+      // the cursor waits for the next pass: a bound on the calls it takes to drop all n / 2
+      const bound = 2 * (Math.ceil(n / 2 / SWEEP_DROPS) + Math.ceil(n / SWEEP_SLOTS)) + 2;
+      let last;
+      for (let i = 0; i < bound; i++) {
+        // (a window that meets peers not swept yet leaves them out: fewer than numWant then)
+        last = await announce(live[i % live.length], now);
+        for (let j = 0; j < last.peers.length; j += 6) assert.ok(!expired.has(last.peers.subarray(j, j + 6).toString('hex')), 'an expired peer was returned');
+      }
+      assert.equal(last?.incomplete, n / 2);
+      assert.equal(last?.peers.length, 50 * 6);
+      const [e] = await store.scrape([infoHash], now);
+      assert.equal(e.incomplete, n / 2);
+    });
+
+    it('keeps a big swarm exact through joins, stops, seeder flips, moves and the address limit', async () => {
+      // no peer expires here, so a big pool's counts are exact: every move of a slot is checked
+      const rnd = prng(7);
+      const int = (n: number) => Math.floor(rnd() * n);
+      const infoHash = randomBytes(20);
+      const [m, r4, p6, r6, x] = store.swarmKeys(infoHash);
+      const t = Date.now();
+      interface P { id: Buffer; addr: Buffer; key: string | undefined; family: 4 | 6; seeder: boolean; live: boolean; done: boolean }
+      const peers: P[] = [];
+      const shared = { 4: randomBytes(4), 6: randomBytes(8) };
+      for (const [family, count] of [[4, 3 * SMALL_POOL], [6, 2 * SMALL_POOL]] as const) {
+        for (let i = 0; i < count; i++) {
+          const addr = randomBytes(family === 4 ? 6 : 18);
+          // one address in twenty shares its IP (IPv6: its /64) with others: the limit of 3 bites
+          if (i % 20 === 0) shared[family].copy(addr);
+          peers.push({ id: randomBytes(20), addr, key: i % 2 === 0 ? `k${i}` : undefined, family, seeder: false, live: false, done: false });
+        }
+      }
+      const ipOf = (p: { family: 4 | 6; addr: Buffer }) => p.addr.subarray(0, p.family === 4 ? 4 : 8).toString('hex');
+      let completed = 0;
+      let step = 0;
+      const check = (r: StoreAnnounceResult, p: P, stopped: boolean, what: string) => {
+        const live = peers.filter((q) => q.live);
+        assert.deepEqual([r.complete, r.incomplete, r.downloaded], [live.filter((q) => q.seeder).length, live.filter((q) => !q.seeder).length, completed], what);
+        const size = p.family === 4 ? 6 : 18;
+        const cands = stopped ? [] : live.filter((q) => q.family === p.family && q !== p && (!p.seeder || !q.seeder));
+        assert.equal(r.peers.length, Math.min(20, cands.length) * size, what);
+        const byAddr = new Map(cands.map((q) => [q.addr.toString('hex'), q]));
+        const seen = new Set<string>();
+        for (let j = 0; j * size < r.peers.length; j++) {
+          const a = r.peers.subarray(j * size, (j + 1) * size).toString('hex');
+          const q = byAddr.get(a);
+          assert.ok(q !== undefined && !seen.has(a), `${what}: selected a non-candidate or twice`);
+          seen.add(a);
+          assert.deepEqual(r.peerIds?.subarray(j * 20, j * 20 + 20), q.id, what);
+        }
+      };
+      const announce = (p: P, o: { seeder: boolean; event: 'none' | 'started' | 'stopped' | 'completed'; addr?: Buffer; key?: string }) =>
+        store.announce({ infoHash, peerId: p.id, family: p.family, addr: o.addr ?? p.addr, key: 'key' in o ? o.key : p.key, seeder: o.seeder, event: o.event, numWant: 20, withPeerIds: true, now: t + step, peerLifetimeMs: 600_000, maxPeersPerAddress: 3 });
+      const join = async (p: P, seeder: boolean, event: 'started' | 'completed') => {
+        const r = await announce(p, { seeder, event });
+        const full = peers.filter((q) => q.live && q.family === p.family && ipOf(q) === ipOf(p)).length >= 3;
+        assert.equal(r.refused, full ? 'address-full' : undefined, `join ${step}`);
+        if (!full) {
+          Object.assign(p, { live: true, seeder, done: seeder && event === 'completed' });
+          if (p.done) completed++;
+        }
+        check(r, p, false, `join ${step}`);
+      };
+      for (const p of peers) {
+        step++;
+        await join(p, int(3) === 0, 'started');
+      }
+      for (; step < peers.length + 2000; step++) {
+        const p = peers[int(peers.length)];
+        const what = `step ${step}`;
+        if (!p.live) {
+          await join(p, int(2) === 0, int(2) === 0 ? 'completed' : 'started');
+          continue;
+        }
+        const op = int(5);
+        if (op === 0) {
+          const r = await announce(p, { seeder: p.seeder, event: 'stopped' });
+          p.live = false;
+          check(r, p, true, what);
+        } else if (op === 1) {
+          const seeder = !p.seeder;
+          const event = seeder && int(2) === 0 ? 'completed' : 'none';
+          const r = await announce(p, { seeder, event });
+          p.seeder = seeder;
+          if (event === 'completed' && !p.done) {
+            p.done = true;
+            completed++;
+          }
+          check(r, p, false, what);
+        } else if (op === 2) {
+          check(await announce(p, { seeder: p.seeder, event: 'none' }), p, false, what);
+        } else {
+          // a new port (op 3), or another IP: taken with the peer's key only
+          const addr = op === 3 ? Buffer.concat([p.addr.subarray(0, p.addr.length - 2), randomBytes(2)]) : randomBytes(p.addr.length);
+          const r = await announce(p, { seeder: p.seeder, event: 'none', addr });
+          if (op === 3 || p.key !== undefined) p.addr = addr;
+          check(r, p, false, what);
+        }
+      }
+      // the index, the records and the address counts agree with the peers
+      const live = peers.filter((q) => q.live);
+      for (const p of live) {
+        const [pk, rk] = p.family === 4 ? [m, r4] : [p6, r6];
+        const [off, size] = p.family === 4 ? [76, 6] : [0, 18];
+        const slot = Number(await store.client.hget(x, p.family === 4 ? p.id : Buffer.concat([p.id, Buffer.from([6])])));
+        assert.deepEqual(await store.client.getrangeBuffer(rk, slot * 38 + 18, slot * 38 + 37), p.id);
+        assert.deepEqual(await store.client.getrangeBuffer(pk, off + slot * size, off + slot * size + size - 1), p.addr);
+      }
+      const ips = new Set(live.map((q) => `${q.family}${ipOf(q)}`));
+      assert.equal(await store.client.hlen(x), live.length + ips.size);
+    });
+
+    it('keeps fixed-width records and an index, and the purge rebuilds them to size', async () => {
+      const infoHash = randomBytes(20);
+      const [m, r4, p6, r6, x] = store.swarmKeys(infoHash);
       const lifetime = 60_000;
       const t = Date.now();
       const announce = (peerId: Buffer, family: 4 | 6, addr: Buffer, now: number, numWant = 0) =>
         store.announce({ infoHash, peerId, family, addr, key: undefined, seeder: false, event: 'none', numWant, withPeerIds: true, now, peerLifetimeMs: lifetime });
       const v4 = Array.from({ length: 40 }, () => ({ id: randomBytes(20), addr: randomBytes(6) }));
       const v6 = Array.from({ length: 9 }, () => ({ id: randomBytes(20), addr: randomBytes(18) }));
-      // 40 IPv4 peers: capacity 64 (4, 8, 16, 32, 64), 76-byte header + 26 bytes a slot
       for (const [i, p] of v4.entries()) await announce(p.id, 4, p.addr, i < 4 ? t : t + 1000);
       for (const p of v6) await announce(p.id, 6, p.addr, t + 1000);
-      assert.equal(await store.client.strlen(m), 76 + 64 * 26);
-      assert.equal(await store.client.strlen(r4), 64 * 18);
-      assert.equal(await store.client.strlen(p6), 16 * 38);
-      assert.equal(await store.client.strlen(r6), 16 * 18);
+      // 76-byte header + 6 bytes an address; 38-byte records; one index entry per peer and one
+      // count per address
+      const lengths = async () =>
+        [await store.client.strlen(m), await store.client.strlen(r4), await store.client.strlen(p6), await store.client.strlen(r6), await store.client.hlen(x)];
+      assert.deepEqual(await lengths(), [76 + 40 * 6, 40 * 38, 9 * 18, 9 * 38, 2 * 49]);
       // every peer is still there, ids in the order of the addresses
       const r = await announce(v4[0].id, 4, v4[0].addr, t + 2000, 100);
       assert.equal(r.incomplete, 49);
@@ -107,19 +323,17 @@ for (const kind of kinds) {
       for (let j = 0; j < 39; j++) {
         assert.equal(byAddr.get(r.peers.subarray(j * 6, j * 6 + 6).toString('hex')), r.peerIds!.subarray(j * 20, j * 20 + 20).toString('hex'));
       }
-      // the first four (but v4[0], which re-announced) expire: 37 left, cap stays 64 (37 * 4 > 64)
+      // the first four (but v4[0], which re-announced) expire: the strings are rebuilt to size
       let [e] = await store.scrape([infoHash], t + lifetime);
       assert.equal(e.incomplete, 37 + 9);
-      assert.equal(await store.client.strlen(m), 76 + 64 * 26);
-      // all but v4[0] expire: capacity 4
+      assert.deepEqual(await lengths(), [76 + 37 * 6, 37 * 38, 9 * 18, 9 * 38, 2 * 46]);
+      // all but v4[0] expire
       [e] = await store.scrape([infoHash], t + 1000 + lifetime);
       assert.deepEqual([e.complete, e.incomplete], [0, 1]);
-      assert.equal(await store.client.strlen(m), 76 + 4 * 26);
-      assert.equal(await store.client.strlen(r4), 4 * 18);
-      assert.equal(await store.client.exists(p6, r6), 0);
+      assert.deepEqual(await lengths(), [76 + 6, 38, 0, 0, 2]);
       const again = await announce(v4[0].id, 4, v4[0].addr, t + 1000 + lifetime, 10);
       assert.deepEqual([again.incomplete, again.peers.length], [1, 0]);
-      // the last peer expires: only nothing is left (no completed count)
+      // the last peer expires: nothing is left (no completed count)
       [e] = await store.scrape([infoHash], t + 1000 + 2 * lifetime);
       assert.deepEqual([e.complete, e.incomplete, e.downloaded], [0, 0, 0]);
       assert.equal(await store.client.exists(...store.swarmKeys(infoHash)), 0);

@@ -6,7 +6,7 @@ import {
   type StoreAnnounceResult,
   type SwarmStore,
 } from '@peertracker/tracker';
-import { ANNOUNCE_ARG_BYTES, ANNOUNCE_LUA, EVENT_CODES, HEADER_BYTES, SCRAPE_LUA } from './scripts';
+import { ANNOUNCE_ARG_BYTES, ANNOUNCE_LUA, EVENT_CODES, HEADER_BYTES, REFUSAL_CODES, SCRAPE_LUA } from './scripts';
 
 /*
  * The Redis swarm store, on one server or a Redis Cluster (DESIGN.md invariant 4). Every key of
@@ -39,7 +39,7 @@ interface Scripted {
 
 const EMPTY = Buffer.alloc(0);
 /** the names of a swarm's keys after `<prefix>{<hex>}:`, in the scripts' KEYS order */
-const KEY_NAMES = ['m', 'r4', 'p6', 'r6', 'c'] as const;
+const KEY_NAMES = ['m', 'r4', 'p6', 'r6', 'x', 'c'] as const;
 const KEY_NAME_BYTES = KEY_NAMES.reduce((n, k) => n + k.length, 0);
 const HEX = Buffer.from('0123456789abcdef');
 /** keys sampled per master by stats() */
@@ -86,20 +86,21 @@ export class RedisStore implements SwarmStore {
     }
     this.retentionMs = retention;
     this.random = options.random ?? Math.random;
-    client.defineCommand('ptAnnounce', { numberOfKeys: 5, lua: ANNOUNCE_LUA });
-    client.defineCommand('ptScrape', { numberOfKeys: 5, lua: SCRAPE_LUA });
+    client.defineCommand('ptAnnounce', { numberOfKeys: KEY_NAMES.length, lua: ANNOUNCE_LUA });
+    client.defineCommand('ptScrape', { numberOfKeys: KEY_NAMES.length, lua: SCRAPE_LUA });
   }
 
   /**
-   * The five keys of a swarm (see scripts.ts), all in the slot of `{<hex>}`: m (swarm header and
-   * IPv4 pool), r4 (IPv4 peer records), p6 (IPv6 pool), r6 (IPv6 peer records), c (completed count).
+   * The six keys of a swarm (see scripts.ts), all in the slot of `{<hex>}`: m (swarm header and
+   * IPv4 addresses), r4 (IPv4 peer records), p6 and r6 (the IPv6 pool), x (peer id -> slot,
+   * address -> peers), c (completed count).
    */
   swarmKeys(infoHash: Buffer): string[] {
     return this.keyBuffers(infoHash).map((k) => k.toString());
   }
 
   /**
-   * swarmKeys as bytes, all five in one allocation, as the scripts are called with them: ioredis
+   * swarmKeys as bytes, all six in one allocation, as the scripts are called with them: ioredis
    * computes a key's cluster slot from its UTF-8 bytes, and for a string it first builds an array
    * of them, several times per command (Pipeline.exec checks every key); with Buffers it reads
    * the bytes. That was ≈ 5 % of the gateway's CPU in cluster mode, with the garbage it left.
@@ -107,7 +108,7 @@ export class RedisStore implements SwarmStore {
   private keyBuffers(infoHash: Buffer): Buffer[] {
     const head = this.keyHead;
     const stem = head.length + 40 + 2; // <prefix>{<hex>}:
-    const buf = Buffer.allocUnsafe(5 * stem + KEY_NAME_BYTES);
+    const buf = Buffer.allocUnsafe(KEY_NAMES.length * stem + KEY_NAME_BYTES);
     head.copy(buf, 0);
     for (let i = 0, o = head.length; i < 20; i++, o += 2) {
       const b = infoHash[i];
@@ -147,20 +148,26 @@ export class RedisStore implements SwarmStore {
     arg[50] = req.seeder ? 1 : 0;
     arg[51] = EVENT_CODES[req.event] ?? 0;
     arg[52] = req.withPeerIds ? 1 : 0;
-    req.peerId.copy(arg, 53);
+    arg.writeDoubleBE(limit(req.maxPeersPerSwarm), 53);
+    arg.writeDoubleBE(limit(req.maxPeersPerAddress), 61);
+    req.peerId.copy(arg, 69);
     req.addr.copy(arg, ANNOUNCE_ARG_BYTES);
     const reply = await (this.client as unknown as Scripted).ptAnnounceBuffer(...this.keyBuffers(req.infoHash), arg);
-    // complete, incomplete, downloaded (u32 each), then the peers' addresses, then their ids
-    const k = (reply.length - 12) / (size + (req.withPeerIds ? 20 : 0));
-    if (!Number.isInteger(k) || k < 0) throw new Error(`announce script: a reply of ${reply.length} bytes does not parse`);
-    const peersEnd = 12 + k * size;
+    // refusal code, complete, incomplete, downloaded (u32 each), the peers' addresses, their ids
+    const k = (reply.length - 13) / (size + (req.withPeerIds ? 20 : 0));
+    const refused = REFUSAL_CODES[reply[0]];
+    if (!Number.isInteger(k) || k < 0 || refused === undefined) {
+      throw new Error(`announce script: a reply of ${reply.length} bytes does not parse`);
+    }
+    const peersEnd = 13 + k * size;
     const result: StoreAnnounceResult = {
-      complete: reply.readUInt32BE(0),
-      incomplete: reply.readUInt32BE(4),
-      downloaded: reply.readUInt32BE(8),
-      peers: k === 0 ? EMPTY : reply.subarray(12, peersEnd),
+      complete: reply.readUInt32BE(1),
+      incomplete: reply.readUInt32BE(5),
+      downloaded: reply.readUInt32BE(9),
+      peers: k === 0 ? EMPTY : reply.subarray(13, peersEnd),
     };
     if (req.withPeerIds) result.peerIds = k === 0 ? EMPTY : reply.subarray(peersEnd);
+    if (refused !== '') result.refused = refused;
     return result;
   }
 
@@ -267,6 +274,11 @@ export function writeKeyRecord(buf: Buffer, at: number, key: string | undefined)
   buf[at] = 1;
   buf.writeUInt32BE(fmix32(a) >>> 0, at + 1);
   buf.writeUInt32BE(fmix32(b ^ a) >>> 0, at + 5);
+}
+
+/** A limit as the script takes it: none (undefined) is Infinity. */
+function limit(n: number | undefined): number {
+  return n === undefined ? Infinity : Math.max(0, Math.floor(n));
 }
 
 function fmix32(h: number): number {

@@ -1,195 +1,377 @@
 /*
  * The Lua scripts of the Redis store, loaded with ioredis defineCommand (sent by EVALSHA).
- * Both take the five keys of one swarm, all with the hash tag {<info_hash hex>} (one slot):
+ * Both take the six keys of one swarm, all with the hash tag {<info_hash hex>} (one slot):
  *   KEYS[1] m   the swarm header (HEADER_BYTES, big-endian, one struct.unpack: completed, last
- *               announce, peer lifetime, the TTL deadline of m and r4; per pool n (peers),
- *               s (seeders), cap (slots), the earliest announce time of its peers; the TTL
- *               deadline of p6 and r6), followed by the IPv4 pool: cap compact addresses (6 bytes
- *               each), then cap peer ids (20 bytes each);
- *   KEYS[2] r4  the IPv4 peers' records, 18 bytes a slot: the key record (1 if the peer announced
- *               a BEP 3 key | its 8-byte fingerprint (writeKeyRecord), or 9 zeros) | announce time (double, ms, the
- *               caller's clock) | 1 once counted completed;
- *   KEYS[3] p6  the IPv6 pool: cap addresses (18 bytes each), then cap peer ids;
+ *               announce, peer lifetime, the TTL deadline of m, r4 and x; per pool n (peers),
+ *               s (seeders), the earliest announce time of its peers (a lower bound), its purge
+ *               cursor; the TTL deadline of p6 and r6), followed by the IPv4 pool's compact
+ *               addresses (6 bytes a slot);
+ *   KEYS[2] r4  the IPv4 peers' records, 38 bytes a slot: the key record (1 if the peer announced
+ *               a BEP 3 key | its 8-byte fingerprint (writeKeyRecord), or 9 zeros) | announce
+ *               time (double, ms, the caller's clock) | 1 once counted completed | peer id;
+ *   KEYS[3] p6  the IPv6 pool's addresses (18 bytes a slot);
  *   KEYS[4] r6  the IPv6 peers' records;
- *   KEYS[5] c   the completed count and the latest announce time it covers (u32, double); exists
+ *   KEYS[5] x   a hash: peer id (IPv6: id .. '\6') -> its slot, and address (IPv4: 4 bytes; IPv6:
+ *               its /64, 8 bytes) -> how many peers of the swarm it holds;
+ *   KEYS[6] c   the completed count and the latest announce time it covers (u32, double); exists
  *               only while the count is > 0, and outlives the peers by the retention.
  * A pool keeps its peers in dense slots 0..n-1, seeders first ([0, s)), leechers after, as
- * fixed-width records in strings (no hash, no sorted set: their listpacks are scanned linearly,
- * and every field would move through Lua as a separate value). So a selection is one contiguous
- * window of compact addresses (cut in at most three runs), the cheap reply shape (DESIGN.md),
- * and a peer is found by a plain string.find of its id in the id region (a C memory search;
- * aligned hits only).
- * The normal announce, an IPv4 peer re-announcing, is two commands: GET m (the header and the
- * whole pool, which the search and the reply need anyway) and SETRANGE of its 17-byte record in
- * r4 (key record and time; the completed byte is not touched). The header is written back only
- * when a count, a bound or a deadline changed.
- * Capacity grows by doubling (4, 8, 16, …) when a new peer finds the pool full, and halves
- * (down to 4) when a purge leaves the pool at a quarter of it or less. A pool is purged (one pass
- * over its records, the strings rebuilt in order) only when its earliest announce time plus the
- * lifetime is due, so a normal announce never walks the records. Removing a peer moves the last
- * seeder / last leecher into the hole (O(1) commands).
+ * fixed-width records in strings, so a selection is one window of compact addresses (at most
+ * three runs, one GETRANGE each), the cheap reply shape (DESIGN.md). The number of commands and
+ * bytes of every call is bounded whatever the swarm size (issue 7: the whole-pool layout before
+ * this one read the whole pool on every announce, ≈ 620 µs of Redis CPU at 10,000 peers, and
+ * rebuilt it in a purge, 145 ms at 100,000):
+ * - a peer is found by HGET of its id in x (O(1)); a small pool's addresses come with the header;
+ * - a new peer takes slot n (a seeder: slot s, the first leecher moving to n): SETRANGE extends
+ *   the strings, so they grow without a rebuild (but Redis reallocates a string of over 1 MB in
+ *   1 MB steps, and a realloc that cannot grow in place copies it: at 1,000,000 peers, a 38 MB
+ *   record string, one such SETRANGE took 120 ms, bench/redis-swarm.mjs);
+ * - a removed peer's hole is filled by the last seeder / last leecher (O(1) commands);
+ * - expiry: a pool of at most SMALL peers is purged exactly (one pass over its records, the
+ *   strings rebuilt in order) when its earliest time plus the lifetime is due, as before; a
+ *   bigger one a step at a time from its cursor: in the general path SWEEP slots, at most DROPS
+ *   of them removed; in the fast path a leecher's window starts at the cursor and moves it on,
+ *   and a due peer in the window hands the call to the general path. Its counts may include peers
+ *   expired since the cursor last passed them (with the announces a swarm of n peers gets, the
+ *   cursor passes every slot about once per n / 50 leecher announces, whatever n). A big pool's
+ *   announcer is checked itself, and the peers of a window are checked before they are
+ *   returned, so an expired peer is never returned nor treated as known; a window that meets due
+ *   peers in the general path leaves them out (fewer than numWant then).
+ * The strings do not shrink as a big pool empties (the hole is filled from the end); they are
+ * rebuilt to size by the exact purge once the pool is small again, or deleted when it is empty.
+ * The normal announce, a known peer re-announcing from the same address in the same role, is
+ * three commands in a small pool (GETRANGE of the header and the first SMALL IPv4 addresses, the
+ * whole pool of a small swarm; HGET of its slot; SETRANGE of the first 17 bytes of its record:
+ * key record and time) and eight in a big one (its address, its time, the window's addresses
+ * and records read; the cursor written). The header is written back only when a count, a bound,
+ * a cursor or a deadline changed.
+ * Measured (bench/redis-swarm.mjs, one swarm on a local 3-master cluster, Redis CPU per
+ * announce, quiet machine): 14.7 µs at 50 peers, 31.7 at 10,000, 35.7 at 100,000, 42.7 at
+ * 1,000,000 (the growth of the big pools' cost is cache misses in the index and records and the
+ * window's 51 record checks); bench/redis-cluster.mjs (200,000 peers in 4,000 swarms): 25.9 µs
+ * against a 4.1 µs do-nothing EVALSHA (22.3 against 3.6 before the index).
  * Expiry is judged against the caller's `now` and the lifetime; the key TTLs only make idle
  * swarms vanish from memory: a pool's keys get lifetime × 1.25 (PEXPIRE) when their deadline kept
  * in the header (caller's clock) is less than a lifetime away, so about once per quarter
  * lifetime, without a PTTL call. (A caller clock behind the refresher's by more than a quarter
  * lifetime could see the pool keys expire first; an announce that finds them gone treats the
- * pool as empty, and a purge dates such peers to deadline − lifetime for the retention.)
+ * swarm's peers as gone, and dates them to deadline − lifetime for the retention.)
+ * Limits (StoreAnnounce): a new peer is refused when its address's count in x would pass
+ * maxPeersPerAddress (HINCRBY, taken back when it does), or the pools hold maxPeersPerSwarm
+ * peers; the counts are kept in step on every insert, removal and move to another address.
  * The announce takes its scalars packed in one binary argument (every argument costs Redis
  * parsing and a Lua string: with 24 arguments an empty script cost ~3x a one-argument one).
- * Measured (bench/redis-cluster.mjs: a 3-master cluster on one core, numWant 50, 200,000 peers
- * in 4,000 torrents; the do-nothing EVALSHA of the same run as reference): the HASH + ZSET layout
- * before the packed strings ≈ 120-140 µs of masters' CPU per announce; eleven keys of packed
- * strings, 7 commands ≈ 49-53 µs; seven keys (a separate swarm record, 5 commands) ≈ 37 µs
- * against a 3.3-3.7 µs do-nothing EVALSHA; this layout ≈ 23 µs against 4.1, 87 bytes per peer.
- * Where the time goes, on one redis-server (bench/redis-script-profile.mjs, cutting the script
- * short at points): ≈ 17-18 µs in all; calling the script with its keys and argument and
- * unpacking it ≈ 5-5.5; the two closures +0.6; GET of the 1.7 kB main key +4.5; the header and
- * checks +1.2; SETRANGE +1.4; the selection (three substrings and a concatenation) +2.7; the
- * reply +1-2. The fast path for the normal announce saves ≈ 0.8 µs against the general path
- * (same run, alternated). What is left is the price of each redis.call and of moving strings
- * through Lua, not the logic.
  */
 
 /** Bytes of the swarm header at the start of the main key (layout above). */
 export const HEADER_BYTES = 76;
+/** Pools of at most this many peers are purged exactly, and read whole by an announce. */
+export const SMALL_POOL = 128;
+/** Slots a big pool's purge cursor passes per announce or scrape, and removals at most. */
+export const SWEEP_SLOTS = 32;
+export const SWEEP_DROPS = 8;
 
 /** Constants of both scripts. */
 const LAYOUT = `
 local H = 76
-local HF = '>I4dddI4I4I4dI4I4I4dd'
-local REC = 18
+local HF = '>I4dddI4I4dI4I4I4dI4d'
+local RS = 38
+local SMALL = ${SMALL_POOL}
+local SWEEP = ${SWEEP_SLOTS}
+local DROPS = ${SWEEP_DROPS}
+local X = KEYS[5]
 `;
 
-/** The start of both scripts after their arguments: reads the swarm, purges what is due. */
+/**
+ * The start of both scripts after their arguments (now, life, retention, M: what was read of the
+ * main key): the header, the pool operations, then the expiry step of both pools.
+ */
 const COMMON = `
--- the main key: whole for an IPv4 announce (header and IPv4 pool; the announce fetched it
--- already), else its header only
-if fam ~= 4 then
-  M = redis.call('GETRANGE', KEYS[1], 0, H - 1)
-  if #M < H then M = false end
-end
-local whole = fam == 4
-local mainExists = M ~= false
-local completed, last, hlife, dm, n4, s4, c4, min4, n6, s6, c6, min6, d6 = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+local mainExists = #M >= H
+local completed, last, hlife, dm, d6 = 0, 0, 0, 0, 0
+local P4 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[1], off = H, size = 6, ak = 4, rk = KEYS[2], tag = '' }
+local P6 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[3], off = 0, size = 18, ak = 8, rk = KEYS[4], tag = '\\6' }
 local cExists = false
-if M then
-  completed, last, hlife, dm, n4, s4, c4, min4, n6, s6, c6, min6, d6 = struct.unpack(HF, M)
+if mainExists then
+  completed, last, hlife, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6 = struct.unpack(HF, M)
   cExists = completed > 0
+  -- the IPv4 addresses read with the header
+  P4.A = M
+  P4.na = math.min(P4.n, math.floor((#M - H) / 6))
 else
   -- a new swarm, or one kept only for its completed count
-  local cv = redis.call('GET', KEYS[5])
+  local cv = redis.call('GET', KEYS[6])
   if cv then
     cExists = true
     completed, last = struct.unpack('>I4d', cv)
   end
 end
 if life == nil then life = hlife end
-local completed0, c40, c60 = completed, c4, c6
+P4.dl, P6.dl = dm, d6
+P4.fresh, P6.fresh = P4.n == 0, P6.n == 0
+P4.n0, P6.n0 = P4.n, P6.n
+local live0 = P4.n + P6.n
+local completed0 = completed
 local dirty = false
-local P6
-if fam == 6 and c6 > 0 then P6 = redis.call('GET', KEYS[3]) end
+local wiped = false
 
-if (n4 > 0 and min4 + life <= now) or (n6 > 0 and min6 + life <= now) then
-  -- drops the pool's peers whose time + lifetime is due (order kept), folding their times into
-  -- last; returns the pool key's content, n, s, cap and the earliest time of the live peers
-  local function purge(P, off, size, pk, rk, n, s, cap, deadline)
-    local h = ''
-    if P and #P >= off + cap * (size + 20) then h = redis.call('GETRANGE', rk, 0, n * REC - 1) end
-    local hl = #h
-    local live, nl, sl, mn = {}, 0, 0, 0
-    for slot = 0, n - 1 do
-      local o = slot * REC
-      if o + REC <= hl then
-        local t = struct.unpack('>d', h, o + 10)
-        if t + life > now then
-          nl = nl + 1
-          live[nl] = slot
-          if slot < s then sl = sl + 1 end
-          if nl == 1 or t < mn then mn = t end
-        elseif t > last then
-          last = t
-        end
-      else
-        -- the pool keys expired (TTL) first: their peers announced by the deadline - lifetime
-        local b = math.min(now, deadline - life)
-        if b > last then last = b end
+-- bytes [a, b) of key k
+local function gr(k, a, b)
+  if b <= a then return '' end
+  return redis.call('GETRANGE', k, a, b - 1)
+end
+
+-- a pool's keys expired before its header (see the TTLs above): the swarm's peers are taken as
+-- gone, dated deadline - lifetime for the retention, and the index goes with them
+local function lost()
+  for _, p in ipairs({ P4, P6 }) do
+    if p.n > 0 then
+      local b = math.min(now, p.dl - life)
+      if b > last then last = b end
+    end
+    p.n, p.s, p.min, p.cur, p.A, p.fresh = 0, 0, 0, 0, nil, true
+  end
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], X)
+  wiped = true
+  dirty = true
+end
+
+-- the peer in slot 'from' of pool p goes to slot 'to' (address, record and index entry)
+local function move(p, from, to)
+  local size, off = p.size, p.off
+  redis.call('SETRANGE', p.pk, off + to * size, gr(p.pk, off + from * size, off + from * size + size))
+  local r = gr(p.rk, from * RS, from * RS + RS)
+  redis.call('SETRANGE', p.rk, to * RS, r)
+  redis.call('HSET', X, string.sub(r, 19, 38) .. p.tag, to)
+  p.A = nil
+end
+
+local function uncount(ak)
+  if redis.call('HINCRBY', X, ak, -1) <= 0 then redis.call('HDEL', X, ak) end
+end
+
+-- removes the peer in slot i (index field idf, address key ak): the last seeder and the last
+-- leecher fill the holes
+local function remove(p, i, idf, ak)
+  if i < p.s then
+    if i ~= p.s - 1 then move(p, p.s - 1, i) end
+    i = p.s - 1
+    p.s = p.s - 1
+  end
+  if i ~= p.n - 1 then move(p, p.n - 1, i) end
+  p.n = p.n - 1
+  redis.call('HDEL', X, idf)
+  uncount(ak)
+  dirty = true
+end
+
+-- the announce times of k slots, from their records (one unpack each: a format of k records
+-- costs three times as much to build and parse)
+local function times(R, k)
+  local t = {}
+  for j = 1, k do t[j] = struct.unpack('>d', R, j * RS - 28) end
+  return t
+end
+
+-- a small pool, exactly: drops the peers whose time + lifetime is due (order kept), folding their
+-- times into last, and sets the earliest time of the rest
+local function purgeAll(p)
+  local n, size = p.n, p.size
+  local R = gr(p.rk, 0, n * RS)
+  if #R < n * RS then return lost() end
+  local t = times(R, n)
+  local keep, gone, mn, sl = {}, {}, 0, 0
+  for j = 1, n do
+    local tj = t[j]
+    if tj + life > now then
+      keep[#keep + 1] = j
+      if j <= p.s then sl = sl + 1 end
+      if #keep == 1 or tj < mn then mn = tj end
+    else
+      gone[#gone + 1] = j
+      if tj > last then last = tj end
+    end
+  end
+  dirty = true
+  p.min = mn
+  if #gone == 0 then return end
+  p.n, p.s, p.cur, p.A = #keep, sl, 0, nil
+  local Ad = gr(p.pk, p.off, p.off + n * size)
+  local del, dec = {}, {}
+  for k, j in ipairs(gone) do
+    del[k] = string.sub(R, j * RS - 19, j * RS) .. p.tag
+    local ak = string.sub(Ad, (j - 1) * size + 1, (j - 1) * size + p.ak)
+    dec[ak] = (dec[ak] or 0) + 1
+  end
+  redis.call('HDEL', X, unpack(del))
+  for ak, d in pairs(dec) do
+    if redis.call('HINCRBY', X, ak, -d) <= 0 then redis.call('HDEL', X, ak) end
+  end
+  if #keep == 0 then return end
+  local a, r, hs = {}, {}, {}
+  for k, j in ipairs(keep) do
+    a[k] = string.sub(Ad, (j - 1) * size + 1, j * size)
+    r[k] = string.sub(R, (j - 1) * RS + 1, j * RS)
+    if j ~= k then
+      hs[#hs + 1] = string.sub(r[k], 19, 38) .. p.tag
+      hs[#hs + 1] = k - 1
+    end
+  end
+  redis.call('SET', p.pk, string.rep('\\0', p.off) .. table.concat(a), 'KEEPTTL')
+  redis.call('SET', p.rk, table.concat(r), 'KEEPTTL')
+  if #hs > 0 then redis.call('HSET', X, unpack(hs)) end
+end
+
+-- a big pool, a step: the SWEEP slots from its cursor, at most DROPS of the due ones removed
+-- (from the highest slot down, so the slots still to look at do not move)
+local function sweep(p)
+  local c = p.cur
+  if c >= p.n then c = 0 end
+  local e = math.min(c + SWEEP, p.n)
+  local R = gr(p.rk, c * RS, e * RS)
+  if #R < (e - c) * RS then return lost() end
+  local t = times(R, e - c)
+  local drops = 0
+  p.cur = e
+  for j = e - c, 1, -1 do
+    local tj = t[j]
+    if tj + life <= now then
+      if drops == DROPS then
+        p.cur = c
+        break
       end
+      if tj > last then last = tj end
+      local i = c + j - 1
+      remove(p, i, string.sub(R, j * RS - 19, j * RS) .. p.tag, gr(p.pk, p.off + i * p.size, p.off + i * p.size + p.ak))
+      drops = drops + 1
     end
-    dirty = true
-    if nl == 0 then return P, 0, 0, 0, 0 end
-    local ncap = cap
-    while ncap > 4 and nl * 4 <= ncap do ncap = ncap / 2 end
-    if nl == n and ncap == cap then return P, nl, sl, cap, mn end
-    local a, i, r = {}, {}, {}
-    local ib = off + cap * size
-    for j = 1, nl do
-      local slot = live[j]
-      a[j] = string.sub(P, off + slot * size + 1, off + slot * size + size)
-      i[j] = string.sub(P, ib + slot * 20 + 1, ib + slot * 20 + 20)
-      r[j] = string.sub(h, slot * REC + 1, slot * REC + REC)
-    end
-    local pad = ncap - nl
-    P = string.sub(P, 1, off) .. table.concat(a) .. string.rep('\\0', pad * size) .. table.concat(i) .. string.rep('\\0', pad * 20)
-    redis.call('SET', pk, P, 'KEEPTTL')
-    redis.call('SET', rk, table.concat(r) .. string.rep('\\0', pad * REC), 'KEEPTTL')
-    return P, nl, sl, ncap, mn
   end
-  if n4 > 0 and min4 + life <= now then
-    if not whole then
-      M = redis.call('GET', KEYS[1])
-      whole = true
-    end
-    M, n4, s4, c4, min4 = purge(M, H, 6, KEYS[1], KEYS[2], n4, s4, c4, dm)
-  end
-  if n6 > 0 and min6 + life <= now then
-    if P6 == nil then P6 = redis.call('GET', KEYS[3]) end
-    P6, n6, s6, c6, min6 = purge(P6, 0, 18, KEYS[3], KEYS[4], n6, s6, c6, d6)
+  dirty = true
+end
+
+for _, p in ipairs({ P4, P6 }) do
+  if p.n > SMALL then
+    sweep(p)
+  elseif p.n > 0 and p.min + life <= now then
+    purgeAll(p)
   end
 end
 -- a swarm without live peers is forgotten once the retention has passed since its last announce
-if n4 + n6 == 0 and now - last >= retention then completed = 0 end
+if P4.n + P6.n == 0 and now - last >= retention then completed = 0 end
+`;
+
+/**
+ * The end of both scripts: the header written back when something changed, the keys of an emptied
+ * pool (or swarm) deleted, the TTLs of new keys set. refreshM / refresh6: the deadlines moved.
+ */
+const FINISH = `
+local live = P4.n + P6.n
+if live == 0 then
+  if mainExists then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], X) end
+  if completed > 0 then
+    if mainExists or completed ~= completed0 or not cExists or dirty then
+      redis.call('SET', KEYS[6], struct.pack('>I4d', completed, last), 'PX', math.max(1, math.ceil(last + retention - now)))
+    end
+  elseif cExists then
+    redis.call('DEL', KEYS[6])
+  end
+else
+  if dirty then
+    local hdr = struct.pack(HF, completed, last, life, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6)
+    if P4.n == 0 and (P4.n0 > 0 or wiped) then
+      -- the IPv4 pool emptied: the main key keeps the header only
+      redis.call('DEL', KEYS[2])
+      redis.call('SET', KEYS[1], hdr, 'KEEPTTL')
+    else
+      redis.call('SETRANGE', KEYS[1], 0, hdr)
+    end
+    if not mainExists then redis.call('PEXPIRE', KEYS[1], math.ceil(dm - now)) end
+    if P6.n == 0 and P6.n0 > 0 then redis.call('DEL', KEYS[3], KEYS[4]) end
+    if refreshM then
+      redis.call('PEXPIRE', KEYS[1], ttl)
+      redis.call('PEXPIRE', X, ttl)
+      if P4.n > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+    end
+    if refresh6 and P6.n > 0 then
+      redis.call('PEXPIRE', KEYS[3], ttl)
+      redis.call('PEXPIRE', KEYS[4], ttl)
+    end
+    -- keys made by this call (SETRANGE, HSET) get their pool's deadline
+    if P4.fresh and P4.n > 0 and not refreshM then redis.call('PEXPIRE', KEYS[2], math.ceil(dm - now)) end
+    if P6.fresh and P6.n > 0 and not refresh6 then
+      redis.call('PEXPIRE', KEYS[3], math.ceil(d6 - now))
+      redis.call('PEXPIRE', KEYS[4], math.ceil(d6 - now))
+    end
+    if (live0 == 0 or wiped) and not refreshM then redis.call('PEXPIRE', X, math.ceil(dm - now)) end
+  end
+  -- the count key, while there are peers: the count and the latest time a peer can have
+  -- announced without a header write (the main key's deadline - lifetime)
+  if completed > 0 then
+    if completed ~= completed0 or refreshM or not cExists then
+      local cl = dm - life
+      redis.call('SET', KEYS[6], struct.pack('>I4d', completed, cl), 'PX', math.ceil(math.max(cl + retention, dm) - now))
+    end
+  elseif cExists then
+    redis.call('DEL', KEYS[6])
+  end
+end
 `;
 
 /** Event codes of the announce's packed argument. */
 export const EVENT_CODES = { none: 0, started: 1, stopped: 2, completed: 3, paused: 4 } as const;
 /** Bytes of the announce's packed argument before the compact address. */
-export const ANNOUNCE_ARG_BYTES = 73;
+export const ANNOUNCE_ARG_BYTES = 89;
+/** The announce reply's first byte: why a new peer was not stored (0: it was, or was known). */
+export const REFUSAL_CODES = ['', 'swarm-full', 'address-full'] as const;
 
 /**
  * ARGV[1], packed (big-endian): the key record (1 | 8-byte fingerprint, or 9 zero bytes for none:
- * writeKeyRecord), then doubles now, retention, lifetime, random [0,1), numWant; bytes family (4|6), seeder (1|0),
- * event (EVENT_CODES), withPeerIds (1|0); the 20-byte peer id; the compact address. Its first 17
- * bytes are the peer's record as stored (key record, time). Returns one string: complete,
- * incomplete, downloaded (u32 each, big-endian), the selected peers' compact addresses, then their
- * ids when asked (one bulk reply: cheaper to write and to parse than an array).
+ * writeKeyRecord), then doubles now, retention, lifetime, random [0,1), numWant; bytes family (4|6),
+ * seeder (1|0), event (EVENT_CODES), withPeerIds (1|0); doubles maxPeersPerSwarm,
+ * maxPeersPerAddress (Infinity: none); the 20-byte peer id; the compact address. Its first 17
+ * bytes are the start of the peer's record as stored (key record, time). Returns one string: the refusal
+ * code (REFUSAL_CODES, one byte), complete, incomplete, downloaded (u32 each, big-endian), the
+ * selected peers' compact addresses, then their ids when asked (one bulk reply: cheaper to write
+ * and to parse than an array).
  */
 export const ANNOUNCE_LUA = `
 ${LAYOUT}
 local A = ARGV[1]
-local now, retention, life, random, want, fam, seederb, ev, withIdsb = struct.unpack('>dddddBBBB', A, 10)
+local now, retention, life, random, want, fam, seederb, ev, withIdsb, maxSwarm, maxAddr = struct.unpack('>dddddBBBBdd', A, 10)
 local rec = string.sub(A, 1, 17)
-local id = string.sub(A, 54, 73)
-local addr = string.sub(A, 74)
+local id = string.sub(A, 70, 89)
+local addr = string.sub(A, 90)
+local six = fam == 6
+-- the header, and for an IPv4 announce the first SMALL IPv4 addresses with it (a small swarm's
+-- whole pool)
+local M
+if six then
+  M = redis.call('GETRANGE', KEYS[1], 0, H - 1)
+else
+  M = redis.call('GETRANGE', KEYS[1], 0, H + SMALL * 6 - 1)
+end
+local idf = id
+if six then idf = id .. '\\6' end
 
--- up to want peers for the announcer in slot (-1: not in the pool) of pool P (region at off,
--- cap slots of size bytes, n peers): a window of the candidates [lo, n) minus the announcer's
--- slot; returns their compact addresses and (when asked) their ids
-local function pick(P, off, size, cap, n, lo, slot)
+-- up to want peers for the announcer in slot (-1: none) among the candidates [lo, n): a window
+-- from a random start minus the announcer's slot; L physical slots (wrapping once) covering k
+-- candidates, one cut out (the announcer's when inside the window, else the extra last one):
+-- at most three runs {a, b, a, b, a, b}, or nil for none
+local function window(n, lo, slot, from)
   local R = n - lo
   local skip = -1
   if slot >= lo and slot < n then skip = slot end
   local m = R
   if skip >= 0 then m = m - 1 end
   local k = math.min(want, m)
-  if k <= 0 then return '', '' end
-  -- L physical slots from a random start (wrapping once) covering k candidates, one cut out
-  -- (the entry when inside the window, else the extra last one): at most three runs
+  if k <= 0 then return nil end
   local L = k
   if skip >= 0 and k < R then L = k + 1 end
   if k == m then L = R end
   local start = lo + math.min(R - 1, math.floor(random * R))
+  if from then start = lo + (from - lo) % R end
   local first = math.min(L, n - start)
-  local xa, xb, ya, yb, za, zb = start, start + first, lo, lo + L - first, 0, 0
+  local runs = { start, start + first, lo, lo + L - first, 0, 0 }
   if L > k then
     local at = L - 1
     if skip >= 0 then
@@ -199,55 +381,75 @@ local function pick(P, off, size, cap, n, lo, slot)
     end
     if at < first then
       local c = start + at
-      xa, xb, ya, yb, za, zb = start, c, c + 1, start + first, lo, lo + L - first
+      runs = { start, c, c + 1, start + first, lo, lo + L - first }
     else
       local c = lo + at - first
-      yb, za, zb = c, c + 1, lo + L - first
+      runs[4], runs[5], runs[6] = c, c + 1, lo + L - first
     end
   end
-  local peers = string.sub(P, off + xa * size + 1, off + xb * size) .. string.sub(P, off + ya * size + 1, off + yb * size)
-    .. string.sub(P, off + za * size + 1, off + zb * size)
-  local ids = ''
-  if withIdsb == 1 then
-    local b = off + cap * size
-    ids = string.sub(P, b + xa * 20 + 1, b + xb * 20) .. string.sub(P, b + ya * 20 + 1, b + yb * 20)
-      .. string.sub(P, b + za * 20 + 1, b + zb * 20)
-  end
-  return peers, ids
+  return runs, lo + (start - lo + L) % R
 end
 
--- the slot of the peer id among the n live peers of pool P (ids at ib), or -1
-local function find(P, ib, n)
-  local from, limit = ib + 1, ib + n * 20
-  while true do
-    local at = string.find(P, id, from, true)
-    if not at or at > limit then return -1 end
-    if (at - ib - 1) % 20 == 0 then return (at - ib - 1) / 20 end
-    from = at + 1
-  end
-end
-
-local M = false
-if fam == 4 then
-  M = redis.call('GET', KEYS[1])
-  -- the normal announce, first and alone: a known IPv4 peer re-announcing from the same address
-  -- in the same role, nothing due for purging or a TTL refresh. It writes its record and nothing
-  -- else, exactly as the general path below would (the model test runs both), in fewer steps.
-  if M and ev ~= 2 then
-    local completed, last, hlife, dm, n4, s4, c4, min4, n6, s6, c6, min6 = struct.unpack(HF, M)
-    local ib = H + c4 * 6
-    if n4 > 0 and min4 + life > now and now >= min4 and (n6 == 0 or min6 + life > now) and dm - now >= life
-      and #M >= ib + c4 * 20 then
-      local slot = find(M, ib, n4)
-      if slot >= 0 and (seederb == 1) == (slot < s4) and string.sub(M, H + slot * 6 + 1, H + slot * 6 + 6) == addr then
-        redis.call('SETRANGE', KEYS[2], slot * REC, rec)
-        local peers, ids = '', ''
-        if want > 0 then
-          local lo = 0
-          if seederb == 1 then lo = s4 end
-          peers, ids = pick(M, H, 6, c4, n4, lo, slot)
+-- the normal announce, first and alone: a known peer re-announcing from the same address in the
+-- same role, nothing due for a TTL refresh, its own pool not due for a purge when small. It
+-- writes its record's key record and time and nothing else, as the general path below would (the
+-- model test runs both), in fewer steps. In a big pool a leecher's window starts at the pool's
+-- cursor and moves it on: the window is the purge's step (the general path takes over when it
+-- holds a due peer, or the announcer is due itself); a seeder's window is random among the
+-- leechers.
+if #M >= H and ev ~= 2 then
+  local completed, last, hlife, dm, n4, s4, min4, cur4, n6, s6, min6, cur6, d6 = struct.unpack(HF, M)
+  local n, s, mn, cur, pk, rk, off, size, co = n4, s4, min4, cur4, KEYS[1], KEYS[2], H, 6, 44
+  if six then n, s, mn, cur, pk, rk, off, size, co = n6, s6, min6, cur6, KEYS[3], KEYS[4], 0, 18, 64 end
+  local big = n > SMALL
+  if n > 0 and now >= mn and (n4 == 0 or n4 > SMALL or min4 + life > now) and (n6 == 0 or n6 > SMALL or min6 + life > now)
+    and dm - now >= life and (not six or d6 - now >= life) then
+    local v = redis.call('HGET', X, idf)
+    local slot = -1
+    if v then slot = tonumber(v) end
+    if slot >= 0 and slot < n and (seederb == 1) == (slot < s) then
+      local P, old = M, nil
+      if big then
+        old = redis.call('GETRANGE', pk, off + slot * size, off + slot * size + size - 1)
+      else
+        if six then P = redis.call('GETRANGE', pk, 0, n * 18 - 1) end
+        if #P >= off + n * size then old = string.sub(P, off + slot * size + 1, off + slot * size + size) end
+      end
+      local ok = old == addr
+      if ok and big then
+        local t = redis.call('GETRANGE', rk, slot * RS + 9, slot * RS + 16)
+        ok = #t == 8 and struct.unpack('>d', t) + life > now
+      end
+      local runs, next
+      local pl, il = {}, {}
+      if ok then
+        local lo = 0
+        if seederb == 1 then lo = s end
+        if big and seederb == 0 then runs, next = window(n, lo, slot, cur) else runs = window(n, lo, slot) end
+      end
+      if runs then
+        for q = 1, 5, 2 do
+          local a, b = runs[q], runs[q + 1]
+          if b > a then
+            if big then
+              pl[#pl + 1] = redis.call('GETRANGE', pk, off + a * size, off + b * size - 1)
+            else
+              pl[#pl + 1] = string.sub(P, off + a * size + 1, off + b * size)
+            end
+            if withIdsb == 1 or big then
+              local Rd = redis.call('GETRANGE', rk, a * RS, b * RS - 1)
+              for j = 1, b - a do
+                if big and struct.unpack('>d', Rd, j * RS - 28) + life <= now then ok = false end
+                if withIdsb == 1 then il[#il + 1] = string.sub(Rd, j * RS - 19, j * RS) end
+              end
+            end
+          end
         end
-        return struct.pack('>I4I4I4', s4 + s6, n4 + n6 - s4 - s6, completed) .. peers .. ids
+      end
+      if ok then
+        redis.call('SETRANGE', rk, slot * RS, rec)
+        if next then redis.call('SETRANGE', KEYS[1], co, struct.pack('>I4', next)) end
+        return struct.pack('>BI4I4I4', 0, s4 + s6, n4 + n6 - s4 - s6, completed) .. table.concat(pl) .. table.concat(il)
       end
     end
   end
@@ -255,249 +457,229 @@ end
 ${COMMON}
 local seeder = seederb == 1
 local stopped = ev == 2
-local six = fam == 6
--- the announcer's pool: n, s, cap, earliest time, content (P: valid while it matches the key),
--- offset of its region in the pool key, record size, pool key, record key
-local n, s, cap, min, P, off, size, pk, rk
+local p = P4
 if six then
-  n, s, cap, min, P, off, size, pk, rk = n6, s6, c6, min6, P6, 0, 18, KEYS[3], KEYS[4]
-else
-  n, s, cap, min, P, off, size, pk, rk = n4, s4, c4, min4, M, H, 6, KEYS[1], KEYS[2]
+  p = P6
+  if p.n > 0 and p.n <= SMALL then
+    p.A = gr(p.pk, 0, p.n * 18)
+    p.na = math.floor(#p.A / 18)
+  end
 end
--- the slot of peer id among the live ones, or -1
+local size, off = p.size, p.off
+local ak = string.sub(addr, 1, p.ak)
+
+-- the announcer's slot among the live peers, or -1; its stored address and time record
 local slot = -1
-if n > 0 then
-  local ib = off + cap * size
-  if not P or #P < ib + cap * 20 then
-    -- the pool keys expired before the peers (see the TTLs above): the pool is empty
-    n, s, cap = 0, 0, 0
-    dirty = true
+local old, trec
+if p.n > 0 then
+  local v = redis.call('HGET', X, idf)
+  if v then
+    slot = tonumber(v)
+    if slot >= p.n then slot = -1 end
+  end
+end
+if slot >= 0 then
+  if p.A and slot < p.na then
+    old = string.sub(p.A, off + slot * size + 1, off + slot * size + size)
   else
-    slot = find(P, ib, n)
+    old = gr(p.pk, off + slot * size, off + slot * size + size)
+  end
+  if p.n > SMALL then
+    -- a big pool is purged a step at a time: its announcer may be due already (then it is new)
+    trec = gr(p.rk, slot * RS, slot * RS + 17)
+    local t = struct.unpack('>d', trec, 10)
+    if t + life <= now then
+      if t > last then last = t end
+      remove(p, slot, idf, string.sub(old, 1, p.ak))
+      slot = -1
+    end
   end
 end
 
 -- an entry is changed only from its own IP (any port), or with the key it was stored with
 local accepted = true
-local old
-if slot >= 0 then
-  old = string.sub(P, off + slot * size + 1, off + slot * size + size)
-  if old ~= addr and string.sub(old, 1, size - 2) ~= string.sub(addr, 1, size - 2) then
-    accepted = string.byte(A, 1) == 1 and redis.call('GETRANGE', rk, slot * REC, slot * REC + 8) == string.sub(A, 1, 9)
-  end
+if slot >= 0 and old ~= addr and string.sub(old, 1, size - 2) ~= string.sub(addr, 1, size - 2) then
+  if not trec then trec = gr(p.rk, slot * RS, slot * RS + 9) end
+  accepted = string.byte(A, 1) == 1 and string.sub(trec, 1, 9) == string.sub(A, 1, 9)
 end
 
-local wrote = accepted and not stopped
-local n0 = n
-local t = math.ceil(life * 1.25)
+-- a new peer beyond a limit is answered but not stored; the address count is taken now
+local refused = 0
+if slot < 0 and not stopped then
+  if redis.call('HINCRBY', X, ak, 1) > maxAddr then
+    refused = 2
+  elseif P4.n + P6.n >= maxSwarm then
+    refused = 1
+  end
+  if refused > 0 then uncount(ak) end
+end
+
+local wrote = accepted and not stopped and refused == 0
+local ttl = math.ceil(life * 1.25)
 local refreshM, refresh6 = false, false
 if wrote then
   -- the TTLs of the main key and of the announcer's pool, refreshed once their deadline is less
   -- than a lifetime away
   if dm - now < life then
-    dm = now + t
+    dm = now + ttl
     refreshM = true
     dirty = true
   end
   if six and d6 - now < life then
-    d6 = now + t
+    d6 = now + ttl
     refresh6 = true
     dirty = true
   end
 end
-local valid = true
-if wrote and slot >= 0 and seeder == (slot < s) then
-  -- a plain re-announce: its record (key record, time) and, when it moved, its address
-  redis.call('SETRANGE', rk, slot * REC, rec)
-  if old ~= addr then redis.call('SETRANGE', pk, off + slot * size, addr) end
-else
-  dirty = true
-  local function move(from, to)
-    local ib = off + cap * size
-    redis.call('SETRANGE', pk, off + to * size, redis.call('GETRANGE', pk, off + from * size, off + from * size + size - 1))
-    redis.call('SETRANGE', pk, ib + to * 20, redis.call('GETRANGE', pk, ib + from * 20, ib + from * 20 + 19))
-    redis.call('SETRANGE', rk, to * REC, redis.call('GETRANGE', rk, from * REC, from * REC + REC - 1))
-  end
-  local function swap(x, y)
-    if x == y then return end
-    local ib = off + cap * size
-    local ax = redis.call('GETRANGE', pk, off + x * size, off + x * size + size - 1)
-    local ix = redis.call('GETRANGE', pk, ib + x * 20, ib + x * 20 + 19)
-    local hx = redis.call('GETRANGE', rk, x * REC, x * REC + REC - 1)
-    move(y, x)
-    redis.call('SETRANGE', pk, off + y * size, ax)
-    redis.call('SETRANGE', pk, ib + y * 20, ix)
-    redis.call('SETRANGE', rk, y * REC, hx)
-  end
-  if stopped then
-    if slot >= 0 and accepted then
-      local hole = slot
-      if slot < s then
-        hole = s - 1
-        if slot ~= hole then move(hole, slot) end
-        s = s - 1
-      end
-      if hole ~= n - 1 then move(n - 1, hole) end
-      n = n - 1
-      valid = false
-    end
-  elseif accepted then
-    local r = rec
-    if slot < 0 then
-      if n == cap then
-        -- full: the pool is rebuilt with twice the capacity (its TTL from the pool's deadline)
-        local ncap = 4
-        if cap > 0 then ncap = cap * 2 end
-        local deadline = dm
-        if six then deadline = d6 end
-        local px = math.ceil(deadline - now)
-        local ib = off + cap * size
-        local pre = ''
-        if off > 0 then
-          if P then pre = string.sub(P, 1, off) else pre = string.rep('\\0', off) end
-        end
-        local a, i, h = '', '', ''
-        if n > 0 then
-          a = string.sub(P, off + 1, off + n * size)
-          i = string.sub(P, ib + 1, ib + n * 20)
-          h = redis.call('GETRANGE', rk, 0, n * REC - 1)
-        end
-        P = pre .. a .. string.rep('\\0', (ncap - n) * size) .. i .. string.rep('\\0', (ncap - n) * 20)
-        redis.call('SET', pk, P, 'PX', px)
-        redis.call('SET', rk, h .. string.rep('\\0', (ncap - n) * REC), 'PX', px)
-        cap = ncap
-        if not six then mainExists = true end
-      end
-      if seeder then
-        if n > s then
-          move(s, n)
-          valid = false
-        end
-        slot = s
-        s = s + 1
-      else
-        slot = n
-      end
-      n = n + 1
-      if seeder and ev == 3 then
-        completed = completed + 1
-        r = rec .. '\\1'
-      else
-        r = rec .. '\\0'
-      end
-      -- (P stays valid: the slot written is the announcer's, never part of its reply)
-      redis.call('SETRANGE', pk, off + cap * size + slot * 20, id)
-      redis.call('SETRANGE', pk, off + slot * size, addr)
-    else
-      -- a seeder flip (a plain re-announce took the other branch)
-      if seeder then
-        swap(slot, s)
-        slot = s
-        s = s + 1
-        -- a leecher completing, once per stay in the swarm
-        if ev == 3 and redis.call('GETRANGE', rk, slot * REC + 17, slot * REC + 17) ~= '\\1' then
-          completed = completed + 1
-          r = rec .. '\\1'
-        end
-      else
-        s = s - 1
-        swap(slot, s)
-        slot = s
-      end
-      valid = false
-      if addr ~= old then redis.call('SETRANGE', pk, off + slot * size, addr) end
-    end
-    redis.call('SETRANGE', rk, slot * REC, r)
-  end
-end
-if n == 0 then
-  s, cap, min = 0, 0, 0
-elseif wrote and (n0 == 0 or now < min) then
-  min = now
-  dirty = true
-end
-if six then n6, s6, c6, min6 = n, s, cap, min else n4, s4, c4, min4 = n, s, cap, min end
-if dirty and now > last then last = now end
 
-local live = n4 + n6
-if live == 0 then
-  if mainExists then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4]) end
-  if completed > 0 then
-    redis.call('SET', KEYS[5], struct.pack('>I4d', completed, last), 'PX', math.max(1, math.ceil(last + retention - now)))
-  elseif cExists then
-    redis.call('DEL', KEYS[5])
-  end
-else
-  if dirty then
-    local hdr = struct.pack(HF, completed, last, life, dm, n4, s4, c4, min4, n6, s6, c6, min6, d6)
-    if c4 == 0 and c40 > 0 then
-      -- the IPv4 pool emptied: the main key keeps the header only
-      redis.call('DEL', KEYS[2])
-      redis.call('SET', KEYS[1], hdr, 'KEEPTTL')
-    elseif mainExists then
-      redis.call('SETRANGE', KEYS[1], 0, hdr)
-    else
-      redis.call('SET', KEYS[1], hdr, 'PX', math.ceil(dm - now))
-    end
-    if c6 == 0 and c60 > 0 then redis.call('DEL', KEYS[3], KEYS[4]) end
-    if refreshM then
-      redis.call('PEXPIRE', KEYS[1], t)
-      if c4 > 0 then redis.call('PEXPIRE', KEYS[2], t) end
-    end
-    if refresh6 and c6 > 0 then
-      redis.call('PEXPIRE', KEYS[3], t)
-      redis.call('PEXPIRE', KEYS[4], t)
-    end
-  end
-  -- the count key, while there are peers: the count and the latest time a peer can have
-  -- announced without a header write (the main key's deadline - lifetime)
-  if completed > 0 then
-    if completed ~= completed0 or refreshM or not cExists then
-      local cl = dm - life
-      redis.call('SET', KEYS[5], struct.pack('>I4d', completed, cl), 'PX', math.ceil(math.max(cl + retention, dm) - now))
-    end
-  elseif cExists then
-    redis.call('DEL', KEYS[5])
+-- the announcer's address moved to another IP (with its key): its address count moves too
+local function recount()
+  local ok = string.sub(old, 1, p.ak)
+  if ok ~= ak then
+    uncount(ok)
+    redis.call('HINCRBY', X, ak, 1)
   end
 end
+-- swaps the peers of slots a and b (a seeder flip)
+local function swap(a, b)
+  if a == b then return end
+  local xa = gr(p.pk, off + a * size, off + a * size + size)
+  local xr = gr(p.rk, a * RS, a * RS + RS)
+  move(p, b, a)
+  redis.call('SETRANGE', p.pk, off + b * size, xa)
+  redis.call('SETRANGE', p.rk, b * RS, xr)
+  redis.call('HSET', X, idf, b)
+end
+
+local nb = p.n
+local plain = wrote and slot >= 0 and seeder == (slot < p.s)
+if plain then
+  -- a plain re-announce: its key record and time and, when it moved, its address
+  redis.call('SETRANGE', p.rk, slot * RS, rec)
+  if old ~= addr then
+    redis.call('SETRANGE', p.pk, off + slot * size, addr)
+    recount()
+  end
+else
+  -- any other announce dates the swarm's last announce (the retention runs from it)
+  dirty = true
+end
+if stopped then
+  if slot >= 0 and accepted then remove(p, slot, idf, string.sub(old, 1, p.ak)) end
+elseif wrote and not plain then
+  if slot < 0 then
+    if seeder then
+      if p.n > p.s then move(p, p.s, p.n) end
+      slot = p.s
+      p.s = p.s + 1
+    else
+      slot = p.n
+    end
+    p.n = p.n + 1
+    local done = '\\0'
+    if seeder and ev == 3 then
+      completed = completed + 1
+      done = '\\1'
+    end
+    -- (p.A stays valid: the slot written is the announcer's, never part of its reply)
+    redis.call('SETRANGE', p.pk, off + slot * size, addr)
+    redis.call('SETRANGE', p.rk, slot * RS, rec .. done .. id)
+    redis.call('HSET', X, idf, slot)
+  else
+    -- a seeder flip (a plain re-announce took the branch above)
+    if seeder then
+      swap(slot, p.s)
+      slot = p.s
+      p.s = p.s + 1
+      -- a leecher completing, once per stay in the swarm
+      if ev == 3 and gr(p.rk, slot * RS + 17, slot * RS + 18) ~= '\\1' then
+        completed = completed + 1
+        redis.call('SETRANGE', p.rk, slot * RS + 17, '\\1')
+      end
+    else
+      p.s = p.s - 1
+      swap(slot, p.s)
+      slot = p.s
+    end
+    if addr ~= old then
+      redis.call('SETRANGE', p.pk, off + slot * size, addr)
+      recount()
+    end
+    redis.call('SETRANGE', p.rk, slot * RS, rec)
+  end
+end
+if p.n == 0 then
+  p.s, p.min, p.cur = 0, 0, 0
+elseif wrote and (nb == 0 or now < p.min) then
+  p.min = now
+  dirty = true
+end
+if dirty and now > last then last = now end
+${FINISH}
 
 local peers, ids = '', ''
-if not stopped and want > 0 and n > 0 then
+if not stopped and want > 0 and p.n > 0 then
+  local n = p.n
   local lo = 0
-  if seeder then lo = s end
-  if not valid then P = redis.call('GET', pk) end
-  peers, ids = pick(P, off, size, cap, n, lo, slot)
+  if seeder then lo = p.s end
+  local runs = window(n, lo, slot)
+  if runs then
+    -- a big pool's peers are checked before they are returned (its purge runs behind)
+    local check = n > SMALL
+    local pl, il = {}, {}
+    for q = 1, 5, 2 do
+      local a, b = runs[q], runs[q + 1]
+      if b > a then
+        local S
+        if p.A and b <= p.na then
+          S = string.sub(p.A, off + a * size + 1, off + b * size)
+        else
+          S = gr(p.pk, off + a * size, off + b * size)
+        end
+        local Rd
+        if withIdsb == 1 or check then Rd = gr(p.rk, a * RS, b * RS) end
+        -- due: the run's peers to leave out (a big pool's purge runs behind), or nil for none
+        local due
+        if check then
+          for j = 1, b - a do
+            if struct.unpack('>d', Rd, j * RS - 28) + life <= now then
+              due = due or {}
+              due[j] = true
+            end
+          end
+        end
+        if due then
+          for j = 1, b - a do
+            if not due[j] then pl[#pl + 1] = string.sub(S, (j - 1) * size + 1, j * size) end
+          end
+        else
+          pl[#pl + 1] = S
+        end
+        if withIdsb == 1 then
+          for j = 1, b - a do
+            if not (due and due[j]) then il[#il + 1] = string.sub(Rd, j * RS - 19, j * RS) end
+          end
+        end
+      end
+    end
+    peers, ids = table.concat(pl), table.concat(il)
+  end
 end
-return struct.pack('>I4I4I4', s4 + s6, live - s4 - s6, completed) .. peers .. ids
+return struct.pack('>BI4I4I4', refused, P4.s + P6.s, live - P4.s - P6.s, completed) .. peers .. ids
 `;
 
 /**
  * ARGV: now, retention. Returns { complete, incomplete, downloaded }. Drops expired peers and a
- * forgotten swarm as an announce would, but does not extend the retention.
+ * forgotten swarm as an announce would (the same bounded step for a big pool), but does not extend
+ * the retention.
  */
 export const SCRAPE_LUA = `
 ${LAYOUT}
 local now, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
-local fam, life, M = 0, nil, false
+local life = nil
+local M = redis.call('GETRANGE', KEYS[1], 0, H - 1)
 ${COMMON}
-local live = n4 + n6
-if live == 0 then
-  if mainExists then
-    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-    if completed > 0 then
-      redis.call('SET', KEYS[5], struct.pack('>I4d', completed, last), 'PX', math.max(1, math.ceil(last + retention - now)))
-    end
-  end
-  if completed == 0 and cExists then redis.call('DEL', KEYS[5]) end
-elseif dirty then
-  local hdr = struct.pack(HF, completed, last, hlife, dm, n4, s4, c4, min4, n6, s6, c6, min6, d6)
-  if c4 == 0 and c40 > 0 then
-    redis.call('DEL', KEYS[2])
-    redis.call('SET', KEYS[1], hdr, 'KEEPTTL')
-  else
-    redis.call('SETRANGE', KEYS[1], 0, hdr)
-  end
-  if c6 == 0 and c60 > 0 then redis.call('DEL', KEYS[3], KEYS[4]) end
-end
-return { s4 + s6, live - s4 - s6, completed }
+local refreshM, refresh6, ttl = false, false, 0
+${FINISH}
+return { P4.s + P6.s, live - P4.s - P6.s, completed }
 `;

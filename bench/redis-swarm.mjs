@@ -1,0 +1,229 @@
+// The Redis store with one swarm of many peers (issue 7: the cost of an announce must not grow with
+// the swarm). Store-level, as bench/redis-cluster.mjs (run after `npm run build`; `npm run bench`
+// runs it as its `swarm` mode): starts the test cluster (3 masters + 3 replicas), pins every
+// redis-server to one core and this process to the other (taskset, when there are two). Per size:
+//   load: N peers into one swarm (numWant 0, distinct addresses, 20 % seeders, half with a key);
+//     a tenth of them (at most 1,000 per second of the run) dated so that they go due one after
+//     the other during the run, which includes their purge;
+//   run: the other peers re-announce (numWant 50) at full speed for BENCH_SWARM_SECONDS;
+// and prints: Redis CPU µs per announce (masters' used_cpu_sys+user deltas over the run ÷
+// announces, the counters of /proc/<pid>/stat at µs resolution), its ratio to the 50-peer figure,
+// Redis memory bytes per peer (MEMORY USAGE of the swarm's keys after the load ÷ N; the masters'
+// used_memory growth, which also moves with replication buffers, in the JSON), the longest Redis
+// call of the load and of the run (SLOWLOG, slowlog-log-slower-than 200 µs: wall time, so a
+// preempted call on a busy machine counts too; in brackets the longest of a do-nothing EVALSHA
+// sent every 64th call beside the store's, the noise of the same moments; and how many calls of
+// 10,000 took over 1 ms, the store's and the probe's), the due peers still
+// counted at the end, and the same run's do-nothing EVALSHA as reference.
+// Env: BENCH_SWARM_SIZES=50,10000,100000,1000000  BENCH_SWARM_SECONDS=10  BENCH_INFLIGHT=256
+//      BENCH_JSON=1 (one JSON line of the rows on stdout)
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { drive, infoField, nodesSnapshot, pin, trivialEvalshaCost } from './redis-info.mjs';
+
+const require = createRequire(import.meta.url);
+const { createRedisStore } = require('../packages/redis-store/dist/index.js');
+const { startRedisTestServer } = require('../packages/redis-store/dist/testing/index.js');
+
+const SIZES = (process.env.BENCH_SWARM_SIZES ?? '50,10000,100000,1000000').split(',').map(Number);
+const SECONDS = Number(process.env.BENCH_SWARM_SECONDS ?? 10);
+const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 256);
+const LIFETIME_MS = 30 * 60 * 1000;
+const SLOW_US = 200;
+const DUE_PER_S = 1000;
+
+const PROBE_LUA = 'return 1';
+/** sha1 of PROBE_LUA, a do-nothing script called now and then beside the load (the noise probe) */
+let probeSha;
+
+/**
+ * The longest calls in the masters' SLOWLOGs (µs, and command name): of the store, and of the
+ * noise probe (a do-nothing EVALSHA: what the machine adds to any call at that time); then resets
+ * them.
+ */
+async function longestCalls(masters) {
+  const longest = { us: 0, command: '', probeUs: 0, over1ms: 0, probeOver1ms: 0, top: [] };
+  for (const m of masters) {
+    for (const entry of await m.slowlog('GET', 100_000)) {
+      const us = Number(entry[2]);
+      const args = entry[3].map(String);
+      if (args[1] === probeSha) {
+        longest.probeUs = Math.max(longest.probeUs, us);
+        if (us > 1000) longest.probeOver1ms++;
+      } else {
+        if (us > 1000) longest.over1ms++;
+        if (us > longest.us) Object.assign(longest, { us, command: args[0] });
+        longest.top.push([us, args.slice(0, 4).join(' ').slice(0, 120), Number(entry[1])]);
+      }
+    }
+    await m.slowlog('RESET');
+  }
+  longest.top = longest.top.sort((x, y) => y[0] - x[0]).slice(0, 5);
+  return longest;
+}
+
+async function measure(server, peers) {
+  const store = await createRedisStore({ clusterNodes: server.nodes }, { keyPrefix: 'sw:' });
+  const masters = store.client.nodes('master');
+  await Promise.all(masters.map((m) => m.flushall()));
+  await new Promise((r) => setTimeout(r, 300));
+  for (const m of masters) {
+    await m.config('SET', 'slowlog-log-slower-than', String(SLOW_US));
+    await m.config('SET', 'slowlog-max-len', '100000');
+    await m.slowlog('RESET');
+  }
+  const infoHash = randomBytes(20);
+  probeSha = await masters[0].script('LOAD', PROBE_LUA);
+  for (const m of masters.slice(1)) await m.script('LOAD', PROBE_LUA);
+  const probeKey = store.swarmKeys(infoHash)[0];
+  // every 64th call, a do-nothing EVALSHA on the swarm's node beside the store's
+  const probe = (i) => (i % 64 === 0 ? store.client.evalsha(probeSha, 1, probeKey) : undefined);
+  const ids = randomBytes(20 * peers);
+  const addrs = randomBytes(6 * peers);
+  // peers that go due during the run, one in ten and at most DUE_PER_S a second of it, their expiry
+  // spread over the run: about one removal per 10 announces at this client's pace (a real swarm
+  // sees about interval ÷ mean stay, 0.1-0.3)
+  const dueCount = Math.min(Math.ceil(peers / 10), DUE_PER_S * SECONDS);
+  const due = (i) => i % 10 === 0 && i / 10 < dueCount;
+  const dueAt = (i) => t0 - LIFETIME_MS + 2000 + ((i / 10) * SECONDS * 1000) / dueCount;
+  const t0 = Date.now();
+  const req = (i, numWant, event, now) => ({
+    infoHash,
+    peerId: ids.subarray(20 * i, 20 * i + 20),
+    family: 4,
+    addr: addrs.subarray(6 * i, 6 * i + 6),
+    key: i % 2 === 0 ? `k${i}` : undefined,
+    seeder: i % 5 === 1,
+    event,
+    numWant,
+    withPeerIds: false,
+    now,
+    peerLifetimeMs: LIFETIME_MS,
+    maxPeersPerSwarm: 10 * peers,
+    maxPeersPerAddress: 64,
+  });
+  const before = await nodesSnapshot(masters);
+  const l0 = Date.now();
+  await drive(peers, INFLIGHT, (i) => Promise.all([probe(i), store.announce(req(i, 0, 'started', due(i) ? dueAt(i) : t0))]));
+  const loadS = (Date.now() - l0) / 1000;
+  const loaded = await nodesSnapshot(masters);
+  const loadLongest = await longestCalls(masters);
+  // the swarm's own keys (used_memory also moves with the replication buffers and the like)
+  let keyBytes = 0;
+  for (const key of store.swarmKeys(infoHash)) keyBytes += (await store.client.memory('USAGE', key, 'SAMPLES', '0')) ?? 0;
+  // (MEMORY USAGE walks the keys: not a call of the store)
+  await longestCalls(masters);
+  // the other peers re-announce, strided through the swarm, on a clock that starts 2 s after the load
+  const live = peers - Math.ceil(peers / 10);
+  const order = (k) => {
+    const j = (k * 7919) % live;
+    return Math.floor(j / 9) * 10 + 1 + (j % 9);
+  };
+  const start = await nodesSnapshot(masters);
+  const r0 = Date.now();
+  let returned = 0;
+  const announces = await drive(
+    Number.MAX_SAFE_INTEGER,
+    INFLIGHT,
+    async (k) => {
+      probe(k);
+      const r = await store.announce(req(Math.min(order(k), peers - 1), 50, 'none', t0 + 2000 + (Date.now() - r0)));
+      returned += r.peers.length / 6;
+    },
+    r0 + SECONDS * 1000,
+  );
+  const runS = (Date.now() - r0) / 1000;
+  const end = await nodesSnapshot(masters);
+  const runLongest = await longestCalls(masters);
+  const [entry] = await store.scrape([infoHash], t0 + 2000 + (Date.now() - r0));
+  const ref = await trivialEvalshaCost(store.client, masters, { torrents: 1, seconds: Math.min(SECONDS, 3), inflight: INFLIGHT });
+  await store.close();
+  return {
+    peers,
+    loadPerS: Math.round(peers / loadS),
+    announcesPerS: Math.round(announces / runS),
+    cpuUsPerAnnounce: ((end.cpu - start.cpu) * 1e6) / announces,
+    bytesPerPeer: keyBytes / peers,
+    usedMemoryPerPeer: (loaded.mem - before.mem) / peers,
+    loadLongestUs: loadLongest.us,
+    loadLongestCommand: loadLongest.command,
+    runLongestUs: runLongest.us,
+    runLongestCommand: runLongest.command,
+    meanPeersReturned: returned / announces,
+    dueLeft: entry.complete + entry.incomplete - (peers - dueCount),
+    due: dueCount,
+    trivialCpuUs: ref.cpuUs,
+    // the slowest calls of the store: µs, command and keys, unix time
+    loadSlowest: loadLongest.top,
+    runSlowest: runLongest.top,
+    loadProbeLongestUs: loadLongest.probeUs,
+    runProbeLongestUs: runLongest.probeUs,
+    // calls over 1 ms per 10,000: the store's, and the probe's (one probe per 64 calls)
+    runOver1msPer10k: (runLongest.over1ms * 1e4) / announces,
+    runProbeOver1msPer10k: (runLongest.probeOver1ms * 1e4) / Math.max(1, Math.ceil(announces / 64)),
+    // commandstats time (inside command execution) per announce during the run
+    commandsPerAnnounce: Object.fromEntries(
+      Object.entries(end.cmds)
+        .map(([k, c]) => [k, c.calls - (start.cmds[k]?.calls ?? 0), c.usec - (start.cmds[k]?.usec ?? 0)])
+        .filter(([k, calls]) => calls > 0 && !/^(info|slowlog|config)/.test(k))
+        .map(([k, calls, usec]) => [k, `${(calls / announces).toFixed(2)} calls, ${(usec / announces).toFixed(2)} µs`]),
+    ),
+  };
+}
+
+export function swarmTable(rows) {
+  const base = rows.find((r) => r.peers === 50) ?? rows[0];
+  const us = (n) => (n >= 1000 ? `${(n / 1000).toFixed(1)} ms` : n > 0 ? `${Math.round(n)} µs` : `< ${SLOW_US} µs`);
+  const out = [
+    '| peers in the swarm | announces/s (1 client) | Redis CPU µs / announce | ratio to 50 peers | do-nothing EVALSHA µs | Redis bytes / peer | longest call: load (probe) | longest call: run (probe) | run calls > 1 ms per 10,000 (probe) | due peers still counted at the end |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    out.push(
+      `| ${r.peers.toLocaleString('en')} | ${r.announcesPerS.toLocaleString('en')} | ${r.cpuUsPerAnnounce.toFixed(1)} | ${(r.cpuUsPerAnnounce / base.cpuUsPerAnnounce).toFixed(2)} | ` +
+        `${r.trivialCpuUs.toFixed(1)} | ${r.bytesPerPeer.toFixed(0)} | ${us(r.loadLongestUs)} (${us(r.loadProbeLongestUs)}) | ${us(r.runLongestUs)} (${us(r.runProbeLongestUs)}) | ${r.runOver1msPer10k.toFixed(1)} (${r.runProbeOver1msPer10k.toFixed(1)}) | ${r.dueLeft.toLocaleString('en')} of ${r.due.toLocaleString('en')} |`,
+    );
+  }
+  return out.join('\n');
+}
+
+async function main() {
+  const server = await startRedisTestServer('cluster');
+  const stop = () => server.stop().finally(() => process.exit(130));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let pinned = false;
+  try {
+    if (os.cpus().length >= 2) {
+      const probe = await createRedisStore({ clusterNodes: server.nodes }, { keyPrefix: 'sw:' });
+      pinned = true;
+      for (const n of [...probe.client.nodes('master'), ...probe.client.nodes('slave')]) {
+        pinned = pin(infoField(await n.info('server'), 'process_id'), 0) && pinned;
+      }
+      pinned = pin(process.pid, 1) && pinned;
+      await probe.close();
+    }
+    const rows = [];
+    for (const peers of SIZES) {
+      const row = await measure(server, peers);
+      rows.push(row);
+      console.error(JSON.stringify(row));
+    }
+    if (process.env.BENCH_JSON === '1') {
+      console.log(JSON.stringify({ pinned, seconds: SECONDS, rows }));
+    } else {
+      console.log(`\nRedis store, one swarm (local 3-master cluster; ${pinned ? 'redis on core 0, client on core 1' : 'not pinned'}; ${SECONDS} s of re-announces, numWant 50; a tenth of the peers, at most 1,000 a second, going due during the run)\n`);
+      console.log(swarmTable(rows));
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
