@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { AnnounceEvent } from '@peertracker/protocol';
-import { MemoryStore } from './memory-store';
+import { MemoryStore, memoryStoreWork } from './memory-store';
 import { DEFAULT_SWARM_RETENTION_MS, type Family, type StoreAnnounce, type SwarmStore } from './store';
 import { prng, runStoreConformance } from './store-conformance';
 
@@ -25,6 +25,12 @@ runStoreConformance(
 );
 
 const LIFETIME = 1000;
+
+function u32(x: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(x >>> 0);
+  return b;
+}
 const RETENTION = 3 * LIFETIME;
 
 function request(infoHash: Buffer, peerId: Buffer, addr: Buffer, o: Partial<StoreAnnounce> = {}): StoreAnnounce {
@@ -380,6 +386,42 @@ describe('MemoryStore', () => {
       store.checkInvariants();
       assert.deepEqual([...sizes].sort(), ['large', 'mid', 'small'], 'the pool went past the scan size and back');
     }
+  });
+
+  it('rehashes a bounded number of peer-id index entries per announce, whatever the swarm size', () => {
+    // growing to 40,000 peers passes the doublings at 4,096 … 32,768 slots, where a pool that
+    // rebuilds its whole index at once re-enters every id; then churn and stops down to empty
+    const store = new MemoryStore({ random: prng(7) });
+    const rnd = prng(11);
+    const h = randomBytes(20);
+    const n = 40_000;
+    const ids = Array.from({ length: n }, (_, i) => Buffer.concat([Buffer.from('-PT0001-'), u32(i), u32(i * 2654435761), u32(~i)]));
+    const addrOf = (i: number) => Buffer.concat([u32(0x0a000000 + i), Buffer.from([0x1a, 0xe1])]);
+    const live = new Set<number>();
+    let most = 0;
+    let now = 0;
+    const announce = (i: number, event: AnnounceEvent, seeder: boolean) => {
+      const before = memoryStoreWork.indexEntriesMoved;
+      const r = store.announce(request(h, ids[i], addrOf(i), { now: now++, event, seeder, numWant: 5, peerLifetimeMs: 10 ** 9 }));
+      most = Math.max(most, memoryStoreWork.indexEntriesMoved - before);
+      if (event === 'stopped') live.delete(i);
+      else live.add(i);
+      assert.equal(r.complete + r.incomplete, live.size);
+    };
+    for (let i = 0; i < n; i++) {
+      announce(i, 'none', i % 3 === 0);
+      if (i % 10_000 === 9_999) store.checkInvariants();
+    }
+    for (let step = 0; step < 20_000; step++) {
+      const i = Math.floor(rnd() * n);
+      announce(i, rnd() < 0.3 ? 'stopped' : 'none', rnd() < 0.5);
+    }
+    store.checkInvariants();
+    for (const i of [...live]) announce(i, 'stopped', false);
+    assert.equal(store.inspect(h)?.v4 ?? null, null);
+    for (let i = 0; i < 10_000; i++) announce(i, 'none', false);
+    store.checkInvariants();
+    assert.ok(most <= 4096, `one announce rehashed ${most} index entries`);
   });
 
   it('stops growing at maxSwarms under a flood of random info hashes, answering every announce', async () => {

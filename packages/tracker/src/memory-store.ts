@@ -85,6 +85,19 @@ const L = 5;
 const SCAN_MAX = 128;
 /** entries of the smallest AddressCounts table */
 const MIN_ADDRESS_CAPACITY = 64;
+/**
+ * Most slots of a pool whose index lives in `ints` and is rebuilt when the pool resizes; a larger
+ * pool keeps a SegmentedIndex, so a resize never rehashes more than this many peer ids.
+ */
+const EMBED_MAX = 4096;
+/** entries of a SegmentedIndex segment (a power of two), 16 KB */
+const SEG_BITS = 12;
+const SEG = 1 << SEG_BITS;
+const SEG_MASK = SEG - 1;
+/** a segment splits when a new entry would take it above this (load 1/2) */
+const SEG_FULL = SEG >>> 1;
+/** hash bits left above a segment's own probe bits, the deepest a directory goes */
+const MAX_DEPTH = 32 - SEG_BITS;
 /** swarms a timed sweeper step walks, by default */
 const SWEEP_BATCH = 1000;
 
@@ -115,6 +128,12 @@ export interface MemoryStoreOptions {
    */
   maxSwarms?: number;
 }
+
+/**
+ * Work counters for tests: peer-id index entries (re)inserted other than the announcing peer's own
+ * (resizes, splits). Tests read the difference around one operation.
+ */
+export const memoryStoreWork = { indexEntriesMoved: 0 };
 
 export interface SweeperOptions {
   /** swarms walked per step (default 1000) */
@@ -259,6 +278,8 @@ class Pool {
   mask = 0;
   /** live peers per address, kept while the pool holds more than SCAN_MAX peers once counted */
   private addrs: AddressCounts | null = null;
+  /** the index of a pool above EMBED_MAX slots; null: it is in `ints` at tableAt */
+  private index: SegmentedIndex | null = null;
 
   constructor(size: number, now: number) {
     this.size = size;
@@ -268,6 +289,7 @@ class Pool {
 
   /** The slot of a peer id, or NIL. */
   find(id: Buffer): number {
+    if (this.index !== null) return this.index.find(id);
     const ints = this.ints;
     const mask = this.mask;
     const t = this.tableAt;
@@ -448,11 +470,13 @@ class Pool {
     };
     const ints = this.ints;
     if (this.seeders < 0 || this.seeders > this.count || this.count > this.capacity) fail('bounds');
+    if ((this.index !== null) !== this.capacity > EMBED_MAX) fail('index kind');
     let used = 0;
-    for (let i = 0; i <= this.mask; i++) if (ints[this.tableAt + i] !== 0) used++;
+    if (this.index !== null) used = this.index.check();
+    else for (let i = 0; i <= this.mask; i++) if (ints[this.tableAt + i] !== 0) used++;
     if (used !== this.count) fail(`index holds ${used} of ${this.count}`);
     for (let s = 0; s < this.count; s++) {
-      if (ints[this.tableAt + ints[s * L + 3]] !== s + 1) fail(`index position of ${s}`);
+      if (this.entry(ints[s * L + 3]) !== s + 1) fail(`index position of ${s}`);
       const id = this.bytes.subarray(this.idAt + s * ID, this.idAt + s * ID + ID);
       if (this.find(id) !== s) fail(`find(${s})`);
     }
@@ -530,8 +554,22 @@ class Pool {
     else ints[n * L] = p;
   }
 
+  /** The index entry at `pos` (slot + 1, 0 = empty). */
+  private entry(pos: number): number {
+    return this.index !== null ? this.index.get(pos) : this.ints[this.tableAt + pos];
+  }
+
+  private setEntry(pos: number, e: number): void {
+    if (this.index !== null) this.index.set(pos, e);
+    else this.ints[this.tableAt + pos] = e;
+  }
+
   /** Enters the id at `slot` in the index (linear probing; stored as slot + 1, 0 is empty). */
   private indexAdd(slot: number): void {
+    if (this.index !== null) {
+      this.index.add(slot);
+      return;
+    }
     const ints = this.ints;
     const mask = this.mask;
     const t = this.tableAt;
@@ -546,6 +584,10 @@ class Pool {
 
   /** Takes `slot` out of the index, shifting later entries of its probe run back. */
   private indexDelete(slot: number): void {
+    if (this.index !== null) {
+      this.index.delete(slot);
+      return;
+    }
     const ints = this.ints;
     const mask = this.mask;
     const t = this.tableAt;
@@ -580,7 +622,7 @@ class Pool {
     ints[to * L + 2] = ints[from * L + 2];
     ints[to * L + 3] = pos;
     ints[to * L + 4] = ints[from * L + 4];
-    ints[this.tableAt + pos] = to + 1;
+    this.setEntry(pos, to + 1);
     if (p === NIL) this.head = to;
     else ints[p * L + 1] = to;
     if (n === NIL) this.tail = to;
@@ -624,8 +666,8 @@ class Pool {
     ints[a * L + 2] = eb;
     ints[a * L + 3] = qb;
     ints[a * L + 4] = mb;
-    ints[this.tableAt + qa] = b + 1;
-    ints[this.tableAt + qb] = a + 1;
+    this.setEntry(qa, b + 1);
+    this.setEntry(qb, a + 1);
     if (pa === NIL) this.head = b;
     else if (pa !== b) ints[pa * L + 1] = b;
     if (na === NIL) this.tail = b;
@@ -636,22 +678,181 @@ class Pool {
     else if (nb !== a) ints[nb * L] = a;
   }
 
-  /** Reallocates for `capacity` slots (a power of two) and rebuilds the index. */
+  /**
+   * Reallocates for `capacity` slots (a power of two). Up to EMBED_MAX slots the index is in `ints`
+   * and is rebuilt (at most EMBED_MAX ids); above, a SegmentedIndex is kept across resizes (built
+   * once, from EMBED_MAX ids, when the pool first grows past EMBED_MAX).
+   */
   private resize(capacity: number): void {
     const size = this.size;
     const count = this.count;
+    const embedded = capacity <= EMBED_MAX;
     const bytes = Buffer.allocUnsafeSlow(capacity * (size + ID));
     this.bytes.copy(bytes, 0, 0, count * size);
     this.bytes.copy(bytes, capacity * size, this.idAt, this.idAt + count * ID);
-    const ints = new Int32Array(capacity * (L + 2));
+    const ints = new Int32Array(capacity * (embedded ? L + 2 : L));
     ints.set(this.ints.subarray(0, count * L));
     this.bytes = bytes;
     this.idAt = capacity * size;
     this.ints = ints;
     this.tableAt = capacity * L;
-    this.mask = 2 * capacity - 1;
+    this.mask = embedded ? 2 * capacity - 1 : 0;
     this.capacity = capacity;
-    for (let s = 0; s < count; s++) this.indexAdd(s);
+    if (embedded || this.index === null) {
+      this.index = embedded ? null : new SegmentedIndex(this, count);
+      for (let s = 0; s < count; s++) this.indexAdd(s);
+      memoryStoreWork.indexEntriesMoved += count;
+    }
+  }
+}
+
+/**
+ * The peer-id index of a large pool (extendible hashing): a directory of 2^depth entries, picked
+ * by the top bits of the id's hash, names the segment; a segment is an open-addressing table of
+ * SEG entries (slot + 1, 0 = empty) probed from the low bits. A full segment splits in two by one
+ * more hash bit, rehashing its own entries only (at most SEG_FULL); the directory doubles when a
+ * segment splits deeper than it (one int per ≈ 1,000–2,000 peers). So no insertion moves more
+ * than SEG_FULL entries, whatever the pool's size. A slot's index position (ints[slot * L + 3])
+ * is segment << SEG_BITS | entry. Segments do not merge: a pool that shrinks keeps them until it
+ * falls to EMBED_MAX slots, when the index moves back into `ints`.
+ */
+class SegmentedIndex {
+  private readonly pool: Pool;
+  private readonly segs: Int32Array[] = [];
+  /** entries held and local depth, per segment */
+  private readonly used: number[] = [];
+  private readonly local: number[] = [];
+  private dir: Int32Array;
+  private depth = 0;
+
+  /** `expected`: entries about to be added; enough segments for them at load 1/4, so none splits */
+  constructor(pool: Pool, expected: number) {
+    this.pool = pool;
+    while (SEG << this.depth < expected * 4) this.depth++;
+    this.dir = new Int32Array(1 << this.depth);
+    for (let s = 0; s < this.dir.length; s++) {
+      this.dir[s] = s;
+      this.segs.push(new Int32Array(SEG));
+      this.used.push(0);
+      this.local.push(this.depth);
+    }
+  }
+
+  /** The segment of hash h. */
+  private seg(h: number): number {
+    return this.depth === 0 ? 0 : this.dir[h >>> (32 - this.depth)];
+  }
+
+  find(id: Buffer): number {
+    const h = hashId(id, 0);
+    const t = this.segs[this.seg(h)];
+    const pool = this.pool;
+    for (let i = h & SEG_MASK; ; i = (i + 1) & SEG_MASK) {
+      const e = t[i];
+      if (e === 0) return NIL;
+      if (sameId(id, pool.bytes, pool.idAt + (e - 1) * ID)) return e - 1;
+    }
+  }
+
+  get(pos: number): number {
+    return this.segs[pos >>> SEG_BITS][pos & SEG_MASK];
+  }
+
+  set(pos: number, e: number): void {
+    this.segs[pos >>> SEG_BITS][pos & SEG_MASK] = e;
+  }
+
+  add(slot: number): void {
+    const pool = this.pool;
+    const h = hashId(pool.bytes, pool.idAt + slot * ID);
+    let s = this.seg(h);
+    while (this.used[s] >= SEG_FULL && this.local[s] < MAX_DEPTH) {
+      this.split(s, h);
+      s = this.seg(h);
+    }
+    this.put(s, h, slot);
+  }
+
+  private put(s: number, h: number, slot: number): void {
+    const t = this.segs[s];
+    for (let i = h & SEG_MASK; ; i = (i + 1) & SEG_MASK) {
+      if (t[i] === 0) {
+        t[i] = slot + 1;
+        this.pool.ints[slot * L + 3] = (s << SEG_BITS) | i;
+        this.used[s]++;
+        return;
+      }
+    }
+  }
+
+  /** Takes `slot` out, shifting later entries of its probe run back (within its segment). */
+  delete(slot: number): void {
+    const pool = this.pool;
+    const ints = pool.ints;
+    const pos = ints[slot * L + 3];
+    const s = pos >>> SEG_BITS;
+    const t = this.segs[s];
+    const base = s << SEG_BITS;
+    let hole = pos & SEG_MASK;
+    for (let j = (hole + 1) & SEG_MASK; ; j = (j + 1) & SEG_MASK) {
+      const e = t[j];
+      if (e === 0) break;
+      const home = hashId(pool.bytes, pool.idAt + (e - 1) * ID) & SEG_MASK;
+      // an entry whose home lies cyclically in (hole, j] must stay where it is
+      if (hole <= j ? hole < home && home <= j : hole < home || home <= j) continue;
+      t[hole] = e;
+      ints[(e - 1) * L + 3] = base | hole;
+      hole = j;
+    }
+    t[hole] = 0;
+    this.used[s]--;
+  }
+
+  /** Splits segment s (which holds hash h) by its next hash bit. */
+  private split(s: number, h: number): void {
+    const d = this.local[s];
+    if (d === this.depth) {
+      const dir = new Int32Array(this.dir.length * 2);
+      for (let i = 0; i < dir.length; i++) dir[i] = this.dir[i >>> 1];
+      this.dir = dir;
+      this.depth++;
+    }
+    // the directory entries of s are the 2^(depth − d) entries under h's top d bits; the upper half goes to the new segment
+    const span = 2 ** (this.depth - d);
+    const first = (d === 0 ? 0 : h >>> (32 - d)) * span;
+    const t = this.segs.length;
+    this.segs.push(new Int32Array(SEG));
+    this.used.push(0);
+    this.local.push(d + 1);
+    this.local[s] = d + 1;
+    this.dir.fill(t, first + span / 2, first + span);
+    const old = this.segs[s];
+    this.segs[s] = new Int32Array(SEG);
+    this.used[s] = 0;
+    const pool = this.pool;
+    let moved = 0;
+    for (let i = 0; i < SEG; i++) {
+      const e = old[i];
+      if (e === 0) continue;
+      const eh = hashId(pool.bytes, pool.idAt + (e - 1) * ID);
+      this.put(this.seg(eh), eh, e - 1);
+      moved++;
+    }
+    memoryStoreWork.indexEntriesMoved += moved;
+  }
+
+  /** Entries held, after checking the directory and per-segment counts (for tests). */
+  check(): number {
+    let total = 0;
+    for (let s = 0; s < this.segs.length; s++) {
+      let n = 0;
+      for (const e of this.segs[s]) if (e !== 0) n++;
+      if (n !== this.used[s]) throw new Error(`pool invariant broken: segment ${s} counts ${this.used[s]}, holds ${n}`);
+      const refs = this.dir.reduce((k, x) => (x === s ? k + 1 : k), 0);
+      if (refs !== 2 ** (this.depth - this.local[s])) throw new Error(`pool invariant broken: directory entries of segment ${s}`);
+      total += n;
+    }
+    return total;
   }
 }
 
