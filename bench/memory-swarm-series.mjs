@@ -175,9 +175,11 @@ async function series(n, overhead, swarms = 1) {
   const problems = [];
   const check = (what) => {
     let count = store.size().swarms === swarms ? 0 : -1;
+    // a copy: the single swarm's hash must stay as it is for the announces that follow
+    const probe = Buffer.from(infoHash);
     for (let k = 0; k < swarms && count >= 0; k++) {
-      infoHash.writeUInt32BE(k, 0);
-      const pool = store.inspect(infoHash)?.v4 ?? null;
+      if (swarms > 1) probe.writeUInt32BE(k, 0);
+      const pool = store.inspect(probe)?.v4 ?? null;
       count += pool === null ? 0 : pool.seeders + pool.leechers;
     }
     if (count !== n) problems.push(`${what}: the swarms hold ${count} peers, not ${n}`);
