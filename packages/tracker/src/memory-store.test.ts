@@ -388,9 +388,10 @@ describe('MemoryStore', () => {
     }
   });
 
-  it('rehashes a bounded number of peer-id index entries per announce, whatever the swarm size', () => {
-    // growing to 40,000 peers passes the doublings at 4,096 … 32,768 slots, where a pool that
-    // rebuilds its whole index at once re-enters every id; then churn and stops down to empty
+  it('rehashes a bounded number of index and address-count entries per announce, whatever the swarm size', () => {
+    // growing to 40,000 peers (each on its own address) passes the doublings at 4,096 … 32,768
+    // slots, where a pool that rebuilds its whole peer-id index or address-count table at once
+    // re-enters every entry; then churn and stops down to empty, and growing again
     const store = new MemoryStore({ random: prng(7) });
     const rnd = prng(11);
     const h = randomBytes(20);
@@ -399,11 +400,15 @@ describe('MemoryStore', () => {
     const addrOf = (i: number) => Buffer.concat([u32(0x0a000000 + i), Buffer.from([0x1a, 0xe1])]);
     const live = new Set<number>();
     let most = 0;
+    let mostAddresses = 0;
     let now = 0;
     const announce = (i: number, event: AnnounceEvent, seeder: boolean) => {
-      const before = memoryStoreWork.indexEntriesMoved;
-      const r = store.announce(request(h, ids[i], addrOf(i), { now: now++, event, seeder, numWant: 5, peerLifetimeMs: 10 ** 9 }));
-      most = Math.max(most, memoryStoreWork.indexEntriesMoved - before);
+      const before = { ...memoryStoreWork };
+      const r = store.announce(
+        request(h, ids[i], addrOf(i), { now: now++, event, seeder, numWant: 5, peerLifetimeMs: 10 ** 9, maxPeersPerAddress: 64 }),
+      );
+      most = Math.max(most, memoryStoreWork.indexEntriesMoved - before.indexEntriesMoved);
+      mostAddresses = Math.max(mostAddresses, memoryStoreWork.addressEntriesMoved - before.addressEntriesMoved);
       if (event === 'stopped') live.delete(i);
       else live.add(i);
       assert.equal(r.complete + r.incomplete, live.size);
@@ -422,6 +427,8 @@ describe('MemoryStore', () => {
     for (let i = 0; i < 10_000; i++) announce(i, 'none', false);
     store.checkInvariants();
     assert.ok(most <= 4096, `one announce rehashed ${most} index entries`);
+    assert.ok(mostAddresses <= 4096, `one announce rehashed ${mostAddresses} address-count entries`);
+    assert.ok(mostAddresses > 0, 'the pool kept address counts');
   });
 
   it('stops growing at maxSwarms under a flood of random info hashes, answering every announce', async () => {

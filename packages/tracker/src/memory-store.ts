@@ -85,6 +85,8 @@ const L = 5;
 const SCAN_MAX = 128;
 /** entries of the smallest AddressCounts table */
 const MIN_ADDRESS_CAPACITY = 64;
+/** entries of an AddressCounts segment once the table is split (a power of two) */
+const ADDRESS_SEG = 4096;
 /**
  * Most slots of a pool whose index lives in `ints` and is rebuilt when the pool resizes; a larger
  * pool keeps a SegmentedIndex, so a resize never rehashes more than this many peer ids.
@@ -133,7 +135,7 @@ export interface MemoryStoreOptions {
  * Work counters for tests: peer-id index entries (re)inserted other than the announcing peer's own
  * (resizes, splits). Tests read the difference around one operation.
  */
-export const memoryStoreWork = { indexEntriesMoved: 0 };
+export const memoryStoreWork = { indexEntriesMoved: 0, addressEntriesMoved: 0 };
 
 export interface SweeperOptions {
   /** swarms walked per step (default 1000) */
@@ -152,16 +154,23 @@ export interface PoolInfo {
  * Live peers per address of one pool, for StoreAnnounce.maxPeersPerAddress: an address is an IPv4
  * address (the first 4 bytes of the compact form) or an IPv6 /64 (the first 8). Open addressing
  * with linear probing over `width` int32 per entry (the address in 1 or 2 ints, then the count;
- * count 0 = empty), grown at 3/4 full and halved at 1/8, so ≈ 11–21 bytes per distinct IPv4
- * address, 16–32 per IPv6 /64. A pool keeps one only while it holds more than SCAN_MAX peers (and
- * a limit asked for a count); a smaller pool is scanned.
+ * count 0 = empty), kept at a load of 3/8 to 3/4, so ≈ 11–21 bytes per distinct IPv4 address,
+ * 16–32 per IPv6 /64. Up to ADDRESS_SEG entries it is one table that doubles and halves; above,
+ * segments of ADDRESS_SEG entries under a directory, as SegmentedIndex (a full segment splits by
+ * one more hash bit), so no update rehashes more than 3/4 × ADDRESS_SEG entries. A pool keeps one
+ * only while it holds more than SCAN_MAX peers (and a limit asked for a count); a smaller pool is
+ * scanned, and the table goes when the pool falls to SCAN_MAX / 2.
  */
 class AddressCounts {
   /** int32 words of an address: 1 (IPv4) or 2 (IPv6 /64) */
   private readonly words: number;
   private readonly width: number;
-  private table: Int32Array;
-  private mask: number;
+  private readonly segs: Int32Array[] = [];
+  /** entries held and local depth, per segment */
+  private readonly segUsed: number[] = [];
+  private readonly local: number[] = [];
+  private dir: Int32Array;
+  private depth = 0;
   /** distinct addresses held */
   used = 0;
 
@@ -169,23 +178,40 @@ class AddressCounts {
     this.words = words;
     this.width = words + 1;
     let capacity = MIN_ADDRESS_CAPACITY;
-    while (capacity * 3 < expected * 4 + 4) capacity *= 2;
-    this.table = new Int32Array(capacity * this.width);
-    this.mask = capacity - 1;
+    while (capacity * 3 < expected * 4 + 4 && capacity < ADDRESS_SEG) capacity *= 2;
+    // more than one segment takes: enough of them for a load of 3/8, so none splits at once
+    while (capacity * 3 < expected * 4 + 4 && (ADDRESS_SEG << this.depth) * 3 < (expected * 4 + 4) * 2) this.depth++;
+    this.dir = new Int32Array(1 << this.depth);
+    for (let s = 0; s < this.dir.length; s++) {
+      this.dir[s] = s;
+      this.segs.push(new Int32Array(capacity * this.width));
+      this.segUsed.push(0);
+      this.local.push(this.depth);
+    }
+  }
+
+  /** The segment of hash h. */
+  private seg(h: number): number {
+    return this.depth === 0 ? 0 : this.dir[h >>> (32 - this.depth)];
   }
 
   /** Peers at the address of the compact address at buf[at]. */
   get(buf: Uint8Array, at: number): number {
-    const e = this.position(word(buf, at), this.words === 2 ? word(buf, at + 4) : 0) * this.width;
-    return this.table[e + this.words];
+    const k0 = word(buf, at);
+    const k1 = this.words === 2 ? word(buf, at + 4) : 0;
+    const h = addressHash(k0, k1);
+    const t = this.segs[this.seg(h)];
+    return t[this.position(t, h, k0, k1) * this.width + this.words];
   }
 
   /** Adds `delta` (+1 or −1) to the count of the address at buf[at]; a count of 0 leaves the table. */
   add(buf: Uint8Array, at: number, delta: number): void {
     const k0 = word(buf, at);
     const k1 = this.words === 2 ? word(buf, at + 4) : 0;
-    const pos = this.position(k0, k1);
-    const t = this.table;
+    const h = addressHash(k0, k1);
+    const s = this.seg(h);
+    const t = this.segs[s];
+    const pos = this.position(t, h, k0, k1);
     const e = pos * this.width;
     const n = t[e + this.words] + delta;
     if (n < 0) throw new Error('address count below zero');
@@ -193,44 +219,53 @@ class AddressCounts {
       t[e] = k0;
       if (this.words === 2) t[e + 1] = k1;
       this.used++;
+      this.segUsed[s]++;
     }
     t[e + this.words] = n;
+    const capacity = t.length / this.width;
     if (n === 0) {
       this.used--;
-      this.vacate(pos);
-      if (this.mask + 1 > MIN_ADDRESS_CAPACITY && this.used * 8 < this.mask + 1) this.rehash((this.mask + 1) >>> 1);
-    } else if (this.used * 4 > (this.mask + 1) * 3) {
-      this.rehash((this.mask + 1) * 2);
+      this.segUsed[s]--;
+      this.vacate(t, pos);
+      if (this.depth === 0 && capacity > MIN_ADDRESS_CAPACITY && this.used * 8 < capacity) this.rehash(s, capacity >>> 1);
+    } else if (this.segUsed[s] * 4 > capacity * 3) {
+      if (capacity < ADDRESS_SEG) this.rehash(s, capacity * 2);
+      else if (this.local[s] < MAX_DEPTH) this.split(s, h);
     }
   }
 
   /** Entries with a count, as address key → count (for checks). */
   entries(): Map<string, number> {
     const m = new Map<string, number>();
-    const t = this.table;
-    for (let e = 0; e < t.length; e += this.width) {
-      if (t[e + this.words] !== 0) m.set(this.words === 2 ? `${t[e]}:${t[e + 1]}` : `${t[e]}`, t[e + this.words]);
+    for (let s = 0; s < this.segs.length; s++) {
+      const t = this.segs[s];
+      let n = 0;
+      for (let e = 0; e < t.length; e += this.width) {
+        if (t[e + this.words] === 0) continue;
+        n++;
+        m.set(this.words === 2 ? `${t[e]}:${t[e + 1]}` : `${t[e]}`, t[e + this.words]);
+      }
+      if (n !== this.segUsed[s]) throw new Error(`address count segment ${s} counts ${this.segUsed[s]}, holds ${n}`);
     }
     return m;
   }
 
-  /** Where the address (k0, k1) is, or the empty entry where it would go. */
-  private position(k0: number, k1: number): number {
-    const t = this.table;
+  /** Where the address (k0, k1) of hash h is in table t, or the empty entry where it would go. */
+  private position(t: Int32Array, h: number, k0: number, k1: number): number {
     const w = this.width;
     const two = this.words === 2;
-    for (let i = addressHash(k0, k1) & this.mask; ; i = (i + 1) & this.mask) {
+    const mask = t.length / w - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
       const e = i * w;
       if (t[e + this.words] === 0) return i;
       if (t[e] === k0 && (!two || t[e + 1] === k1)) return i;
     }
   }
 
-  /** Empties entry `hole`, shifting later entries of its probe run back. */
-  private vacate(hole: number): void {
-    const t = this.table;
+  /** Empties entry `hole` of table t, shifting later entries of its probe run back. */
+  private vacate(t: Int32Array, hole: number): void {
     const w = this.width;
-    const mask = this.mask;
+    const mask = t.length / w - 1;
     for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
       const e = j * w;
       if (t[e + this.words] === 0) break;
@@ -243,16 +278,49 @@ class AddressCounts {
     t.fill(0, hole * w, hole * w + w);
   }
 
-  private rehash(capacity: number): void {
-    const old = this.table;
+  /** Gives segment s a table of `capacity` entries, re-entering its own. */
+  private rehash(s: number, capacity: number): void {
+    const old = this.segs[s];
+    this.segs[s] = new Int32Array(capacity * this.width);
+    this.segUsed[s] = 0;
+    this.reenter(old);
+  }
+
+  /** Splits segment s (which holds hash h) by its next hash bit, as SegmentedIndex.split. */
+  private split(s: number, h: number): void {
+    const d = this.local[s];
+    if (d === this.depth) {
+      const dir = new Int32Array(this.dir.length * 2);
+      for (let i = 0; i < dir.length; i++) dir[i] = this.dir[i >>> 1];
+      this.dir = dir;
+      this.depth++;
+    }
+    const span = 2 ** (this.depth - d);
+    const first = (d === 0 ? 0 : h >>> (32 - d)) * span;
+    const t = this.segs.length;
+    this.segs.push(new Int32Array(ADDRESS_SEG * this.width));
+    this.segUsed.push(0);
+    this.local.push(d + 1);
+    this.local[s] = d + 1;
+    this.dir.fill(t, first + span / 2, first + span);
+    this.rehash(s, ADDRESS_SEG);
+  }
+
+  /** Enters the entries of a table that was replaced (their segments' counts already cleared). */
+  private reenter(old: Int32Array): void {
     const w = this.width;
-    this.table = new Int32Array(capacity * w);
-    this.mask = capacity - 1;
+    let moved = 0;
     for (let e = 0; e < old.length; e += w) {
       if (old[e + this.words] === 0) continue;
-      const to = this.position(old[e], this.words === 2 ? old[e + 1] : 0) * w;
-      this.table.set(old.subarray(e, e + w), to);
+      const k1 = this.words === 2 ? old[e + 1] : 0;
+      const h = addressHash(old[e], k1);
+      const s = this.seg(h);
+      const t = this.segs[s];
+      t.set(old.subarray(e, e + w), this.position(t, h, old[e], k1) * w);
+      this.segUsed[s]++;
+      moved++;
     }
+    memoryStoreWork.addressEntriesMoved += moved;
   }
 }
 
@@ -328,6 +396,7 @@ class Pool {
     if (this.addrs === null && this.count > SCAN_MAX) {
       const addrs = new AddressCounts(this.size === 6 ? 1 : 2, this.count);
       for (let s = 0; s < this.count; s++) addrs.add(this.bytes, s * this.size, 1);
+      memoryStoreWork.addressEntriesMoved += this.count;
       this.addrs = addrs;
     }
     if (this.addrs !== null) return this.addrs.get(addr, 0);
