@@ -388,10 +388,11 @@ describe('MemoryStore', () => {
     }
   });
 
-  it('rehashes a bounded number of index and address-count entries per announce, whatever the swarm size', () => {
+  it('copies and rehashes a bounded number of slots and entries per announce, whatever the swarm size', () => {
     // growing to 40,000 peers (each on its own address) passes the doublings at 4,096 … 32,768
-    // slots, where a pool that rebuilds its whole peer-id index or address-count table at once
-    // re-enters every entry; then churn and stops down to empty, and growing again
+    // slots, where a pool that reallocates its storage or rebuilds its peer-id index or
+    // address-count table at once moves every peer; then churn and stops down to empty, and
+    // growing again. Selections (windows that may cross storage chunks) are checked on the way.
     const store = new MemoryStore({ random: prng(7) });
     const rnd = prng(11);
     const h = randomBytes(20);
@@ -399,19 +400,37 @@ describe('MemoryStore', () => {
     const ids = Array.from({ length: n }, (_, i) => Buffer.concat([Buffer.from('-PT0001-'), u32(i), u32(i * 2654435761), u32(~i)]));
     const addrOf = (i: number) => Buffer.concat([u32(0x0a000000 + i), Buffer.from([0x1a, 0xe1])]);
     const live = new Set<number>();
-    let most = 0;
-    let mostAddresses = 0;
+    const most = { slotsCopied: 0, indexEntriesMoved: 0, addressEntriesMoved: 0 };
     let now = 0;
     const announce = (i: number, event: AnnounceEvent, seeder: boolean) => {
       const before = { ...memoryStoreWork };
+      const full = now % 97 === 0;
       const r = store.announce(
-        request(h, ids[i], addrOf(i), { now: now++, event, seeder, numWant: 5, peerLifetimeMs: 10 ** 9, maxPeersPerAddress: 64 }),
+        request(h, ids[i], addrOf(i), {
+          now: now++,
+          event,
+          seeder,
+          numWant: full ? 300 : 5,
+          withPeerIds: full,
+          peerLifetimeMs: 10 ** 9,
+          maxPeersPerAddress: 64,
+        }),
       );
-      most = Math.max(most, memoryStoreWork.indexEntriesMoved - before.indexEntriesMoved);
-      mostAddresses = Math.max(mostAddresses, memoryStoreWork.addressEntriesMoved - before.addressEntriesMoved);
+      for (const k of ['slotsCopied', 'indexEntriesMoved', 'addressEntriesMoved'] as const) {
+        most[k] = Math.max(most[k], memoryStoreWork[k] - before[k]);
+      }
       if (event === 'stopped') live.delete(i);
       else live.add(i);
       assert.equal(r.complete + r.incomplete, live.size);
+      if (full && event !== 'stopped') {
+        const got = new Set<number>();
+        for (let j = 0; j < r.peers.length / 6; j++) {
+          const peer = r.peers.readUInt32BE(j * 6) - 0x0a000000;
+          assert.ok(live.has(peer) && peer !== i && !got.has(peer), `selected peer ${peer}`);
+          assert.ok(r.peerIds!.subarray(j * 20, j * 20 + 20).equals(ids[peer]), 'id and address of one peer');
+          got.add(peer);
+        }
+      }
     };
     for (let i = 0; i < n; i++) {
       announce(i, 'none', i % 3 === 0);
@@ -426,9 +445,10 @@ describe('MemoryStore', () => {
     assert.equal(store.inspect(h)?.v4 ?? null, null);
     for (let i = 0; i < 10_000; i++) announce(i, 'none', false);
     store.checkInvariants();
-    assert.ok(most <= 4096, `one announce rehashed ${most} index entries`);
-    assert.ok(mostAddresses <= 4096, `one announce rehashed ${mostAddresses} address-count entries`);
-    assert.ok(mostAddresses > 0, 'the pool kept address counts');
+    assert.ok(most.slotsCopied <= 4096, `one announce copied ${most.slotsCopied} slots`);
+    assert.ok(most.indexEntriesMoved <= 4096, `one announce rehashed ${most.indexEntriesMoved} index entries`);
+    assert.ok(most.addressEntriesMoved <= 4096, `one announce rehashed ${most.addressEntriesMoved} address-count entries`);
+    assert.ok(most.addressEntriesMoved > 0, 'the pool kept address counts');
   });
 
   it('stops growing at maxSwarms under a flood of random info hashes, answering every announce', async () => {

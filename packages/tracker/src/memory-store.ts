@@ -88,10 +88,13 @@ const MIN_ADDRESS_CAPACITY = 64;
 /** entries of an AddressCounts segment once the table is split (a power of two) */
 const ADDRESS_SEG = 4096;
 /**
- * Most slots of a pool whose index lives in `ints` and is rebuilt when the pool resizes; a larger
- * pool keeps a SegmentedIndex, so a resize never rehashes more than this many peer ids.
+ * Slots of a storage chunk (a power of two): a pool up to CHUNK slots is one chunk that doubles
+ * and halves, its index inside (rebuilt then: at most CHUNK ids); a larger pool adds and drops
+ * whole chunks, copying nothing, and keeps a SegmentedIndex. 188 KB of an IPv4 pool's bytes.
  */
-const EMBED_MAX = 4096;
+const CHUNK_BITS = 12;
+const CHUNK = 1 << CHUNK_BITS;
+const CHUNK_MASK = CHUNK - 1;
 /** entries of a SegmentedIndex segment (a power of two), 16 KB */
 const SEG_BITS = 12;
 const SEG = 1 << SEG_BITS;
@@ -132,10 +135,11 @@ export interface MemoryStoreOptions {
 }
 
 /**
- * Work counters for tests: peer-id index entries (re)inserted other than the announcing peer's own
- * (resizes, splits). Tests read the difference around one operation.
+ * Work counters for tests, of what a pool moves besides the announcing peer: slots copied to new
+ * storage, peer-id index and address-count entries (re)inserted (resizes, splits). Tests read the
+ * difference around one operation.
  */
-export const memoryStoreWork = { indexEntriesMoved: 0, addressEntriesMoved: 0 };
+export const memoryStoreWork = { slotsCopied: 0, indexEntriesMoved: 0, addressEntriesMoved: 0 };
 
 export interface SweeperOptions {
   /** swarms walked per step (default 1000) */
@@ -334,19 +338,26 @@ class Pool {
   tail = NIL;
   /** expiries are stored relative to this (ms); it moves only when they would overflow int32 */
   base: number;
-  /** compact addresses (capacity × size), then peer ids (capacity × 20) */
-  bytes: Buffer = EMPTY;
-  /** where the peer ids start in `bytes` */
+  /**
+   * Storage in chunks: up to CHUNK slots one chunk of `capacity` slots, then chunks of CHUNK slots
+   * (slot s in chunk s >>> CHUNK_BITS). Per chunk, compact addresses (slots × size), then peer ids
+   * (slots × 20) from idAt; and L ints per slot (up to CHUNK slots, followed by the index,
+   * 2 × capacity). Chunk 0 in fields of its own, all chunks in lists only above CHUNK slots: a
+   * list per small pool cost 2.3 bytes per peer in swarms of 50 (bench/heap-per-peer.mjs).
+   */
+  bytes0: Buffer = EMPTY;
+  ints0 = new Int32Array(0);
+  bytesN: Buffer[] | null = null;
+  intsN: Int32Array[] | null = null;
+  /** where the peer ids start in a chunk of bytes (the same in every chunk) */
   idAt = 0;
-  /** per slot [prev, next, expiry, index position] (capacity × 4), then the index (2 × capacity) */
-  ints = new Int32Array(0);
-  /** where the index starts in `ints` */
+  /** where the index starts in ints0 (up to CHUNK slots) */
   tableAt = 0;
-  /** index positions are hash & mask (2 × capacity − 1) */
+  /** index positions are hash & mask (2 × capacity − 1), up to CHUNK slots */
   mask = 0;
   /** live peers per address, kept while the pool holds more than SCAN_MAX peers once counted */
   private addrs: AddressCounts | null = null;
-  /** the index of a pool above EMBED_MAX slots; null: it is in `ints` at tableAt */
+  /** the index above CHUNK slots; null: it is in ints[0] at tableAt */
   private index: SegmentedIndex | null = null;
 
   constructor(size: number, now: number) {
@@ -355,25 +366,52 @@ class Pool {
     this.resize(MIN_CAPACITY);
   }
 
+  byteChunk(slot: number): Buffer {
+    return slot < CHUNK ? this.bytes0 : this.bytesN![slot >>> CHUNK_BITS];
+  }
+
+  intChunk(slot: number): Int32Array {
+    return slot < CHUNK ? this.ints0 : this.intsN![slot >>> CHUNK_BITS];
+  }
+
+  /** Int k of the slot (0 prev, 1 next, 2 expiry, 3 index position, 4 meta). */
+  int(slot: number, k: number): number {
+    return this.intChunk(slot)[(slot & CHUNK_MASK) * L + k];
+  }
+
+  setInt(slot: number, k: number, v: number): void {
+    this.intChunk(slot)[(slot & CHUNK_MASK) * L + k] = v;
+  }
+
+  /** Hash of the slot's peer id. */
+  idHash(slot: number): number {
+    return hashId(this.byteChunk(slot), this.idAt + (slot & CHUNK_MASK) * ID);
+  }
+
+  /** The slot holds peer id `id`. */
+  holds(id: Buffer, slot: number): boolean {
+    return sameId(id, this.byteChunk(slot), this.idAt + (slot & CHUNK_MASK) * ID);
+  }
+
   /** The slot of a peer id, or NIL. */
   find(id: Buffer): number {
     if (this.index !== null) return this.index.find(id);
-    const ints = this.ints;
+    const t = this.ints0;
     const mask = this.mask;
-    const t = this.tableAt;
+    const at = this.tableAt;
+    const bytes = this.bytes0;
     for (let i = hashId(id, 0) & mask; ; i = (i + 1) & mask) {
-      const e = ints[t + i];
+      const e = t[at + i];
       if (e === 0) return NIL;
-      if (sameId(id, this.bytes, this.idAt + (e - 1) * ID)) return e - 1;
+      if (sameId(id, bytes, this.idAt + (e - 1) * ID)) return e - 1;
     }
   }
 
   /** Drops every peer whose expiry is <= now. */
   purge(now: number): void {
     const limit = now - this.base;
-    const ints = this.ints;
     let removed = false;
-    while (this.head !== NIL && ints[this.head * L + 2] <= limit) {
+    while (this.head !== NIL && this.int(this.head, 2) <= limit) {
       this.remove(this.head);
       removed = true;
     }
@@ -382,8 +420,8 @@ class Pool {
 
   /** The slot's IP (the address without its port) equals that of `addr`. */
   sameIp(slot: number, addr: Buffer): boolean {
-    const bytes = this.bytes;
-    const at = slot * this.size;
+    const bytes = this.byteChunk(slot);
+    const at = (slot & CHUNK_MASK) * this.size;
     for (let i = this.size - 3; i >= 0; i--) if (bytes[at + i] !== addr[i]) return false;
     return true;
   }
@@ -395,13 +433,14 @@ class Pool {
   peersAt(addr: Buffer, limit: number): number {
     if (this.addrs === null && this.count > SCAN_MAX) {
       const addrs = new AddressCounts(this.size === 6 ? 1 : 2, this.count);
-      for (let s = 0; s < this.count; s++) addrs.add(this.bytes, s * this.size, 1);
+      for (let s = 0; s < this.count; s++) addrs.add(this.byteChunk(s), (s & CHUNK_MASK) * this.size, 1);
       memoryStoreWork.addressEntriesMoved += this.count;
       this.addrs = addrs;
     }
     if (this.addrs !== null) return this.addrs.get(addr, 0);
+    // at most SCAN_MAX peers: all in chunk 0
     const n = this.size === 6 ? 4 : 8;
-    const bytes = this.bytes;
+    const bytes = this.bytes0;
     let found = 0;
     for (let at = 0, end = this.count * this.size; at < end; at += this.size) {
       let i = 0;
@@ -413,30 +452,30 @@ class Pool {
 
   /** key fingerprint << 1 | counted bit */
   meta(slot: number): number {
-    return this.ints[slot * L + 4];
+    return this.int(slot, 4);
   }
 
   setMeta(slot: number, meta: number): void {
-    this.ints[slot * L + 4] = meta;
+    this.setInt(slot, 4, meta);
   }
 
   /** Adds a new peer; returns its slot. */
   add(id: Buffer, addr: Buffer, seeder: boolean, expiry: number, now: number, meta: number): number {
-    if (this.count === this.capacity) this.resize(this.capacity * 2);
+    if (this.count === this.capacity) this.grow();
     let slot = this.count;
     if (seeder) {
       if (this.count > this.seeders) this.move(this.seeders, this.count);
       slot = this.seeders++;
     }
     this.count++;
-    const bytes = this.bytes;
-    const at = this.idAt + slot * ID;
+    const bytes = this.byteChunk(slot);
+    const at = this.idAt + (slot & CHUNK_MASK) * ID;
     for (let i = 0; i < ID; i++) bytes[at + i] = id[i];
     this.write(slot, addr);
     if (this.addrs !== null) this.addrs.add(addr, 0, 1);
     this.indexAdd(slot);
-    this.ints[slot * L + 2] = this.relative(expiry, now);
-    this.ints[slot * L + 4] = meta;
+    this.setInt(slot, 2, this.relative(expiry, now));
+    this.setInt(slot, 4, meta);
     this.insert(slot);
     return slot;
   }
@@ -444,12 +483,12 @@ class Pool {
   /** Re-announce of a known peer: new address (the port may change) and expiry. */
   refresh(slot: number, addr: Buffer, expiry: number, now: number): void {
     if (this.addrs !== null && !this.sameNet(slot, addr)) {
-      this.addrs.add(this.bytes, slot * this.size, -1);
+      this.addrs.add(this.byteChunk(slot), (slot & CHUNK_MASK) * this.size, -1);
       this.addrs.add(addr, 0, 1);
     }
     this.write(slot, addr);
     this.unlink(slot);
-    this.ints[slot * L + 2] = this.relative(expiry, now);
+    this.setInt(slot, 2, this.relative(expiry, now));
     this.insert(slot);
   }
 
@@ -464,7 +503,7 @@ class Pool {
   }
 
   remove(slot: number): void {
-    if (this.addrs !== null) this.addrs.add(this.bytes, slot * this.size, -1);
+    if (this.addrs !== null) this.addrs.add(this.byteChunk(slot), (slot & CHUNK_MASK) * this.size, -1);
     this.unlink(slot);
     this.indexDelete(slot);
     let hole = slot;
@@ -476,9 +515,15 @@ class Pool {
     if (hole !== last) this.move(last, hole);
   }
 
+  /**
+   * Gives memory back: up to CHUNK slots, halves the pool at a quarter full; above, drops the last
+   * chunk once one and a half chunks are free (one chunk per call, so no call frees more).
+   */
   shrink(): void {
     if (this.addrs !== null && this.count <= SCAN_MAX / 2) this.addrs = null;
-    if (this.capacity > MIN_CAPACITY && this.count <= this.capacity >>> 2) {
+    if (this.capacity > CHUNK) {
+      if (this.count <= this.capacity - CHUNK - CHUNK / 2) this.dropChunk();
+    } else if (this.capacity > MIN_CAPACITY && this.count <= this.capacity >>> 2) {
       let capacity = MIN_CAPACITY;
       while (capacity < this.count * 2) capacity *= 2;
       this.resize(capacity);
@@ -489,8 +534,8 @@ class Pool {
    * Picks up to `want` peers for an announcer (a seeder or a leecher) whose entry is at `self`
    * as a random contiguous window (wrapping) of its candidates, and writes them to `out`. A
    * seeder's candidates are the leecher region [seeders, count), a leecher's the whole pool, minus
-   * `self` either way. Up to three Buffer copies: the window may wrap and may straddle `self`,
-   * which is skipped.
+   * `self` either way. Up to three slot ranges (the window may wrap and may straddle `self`,
+   * which is skipped), each one Buffer copy, or two where it crosses into the next chunk.
    */
   select(
     self: number,
@@ -513,17 +558,14 @@ class Pool {
     // entries written to segs: [from, to) slot pairs
     let n = virtualSegment(segs, 0, start, end, skip);
     if (end - start < k) n = virtualSegment(segs, n, lo, lo + k - (end - start), skip);
-    const size = this.size;
-    const peers = Buffer.allocUnsafe(k * size);
+    const peers = Buffer.allocUnsafe(k * this.size);
     let pos = 0;
-    for (let i = 0; i < n; i += 2) pos += this.bytes.copy(peers, pos, segs[i] * size, segs[i + 1] * size);
+    for (let i = 0; i < n; i += 2) pos = this.copySlots(peers, pos, segs[i], segs[i + 1], 0, this.size);
     out.peers = peers;
     if (withIds) {
       const ids = Buffer.allocUnsafe(k * ID);
       pos = 0;
-      for (let i = 0; i < n; i += 2) {
-        pos += this.bytes.copy(ids, pos, this.idAt + segs[i] * ID, this.idAt + segs[i + 1] * ID);
-      }
+      for (let i = 0; i < n; i += 2) pos = this.copySlots(ids, pos, segs[i], segs[i + 1], this.idAt, ID);
       out.peerIds = ids;
     }
   }
@@ -537,24 +579,28 @@ class Pool {
     const fail = (what: string): never => {
       throw new Error(`pool invariant broken: ${what}`);
     };
-    const ints = this.ints;
     if (this.seeders < 0 || this.seeders > this.count || this.count > this.capacity) fail('bounds');
-    if ((this.index !== null) !== this.capacity > EMBED_MAX) fail('index kind');
+    const chunks = Math.max(1, this.capacity / CHUNK);
+    if (chunks === 1 ? this.bytesN !== null || this.intsN !== null : this.bytesN?.length !== chunks || this.intsN?.length !== chunks) {
+      fail('chunks');
+    }
+    if (chunks > 1 && (this.bytesN![0] !== this.bytes0 || this.intsN![0] !== this.ints0)) fail('chunk 0');
+    if ((this.index !== null) !== this.capacity > CHUNK) fail('index kind');
     let used = 0;
     if (this.index !== null) used = this.index.check();
-    else for (let i = 0; i <= this.mask; i++) if (ints[this.tableAt + i] !== 0) used++;
+    else for (let i = 0; i <= this.mask; i++) if (this.ints0[this.tableAt + i] !== 0) used++;
     if (used !== this.count) fail(`index holds ${used} of ${this.count}`);
     for (let s = 0; s < this.count; s++) {
-      if (this.entry(ints[s * L + 3]) !== s + 1) fail(`index position of ${s}`);
-      const id = this.bytes.subarray(this.idAt + s * ID, this.idAt + s * ID + ID);
-      if (this.find(id) !== s) fail(`find(${s})`);
+      if (this.entry(this.int(s, 3)) !== s + 1) fail(`index position of ${s}`);
+      const at = this.idAt + (s & CHUNK_MASK) * ID;
+      if (this.find(this.byteChunk(s).subarray(at, at + ID)) !== s) fail(`find(${s})`);
     }
     let seen = 0;
     let prev = NIL;
-    for (let s = this.head; s !== NIL; s = ints[s * L + 1]) {
+    for (let s = this.head; s !== NIL; s = this.int(s, 1)) {
       if (++seen > this.count) fail('cycle');
-      if (ints[s * L] !== prev) fail(`prev of ${s}`);
-      if (prev !== NIL && ints[prev * L + 2] > ints[s * L + 2]) fail('expiry order');
+      if (this.int(s, 0) !== prev) fail(`prev of ${s}`);
+      if (prev !== NIL && this.int(prev, 2) > this.int(s, 2)) fail('expiry order');
       prev = s;
     }
     if (seen !== this.count || this.tail !== prev) fail('chain length or tail');
@@ -562,8 +608,9 @@ class Pool {
       const n = this.size === 6 ? 1 : 2;
       const expected = new Map<string, number>();
       for (let s = 0; s < this.count; s++) {
-        const at = s * this.size;
-        const k = n === 2 ? `${word(this.bytes, at)}:${word(this.bytes, at + 4)}` : `${word(this.bytes, at)}`;
+        const b = this.byteChunk(s);
+        const at = (s & CHUNK_MASK) * this.size;
+        const k = n === 2 ? `${word(b, at)}:${word(b, at + 4)}` : `${word(b, at)}`;
         expected.set(k, (expected.get(k) ?? 0) + 1);
       }
       const held = this.addrs.entries();
@@ -572,12 +619,23 @@ class Pool {
     }
   }
 
+  /** Copies the `width` bytes at `from` of slots [a, b) (chunk by chunk) to out[pos]; returns the new pos. */
+  private copySlots(out: Buffer, pos: number, a: number, b: number, from: number, width: number): number {
+    while (a < b) {
+      const c = a >>> CHUNK_BITS;
+      const end = Math.min(b, (c + 1) << CHUNK_BITS);
+      const off = a & CHUNK_MASK;
+      pos += this.byteChunk(a).copy(out, pos, from + off * width, from + (off + end - a) * width);
+      a = end;
+    }
+    return pos;
+  }
+
   /** Expiry relative to base; rebases (O(n), once per ~24 days of a pool) if it overflows. */
   private relative(expiry: number, now: number): number {
     let rel = Math.ceil(expiry - this.base);
     if (rel > INT32_MAX || rel < INT32_MIN) {
-      const ints = this.ints;
-      for (let s = 0; s < this.count; s++) ints[s * L + 2] = clampInt32(ints[s * L + 2] + this.base - now);
+      for (let s = 0; s < this.count; s++) this.setInt(s, 2, clampInt32(this.int(s, 2) + this.base - now));
       this.base = now;
       rel = clampInt32(Math.ceil(expiry - now));
     }
@@ -586,51 +644,51 @@ class Pool {
 
   /** The slot's address (IPv4 address, IPv6 /64) equals that of `addr`. */
   private sameNet(slot: number, addr: Buffer): boolean {
-    const at = slot * this.size;
-    for (let i = (this.size === 6 ? 4 : 8) - 1; i >= 0; i--) if (this.bytes[at + i] !== addr[i]) return false;
+    const bytes = this.byteChunk(slot);
+    const at = (slot & CHUNK_MASK) * this.size;
+    for (let i = (this.size === 6 ? 4 : 8) - 1; i >= 0; i--) if (bytes[at + i] !== addr[i]) return false;
     return true;
   }
 
   /** A byte loop: Buffer.copy costs more than this for 6 or 18 bytes. */
   private write(slot: number, addr: Buffer): void {
     const size = this.size;
-    const bytes = this.bytes;
-    for (let i = 0; i < size; i++) bytes[slot * size + i] = addr[i];
+    const bytes = this.byteChunk(slot);
+    const at = (slot & CHUNK_MASK) * size;
+    for (let i = 0; i < size; i++) bytes[at + i] = addr[i];
   }
 
   /** Inserts `slot` in the expiry chain, searching from the tail (where a refresh lands). */
   private insert(slot: number): void {
-    const ints = this.ints;
-    const expiry = ints[slot * L + 2];
+    const expiry = this.int(slot, 2);
     let p = this.tail;
-    while (p !== NIL && ints[p * L + 2] > expiry) p = ints[p * L];
-    const n = p === NIL ? this.head : ints[p * L + 1];
-    ints[slot * L] = p;
-    ints[slot * L + 1] = n;
+    while (p !== NIL && this.int(p, 2) > expiry) p = this.int(p, 0);
+    const n = p === NIL ? this.head : this.int(p, 1);
+    this.setInt(slot, 0, p);
+    this.setInt(slot, 1, n);
     if (p === NIL) this.head = slot;
-    else ints[p * L + 1] = slot;
+    else this.setInt(p, 1, slot);
     if (n === NIL) this.tail = slot;
-    else ints[n * L] = slot;
+    else this.setInt(n, 0, slot);
   }
 
   private unlink(slot: number): void {
-    const ints = this.ints;
-    const p = ints[slot * L];
-    const n = ints[slot * L + 1];
+    const p = this.int(slot, 0);
+    const n = this.int(slot, 1);
     if (p === NIL) this.head = n;
-    else ints[p * L + 1] = n;
+    else this.setInt(p, 1, n);
     if (n === NIL) this.tail = p;
-    else ints[n * L] = p;
+    else this.setInt(n, 0, p);
   }
 
   /** The index entry at `pos` (slot + 1, 0 = empty). */
   private entry(pos: number): number {
-    return this.index !== null ? this.index.get(pos) : this.ints[this.tableAt + pos];
+    return this.index !== null ? this.index.get(pos) : this.ints0[this.tableAt + pos];
   }
 
   private setEntry(pos: number, e: number): void {
     if (this.index !== null) this.index.set(pos, e);
-    else this.ints[this.tableAt + pos] = e;
+    else this.ints0[this.tableAt + pos] = e;
   }
 
   /** Enters the id at `slot` in the index (linear probing; stored as slot + 1, 0 is empty). */
@@ -639,10 +697,10 @@ class Pool {
       this.index.add(slot);
       return;
     }
-    const ints = this.ints;
+    const ints = this.ints0;
     const mask = this.mask;
     const t = this.tableAt;
-    for (let i = hashId(this.bytes, this.idAt + slot * ID) & mask; ; i = (i + 1) & mask) {
+    for (let i = hashId(this.bytes0, this.idAt + slot * ID) & mask; ; i = (i + 1) & mask) {
       if (ints[t + i] === 0) {
         ints[t + i] = slot + 1;
         ints[slot * L + 3] = i;
@@ -657,14 +715,15 @@ class Pool {
       this.index.delete(slot);
       return;
     }
-    const ints = this.ints;
+    const ints = this.ints0;
+    const bytes = this.bytes0;
     const mask = this.mask;
     const t = this.tableAt;
     let hole = ints[slot * L + 3];
     for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
       const e = ints[t + j];
       if (e === 0) break;
-      const home = hashId(this.bytes, this.idAt + (e - 1) * ID) & mask;
+      const home = hashId(bytes, this.idAt + (e - 1) * ID) & mask;
       // an entry whose home lies cyclically in (hole, j] must stay where it is
       if (hole <= j ? hole < home && home <= j : hole < home || home <= j) continue;
       ints[t + hole] = e;
@@ -677,101 +736,146 @@ class Pool {
   /** Moves the peer at `from` into the free slot `to`. */
   private move(from: number, to: number): void {
     const size = this.size;
-    const bytes = this.bytes;
-    for (let i = 0; i < size; i++) bytes[to * size + i] = bytes[from * size + i];
-    const idFrom = this.idAt + from * ID;
-    const idTo = this.idAt + to * ID;
-    for (let i = 0; i < ID; i++) bytes[idTo + i] = bytes[idFrom + i];
-    const ints = this.ints;
-    const p = ints[from * L];
-    const n = ints[from * L + 1];
-    const pos = ints[from * L + 3];
-    ints[to * L] = p;
-    ints[to * L + 1] = n;
-    ints[to * L + 2] = ints[from * L + 2];
-    ints[to * L + 3] = pos;
-    ints[to * L + 4] = ints[from * L + 4];
+    const bf = this.byteChunk(from);
+    const bt = this.byteChunk(to);
+    const af = (from & CHUNK_MASK) * size;
+    const at = (to & CHUNK_MASK) * size;
+    for (let i = 0; i < size; i++) bt[at + i] = bf[af + i];
+    const idFrom = this.idAt + (from & CHUNK_MASK) * ID;
+    const idTo = this.idAt + (to & CHUNK_MASK) * ID;
+    for (let i = 0; i < ID; i++) bt[idTo + i] = bf[idFrom + i];
+    const f = this.intChunk(from);
+    const t = this.intChunk(to);
+    const fo = (from & CHUNK_MASK) * L;
+    const tout = (to & CHUNK_MASK) * L;
+    const p = f[fo];
+    const n = f[fo + 1];
+    const pos = f[fo + 3];
+    t[tout] = p;
+    t[tout + 1] = n;
+    t[tout + 2] = f[fo + 2];
+    t[tout + 3] = pos;
+    t[tout + 4] = f[fo + 4];
     this.setEntry(pos, to + 1);
     if (p === NIL) this.head = to;
-    else ints[p * L + 1] = to;
+    else this.setInt(p, 1, to);
     if (n === NIL) this.tail = to;
-    else ints[n * L] = to;
+    else this.setInt(n, 0, to);
   }
 
   /** Exchanges the peers at slots a and b, keeping each one's place in the expiry chain. */
   private swap(a: number, b: number): void {
     if (a === b) return;
     const size = this.size;
-    const bytes = this.bytes;
-    for (let i = 0; i < size; i++) {
-      const t = bytes[a * size + i];
-      bytes[a * size + i] = bytes[b * size + i];
-      bytes[b * size + i] = t;
+    const ba = this.byteChunk(a);
+    const bb = this.byteChunk(b);
+    for (let i = 0, x = (a & CHUNK_MASK) * size, y = (b & CHUNK_MASK) * size; i < size; i++) {
+      const t = ba[x + i];
+      ba[x + i] = bb[y + i];
+      bb[y + i] = t;
     }
-    for (let i = 0, x = this.idAt + a * ID, y = this.idAt + b * ID; i < ID; i++) {
-      const t = bytes[x + i];
-      bytes[x + i] = bytes[y + i];
-      bytes[y + i] = t;
+    for (let i = 0, x = this.idAt + (a & CHUNK_MASK) * ID, y = this.idAt + (b & CHUNK_MASK) * ID; i < ID; i++) {
+      const t = ba[x + i];
+      ba[x + i] = bb[y + i];
+      bb[y + i] = t;
     }
-    const ints = this.ints;
-    const pa = ints[a * L];
-    const na = ints[a * L + 1];
-    const ea = ints[a * L + 2];
-    const qa = ints[a * L + 3];
-    const ma = ints[a * L + 4];
-    const pb = ints[b * L];
-    const nb = ints[b * L + 1];
-    const eb = ints[b * L + 2];
-    const qb = ints[b * L + 3];
-    const mb = ints[b * L + 4];
+    const pa = this.int(a, 0);
+    const na = this.int(a, 1);
+    const ea = this.int(a, 2);
+    const qa = this.int(a, 3);
+    const ma = this.int(a, 4);
+    const pb = this.int(b, 0);
+    const nb = this.int(b, 1);
+    const eb = this.int(b, 2);
+    const qb = this.int(b, 3);
+    const mb = this.int(b, 4);
     // the peer from a now lives at b and vice versa; a pointer to a or b is renamed
-    ints[b * L] = pa === b ? a : pa;
-    ints[b * L + 1] = na === b ? a : na;
-    ints[b * L + 2] = ea;
-    ints[b * L + 3] = qa;
-    ints[b * L + 4] = ma;
-    ints[a * L] = pb === a ? b : pb;
-    ints[a * L + 1] = nb === a ? b : nb;
-    ints[a * L + 2] = eb;
-    ints[a * L + 3] = qb;
-    ints[a * L + 4] = mb;
+    this.setInt(b, 0, pa === b ? a : pa);
+    this.setInt(b, 1, na === b ? a : na);
+    this.setInt(b, 2, ea);
+    this.setInt(b, 3, qa);
+    this.setInt(b, 4, ma);
+    this.setInt(a, 0, pb === a ? b : pb);
+    this.setInt(a, 1, nb === a ? b : nb);
+    this.setInt(a, 2, eb);
+    this.setInt(a, 3, qb);
+    this.setInt(a, 4, mb);
     this.setEntry(qa, b + 1);
     this.setEntry(qb, a + 1);
     if (pa === NIL) this.head = b;
-    else if (pa !== b) ints[pa * L + 1] = b;
+    else if (pa !== b) this.setInt(pa, 1, b);
     if (na === NIL) this.tail = b;
-    else if (na !== b) ints[na * L] = b;
+    else if (na !== b) this.setInt(na, 0, b);
     if (pb === NIL) this.head = a;
-    else if (pb !== a) ints[pb * L + 1] = a;
+    else if (pb !== a) this.setInt(pb, 1, a);
     if (nb === NIL) this.tail = a;
-    else if (nb !== a) ints[nb * L] = a;
+    else if (nb !== a) this.setInt(nb, 0, a);
   }
 
-  /**
-   * Reallocates for `capacity` slots (a power of two). Up to EMBED_MAX slots the index is in `ints`
-   * and is rebuilt (at most EMBED_MAX ids); above, a SegmentedIndex is kept across resizes (built
-   * once, from EMBED_MAX ids, when the pool first grows past EMBED_MAX).
-   */
+  /** Room for one more peer: the one chunk doubles up to CHUNK slots; above, one more chunk. */
+  private grow(): void {
+    if (this.capacity < CHUNK) {
+      this.resize(this.capacity * 2);
+      return;
+    }
+    if (this.capacity === CHUNK) {
+      // the index leaves ints[0] for a SegmentedIndex, built from these CHUNK ids once
+      const ints = new Int32Array(CHUNK * L);
+      ints.set(this.ints0.subarray(0, CHUNK * L));
+      this.ints0 = ints;
+      this.bytesN = [this.bytes0];
+      this.intsN = [ints];
+      memoryStoreWork.slotsCopied += CHUNK;
+      this.index = new SegmentedIndex(this, this.count);
+      for (let s = 0; s < this.count; s++) this.index.add(s);
+      memoryStoreWork.indexEntriesMoved += this.count;
+      this.tableAt = 0;
+      this.mask = 0;
+    }
+    this.bytesN!.push(Buffer.allocUnsafeSlow(CHUNK * (this.size + ID)));
+    this.intsN!.push(new Int32Array(CHUNK * L));
+    this.capacity += CHUNK;
+  }
+
+  /** Drops the last chunk (empty: slots are dense); back at CHUNK slots, the index returns to ints[0]. */
+  private dropChunk(): void {
+    this.bytesN!.pop();
+    this.intsN!.pop();
+    this.capacity -= CHUNK;
+    if (this.capacity === CHUNK) {
+      const ints = new Int32Array(CHUNK * (L + 2));
+      ints.set(this.ints0.subarray(0, CHUNK * L));
+      this.ints0 = ints;
+      this.bytesN = this.intsN = null;
+      memoryStoreWork.slotsCopied += CHUNK;
+      this.index = null;
+      this.tableAt = CHUNK * L;
+      this.mask = 2 * CHUNK - 1;
+      for (let s = 0; s < this.count; s++) this.indexAdd(s);
+      memoryStoreWork.indexEntriesMoved += this.count;
+    }
+  }
+
+  /** Reallocates the one chunk for `capacity` slots (a power of two, at most CHUNK) and rebuilds the index. */
   private resize(capacity: number): void {
     const size = this.size;
     const count = this.count;
-    const embedded = capacity <= EMBED_MAX;
     const bytes = Buffer.allocUnsafeSlow(capacity * (size + ID));
-    this.bytes.copy(bytes, 0, 0, count * size);
-    this.bytes.copy(bytes, capacity * size, this.idAt, this.idAt + count * ID);
-    const ints = new Int32Array(capacity * (embedded ? L + 2 : L));
-    ints.set(this.ints.subarray(0, count * L));
-    this.bytes = bytes;
-    this.idAt = capacity * size;
-    this.ints = ints;
-    this.tableAt = capacity * L;
-    this.mask = embedded ? 2 * capacity - 1 : 0;
-    this.capacity = capacity;
-    if (embedded || this.index === null) {
-      this.index = embedded ? null : new SegmentedIndex(this, count);
-      for (let s = 0; s < count; s++) this.indexAdd(s);
-      memoryStoreWork.indexEntriesMoved += count;
+    const ints = new Int32Array(capacity * (L + 2));
+    if (count > 0) {
+      this.bytes0.copy(bytes, 0, 0, count * size);
+      this.bytes0.copy(bytes, capacity * size, this.idAt, this.idAt + count * ID);
+      ints.set(this.ints0.subarray(0, count * L));
+      memoryStoreWork.slotsCopied += count;
     }
+    this.bytes0 = bytes;
+    this.ints0 = ints;
+    this.idAt = capacity * size;
+    this.tableAt = capacity * L;
+    this.mask = 2 * capacity - 1;
+    this.capacity = capacity;
+    for (let s = 0; s < count; s++) this.indexAdd(s);
+    memoryStoreWork.indexEntriesMoved += count;
   }
 }
 
@@ -783,7 +887,7 @@ class Pool {
  * segment splits deeper than it (one int per ≈ 1,000–2,000 peers). So no insertion moves more
  * than SEG_FULL entries, whatever the pool's size. A slot's index position (ints[slot * L + 3])
  * is segment << SEG_BITS | entry. Segments do not merge: a pool that shrinks keeps them until it
- * falls to EMBED_MAX slots, when the index moves back into `ints`.
+ * falls back to CHUNK slots, when the index moves back into its one chunk.
  */
 class SegmentedIndex {
   private readonly pool: Pool;
@@ -819,7 +923,7 @@ class SegmentedIndex {
     for (let i = h & SEG_MASK; ; i = (i + 1) & SEG_MASK) {
       const e = t[i];
       if (e === 0) return NIL;
-      if (sameId(id, pool.bytes, pool.idAt + (e - 1) * ID)) return e - 1;
+      if (pool.holds(id, e - 1)) return e - 1;
     }
   }
 
@@ -833,7 +937,7 @@ class SegmentedIndex {
 
   add(slot: number): void {
     const pool = this.pool;
-    const h = hashId(pool.bytes, pool.idAt + slot * ID);
+    const h = pool.idHash(slot);
     let s = this.seg(h);
     while (this.used[s] >= SEG_FULL && this.local[s] < MAX_DEPTH) {
       this.split(s, h);
@@ -847,7 +951,7 @@ class SegmentedIndex {
     for (let i = h & SEG_MASK; ; i = (i + 1) & SEG_MASK) {
       if (t[i] === 0) {
         t[i] = slot + 1;
-        this.pool.ints[slot * L + 3] = (s << SEG_BITS) | i;
+        this.pool.setInt(slot, 3, (s << SEG_BITS) | i);
         this.used[s]++;
         return;
       }
@@ -857,8 +961,7 @@ class SegmentedIndex {
   /** Takes `slot` out, shifting later entries of its probe run back (within its segment). */
   delete(slot: number): void {
     const pool = this.pool;
-    const ints = pool.ints;
-    const pos = ints[slot * L + 3];
+    const pos = pool.int(slot, 3);
     const s = pos >>> SEG_BITS;
     const t = this.segs[s];
     const base = s << SEG_BITS;
@@ -866,11 +969,11 @@ class SegmentedIndex {
     for (let j = (hole + 1) & SEG_MASK; ; j = (j + 1) & SEG_MASK) {
       const e = t[j];
       if (e === 0) break;
-      const home = hashId(pool.bytes, pool.idAt + (e - 1) * ID) & SEG_MASK;
+      const home = pool.idHash(e - 1) & SEG_MASK;
       // an entry whose home lies cyclically in (hole, j] must stay where it is
       if (hole <= j ? hole < home && home <= j : hole < home || home <= j) continue;
       t[hole] = e;
-      ints[(e - 1) * L + 3] = base | hole;
+      pool.setInt(e - 1, 3, base | hole);
       hole = j;
     }
     t[hole] = 0;
@@ -903,7 +1006,7 @@ class SegmentedIndex {
     for (let i = 0; i < SEG; i++) {
       const e = old[i];
       if (e === 0) continue;
-      const eh = hashId(pool.bytes, pool.idAt + (e - 1) * ID);
+      const eh = pool.idHash(e - 1);
       this.put(this.seg(eh), eh, e - 1);
       moved++;
     }
