@@ -12,20 +12,33 @@ import type { Family, RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmSt
  *
  * One swarm holds one Pool per address family (the IPv6 one only once an IPv6 peer comes).
  * A pool keeps its peers in dense slots 0..count-1, seeders first ([0, seeders)), leechers
- * after ([seeders, count)), in two typed arrays:
+ * after ([seeders, count)), in two typed arrays per storage chunk (one chunk up to CHUNK = 4,096
+ * slots, then chunks of 4,096):
  *   - bytes: the compact addresses, slot i at i*size (6 or 18 bytes), so a selection is a
- *     contiguous window copied with a few Buffer copies; then the 20-byte peer ids, same order;
+ *     contiguous window copied with a few Buffer copies (one more where it crosses a chunk);
+ *     then the 20-byte peer ids, same order;
  *   - ints: five int32 per slot: prev, next, expiry (ms, relative to `base`), index position,
  *     and `meta`: a 31-bit fingerprint of the peer's BEP 3 key (0 = none) shifted left by one,
  *     with bit 0 set once this peer's completion has been counted (so it counts once per stay).
  *     prev/next chain the slots in expiry order; since every announce sets expiry = now +
  *     lifetime, a refreshed peer goes to the tail in O(1) and the expired peers are exactly the
  *     head, which every announce, scrape and sweep pops: expiry is exact to the millisecond and
- *     costs amortized O(1). Then the index peer_id → slot: open addressing with linear probing,
- *     2 × capacity entries (slot + 1, 0 = empty), a per-process seeded hash of the id.
+ *     costs amortized O(1). Then, up to CHUNK slots, the index peer_id → slot: open addressing
+ *     with linear probing, 2 × capacity entries (slot + 1, 0 = empty), a per-process seeded hash
+ *     of the id; above, a SegmentedIndex (extendible hashing) of its own.
  * Removal moves the last slot of the region into the hole (O(1)); becoming a seeder or a
- * leecher swaps the slot with the region boundary. Capacity doubles when full and shrinks
- * when a quarter full.
+ * leecher swaps the slot with the region boundary. Up to CHUNK slots, capacity doubles when full
+ * and halves when a quarter full (copying at most CHUNK slots and rehashing at most CHUNK ids);
+ * above, the pool adds a chunk when full and drops one when one and a half are free, copying
+ * nothing, and its index and per-address counts split one segment at a time. So no announce, stop
+ * or sweep step moves more than ≈ 4,096 slots or entries, whatever the swarm's size (the test
+ * counts them: memoryStoreWork). The announce that doubled a pool of 524,288 peers held the
+ * event loop for 73–92 ms (index rebuild, copy); the announce that finds it full now takes
+ * 8–33 µs (bench/memory-swarm-series.mjs). The pool's fields for chunks and the segmented index
+ * cost ≈ 23 bytes (a swarm of one peer: ≈ 893 instead of 870). Two steps still grow with the
+ * swarm, rarely: a purge drops
+ * every expired peer at once (after a long pause, all of them), and the int32 expiries are rebased
+ * once per ~24 days of a pool's life.
  *
  * Selection (see Pool.select): a seeder gets a random contiguous window of the leecher region;
  * a leecher gets a random contiguous window of the whole pool minus itself, so seeders and
@@ -37,7 +50,7 @@ import type { Family, RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmSt
  *
  * A swarm whose peers are all gone but that has a completed count stays in the map, pools freed
  * (≈ 156 bytes measured: key string, Swarm object with its boxed `last` and list links, map
- * entry; a swarm of one peer ≈ 870, bench/memory-swarm-series.mjs), until
+ * entry; a swarm of one peer ≈ 893, bench/memory-swarm-series.mjs), until
  * `swarmRetentionMs` has passed since its last announce; it is then treated as gone at once
  * (announce, scrape and scrapeAll compare `last` with their `now`) and freed by the next sweep
  * that reaches it, or by that announce or scrape.
@@ -55,7 +68,7 @@ import type { Family, RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmSt
  * its completed count (a list through the Swarm objects, O(1)); when there is none, its first
  * peer is answered with zeros and not stored, `refused: 'store-full'`. Known peers always keep
  * announcing, and stops and expiry make room again. The defaults bound the store to roughly
- * 0.45 GB of one-peer swarms (500,000 × ≈ 870 bytes, heapUsed + arrayBuffers) plus 0.4–0.5 GB
+ * 0.45 GB of one-peer swarms (500,000 × ≈ 893 bytes, heapUsed + arrayBuffers) plus 0.4–0.5 GB
  * of peers (5,000,000 × 82–100 bytes).
  *
  * Sweeping: `sweep(now)` walks every swarm at once (tests); `sweepSome(now, budget)` walks the
@@ -108,7 +121,7 @@ const SWEEP_BATCH = 1000;
 
 /** Default MemoryStoreOptions.maxPeers: ≈ 0.4–0.5 GB of peers at 82–100 bytes each. */
 export const DEFAULT_MEMORY_MAX_PEERS = 5_000_000;
-/** Default MemoryStoreOptions.maxSwarms: ≈ 0.45 GB if each holds one peer (≈ 870 bytes). */
+/** Default MemoryStoreOptions.maxSwarms: ≈ 0.45 GB if each holds one peer (≈ 893 bytes). */
 export const DEFAULT_MEMORY_MAX_SWARMS = 500_000;
 
 export interface MemoryStoreOptions {
