@@ -451,6 +451,31 @@ describe('MemoryStore', () => {
     assert.ok(most.addressEntriesMoved > 0, 'the pool kept address counts');
   });
 
+  it('drops a swarm whose peers all expired at once without removing them one by one', async () => {
+    const store = new MemoryStore();
+    const [a, b] = [randomBytes(20), randomBytes(20)];
+    const id = (i: number) => Buffer.concat([Buffer.from('-PT0001-'), u32(i), u32(i * 2654435761), u32(~i)]);
+    const addr = (i: number) => Buffer.concat([u32(0x0a000000 + i), Buffer.from([0x1a, 0xe1])]);
+    for (let i = 0; i < 20_000; i++) {
+      for (const h of [a, b]) store.announce(request(h, id(i), addr(i), { now: i, seeder: i % 2 === 0, maxPeersPerAddress: 64 }));
+    }
+    // every peer of both swarms has expired (the last joined at 19,999 with a lifetime of 1,000)
+    const now = 20_000 + LIFETIME;
+    const removed = memoryStoreWork.peersRemoved;
+    const r = store.announce(request(a, id(99_999), addr(99_999), { now, withPeerIds: true }));
+    assert.deepEqual([r.complete, r.incomplete, r.peers.length, r.peerIds?.length], [0, 1, 0, 0]);
+    store.sweep(now);
+    assert.equal(memoryStoreWork.peersRemoved - removed, 0, 'peers removed one by one');
+    assert.equal(store.inspect(b), undefined);
+    assert.deepEqual(store.inspect(a), { completed: 0, v4: { seeders: 0, leechers: 1, capacity: 4 }, v6: null });
+    assert.deepEqual(await store.stats(), { peers: 1, swarms: 1 });
+    store.checkInvariants();
+    // the pool is usable again at once, and grows as before
+    for (let i = 0; i < 5000; i++) store.announce(request(a, id(i), addr(i), { now: now + 1, maxPeersPerAddress: 64 }));
+    assert.equal((await store.stats()).peers, 5001);
+    store.checkInvariants();
+  });
+
   it('stops growing at maxSwarms under a flood of random info hashes, answering every announce', async () => {
     const store = new MemoryStore({ maxSwarms: 100 });
     const addr = randomBytes(6);

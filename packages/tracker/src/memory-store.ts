@@ -35,10 +35,11 @@ import type { Family, RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmSt
  * counts them: memoryStoreWork). The announce that doubled a pool of 524,288 peers held the
  * event loop for 73–197 ms (index rebuild, copy); the announce that finds it full now takes
  * 8–33 µs (bench/memory-swarm-series.mjs). The pool's fields for chunks and the segmented index
- * cost ≈ 23 bytes (a swarm of one peer: ≈ 893 instead of 870). Two steps still grow with the
- * swarm, rarely: a purge drops
- * every expired peer at once (after a long pause, all of them), and the int32 expiries are rebased
- * once per ~24 days of a pool's life.
+ * cost ≈ 23 bytes (a swarm of one peer: ≈ 893 instead of 870). A purge that finds every peer of
+ * a pool expired (the whole swarm stopped announcing) empties it at once. Two steps still grow
+ * with the swarm, rarely: a purge removes the expired peers of a pool that keeps live ones one by
+ * one (≈ 1 µs each: many only when many peers that joined together left together), and the
+ * int32 expiries are rebased once per ~24 days of a pool's life.
  *
  * Selection (see Pool.select): a seeder gets a random contiguous window of the leecher region;
  * a leecher gets a random contiguous window of the whole pool minus itself, so seeders and
@@ -149,10 +150,10 @@ export interface MemoryStoreOptions {
 
 /**
  * Work counters for tests, of what a pool moves besides the announcing peer: slots copied to new
- * storage, peer-id index and address-count entries (re)inserted (resizes, splits). Tests read the
- * difference around one operation.
+ * storage, peer-id index and address-count entries (re)inserted (resizes, splits), peers removed
+ * one by one (stops, expiry). Tests read the difference around one operation.
  */
-export const memoryStoreWork = { slotsCopied: 0, indexEntriesMoved: 0, addressEntriesMoved: 0 };
+export const memoryStoreWork = { slotsCopied: 0, indexEntriesMoved: 0, addressEntriesMoved: 0, peersRemoved: 0 };
 
 export interface SweeperOptions {
   /** swarms walked per step (default 1000) */
@@ -420,9 +421,20 @@ class Pool {
     }
   }
 
-  /** Drops every peer whose expiry is <= now. */
+  /**
+   * Drops every peer whose expiry is <= now: one by one, or, when the newest has expired too (the
+   * whole swarm stopped announcing), all at once, leaving the pool empty and small.
+   */
   purge(now: number): void {
     const limit = now - this.base;
+    if (this.tail !== NIL && this.int(this.tail, 2) <= limit) {
+      this.count = this.seeders = 0;
+      this.head = this.tail = NIL;
+      this.addrs = this.index = null;
+      this.bytesN = this.intsN = null;
+      this.resize(MIN_CAPACITY);
+      return;
+    }
     let removed = false;
     while (this.head !== NIL && this.int(this.head, 2) <= limit) {
       this.remove(this.head);
@@ -516,6 +528,7 @@ class Pool {
   }
 
   remove(slot: number): void {
+    memoryStoreWork.peersRemoved++;
     if (this.addrs !== null) this.addrs.add(this.byteChunk(slot), (slot & CHUNK_MASK) * this.size, -1);
     this.unlink(slot);
     this.indexDelete(slot);
