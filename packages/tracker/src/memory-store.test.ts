@@ -441,7 +441,17 @@ describe('MemoryStore', () => {
       announce(i, rnd() < 0.3 ? 'stopped' : 'none', rnd() < 0.5);
     }
     store.checkInvariants();
-    for (const i of [...live]) announce(i, 'stopped', false);
+    const grown = store.inspect(h)?.v4?.indexSegments ?? 0;
+    for (const i of [...live]) {
+      announce(i, 'stopped', false);
+      if (live.size % 5000 === 0) store.checkInvariants();
+      if (live.size === 3000) {
+        // the index segments merged again as the pool shrank (its storage still in chunks)
+        const v4 = store.inspect(h)?.v4;
+        assert.ok(v4 !== undefined && v4 !== null && v4.capacity > 4096, `capacity ${v4?.capacity}`);
+        assert.ok(grown >= 16 && (v4.indexSegments ?? 0) <= 6, `index segments ${grown}, then ${v4.indexSegments}`);
+      }
+    }
     assert.equal(store.inspect(h)?.v4 ?? null, null);
     for (let i = 0; i < 10_000; i++) announce(i, 'none', false);
     store.checkInvariants();

@@ -115,6 +115,8 @@ const SEG = 1 << SEG_BITS;
 const SEG_MASK = SEG - 1;
 /** a segment splits when a new entry would take it above this (load 1/2) */
 const SEG_FULL = SEG >>> 1;
+/** two buddy segments merge when they hold this many entries together (load 1/4), checked when one falls to half of it */
+const SEG_MERGE = SEG >>> 2;
 /** hash bits left above a segment's own probe bits, the deepest a directory goes */
 const MAX_DEPTH = 32 - SEG_BITS;
 /** swarms a timed sweeper step walks, by default */
@@ -166,6 +168,8 @@ export interface PoolInfo {
   leechers: number;
   /** allocated slots */
   capacity: number;
+  /** segments of the peer-id index, in a pool above 4,096 slots */
+  indexSegments?: number;
 }
 
 /**
@@ -597,7 +601,9 @@ class Pool {
   }
 
   info(): PoolInfo {
-    return { seeders: this.seeders, leechers: this.count - this.seeders, capacity: this.capacity };
+    const info: PoolInfo = { seeders: this.seeders, leechers: this.count - this.seeders, capacity: this.capacity };
+    if (this.index !== null) info.indexSegments = this.index.segments();
+    return info;
   }
 
   /** Throws if the slots, index and expiry chain disagree (for tests). */
@@ -910,10 +916,11 @@ class Pool {
  * by the top bits of the id's hash, names the segment; a segment is an open-addressing table of
  * SEG entries (slot + 1, 0 = empty) probed from the low bits. A full segment splits in two by one
  * more hash bit, rehashing its own entries only (at most SEG_FULL); the directory doubles when a
- * segment splits deeper than it (one int per ≈ 1,000–2,000 peers). So no insertion moves more
- * than SEG_FULL entries, whatever the pool's size. A slot's index position (ints[slot * L + 3])
- * is segment << SEG_BITS | entry. Segments do not merge: a pool that shrinks keeps them until it
- * falls back to CHUNK slots, when the index moves back into its one chunk.
+ * segment splits deeper than it (one int per ≈ 1,000–2,000 peers). Two buddy segments that hold
+ * SEG_MERGE entries together merge again as the pool shrinks (the directory stays as it is). So no
+ * insertion or deletion moves more than SEG_FULL + SEG_MERGE entries, whatever the pool's size. A
+ * slot's index position (ints[slot * L + 3]) is segment << SEG_BITS | entry. At CHUNK slots the
+ * index moves back into the pool's one chunk.
  */
 class SegmentedIndex {
   private readonly pool: Pool;
@@ -951,6 +958,10 @@ class SegmentedIndex {
       if (e === 0) return NIL;
       if (pool.holds(id, e - 1)) return e - 1;
     }
+  }
+
+  segments(): number {
+    return this.segs.length;
   }
 
   get(pos: number): number {
@@ -1004,6 +1015,49 @@ class SegmentedIndex {
     }
     t[hole] = 0;
     this.used[s]--;
+    // the slot still holds its id: the pool moves another peer into it only after this
+    if (this.used[s] <= SEG_MERGE / 2 && this.local[s] > 0) this.merge(s, pool.idHash(slot));
+  }
+
+  /**
+   * Merges segment s (which holds hash h) with its buddy, undoing a split, when both together
+   * hold at most SEG_MERGE entries: at most SEG_MERGE entries move, and the last segment takes
+   * the freed number (its entries' positions renamed, at most SEG_FULL).
+   */
+  private merge(s: number, h: number): void {
+    const d = this.local[s];
+    const span = 2 ** (this.depth - d);
+    const prefix = h >>> (32 - d);
+    const b = this.dir[(prefix ^ 1) * span];
+    if (this.local[b] !== d || this.used[s] + this.used[b] > SEG_MERGE) return;
+    this.dir.fill(s, (prefix & ~1) * span, (prefix & ~1) * span + 2 * span);
+    this.local[s] = d - 1;
+    const pool = this.pool;
+    const from = this.segs[b];
+    let moved = 0;
+    for (let i = 0; i < SEG; i++) {
+      const e = from[i];
+      if (e === 0) continue;
+      this.put(s, pool.idHash(e - 1), e - 1);
+      moved++;
+    }
+    const z = this.segs.length - 1;
+    if (b !== z) {
+      const t = this.segs[z];
+      this.segs[b] = t;
+      this.used[b] = this.used[z];
+      this.local[b] = this.local[z];
+      for (let i = 0; i < this.dir.length; i++) if (this.dir[i] === z) this.dir[i] = b;
+      for (let i = 0; i < SEG; i++) {
+        if (t[i] === 0) continue;
+        pool.setInt(t[i] - 1, 3, (b << SEG_BITS) | i);
+        moved++;
+      }
+    }
+    this.segs.pop();
+    this.used.pop();
+    this.local.pop();
+    memoryStoreWork.indexEntriesMoved += moved;
   }
 
   /** Splits segment s (which holds hash h) by its next hash bit. */
