@@ -442,14 +442,17 @@ describe('MemoryStore', () => {
     }
     store.checkInvariants();
     const grown = store.inspect(h)?.v4?.indexSegments ?? 0;
+    const grownAddresses = store.inspect(h)?.v4?.addressSegments ?? 0;
     for (const i of [...live]) {
       announce(i, 'stopped', false);
       if (live.size % 5000 === 0) store.checkInvariants();
       if (live.size === 3000) {
-        // the index segments merged again as the pool shrank (its storage still in chunks)
+        // the index and address-count segments merged again as the pool shrank (its storage still in chunks)
         const v4 = store.inspect(h)?.v4;
         assert.ok(v4 !== undefined && v4 !== null && v4.capacity > 4096, `capacity ${v4?.capacity}`);
         assert.ok(grown >= 16 && (v4.indexSegments ?? 0) <= 6, `index segments ${grown}, then ${v4.indexSegments}`);
+        const addresses = v4.addressSegments ?? 1;
+        assert.ok(grownAddresses >= 8 && addresses <= 6, `address-count segments ${grownAddresses}, then ${addresses}`);
       }
     }
     assert.equal(store.inspect(h)?.v4 ?? null, null);

@@ -101,6 +101,8 @@ const SCAN_MAX = 128;
 const MIN_ADDRESS_CAPACITY = 64;
 /** entries of an AddressCounts segment once the table is split (a power of two) */
 const ADDRESS_SEG = 4096;
+/** two buddy AddressCounts segments merge when they hold this many entries together (load 3/8) */
+const ADDRESS_MERGE = (ADDRESS_SEG * 3) >>> 3;
 /**
  * Slots of a storage chunk (a power of two): a pool up to CHUNK slots is one chunk that doubles
  * and halves, its index inside (rebuilt then: at most CHUNK ids); a larger pool adds and drops
@@ -170,6 +172,8 @@ export interface PoolInfo {
   capacity: number;
   /** segments of the peer-id index, in a pool above 4,096 slots */
   indexSegments?: number;
+  /** segments of the per-address counts, once split */
+  addressSegments?: number;
 }
 
 /**
@@ -179,7 +183,8 @@ export interface PoolInfo {
  * count 0 = empty), kept at a load of 3/8 to 3/4, so ≈ 11–21 bytes per distinct IPv4 address,
  * 16–32 per IPv6 /64. Up to ADDRESS_SEG entries it is one table that doubles and halves; above,
  * segments of ADDRESS_SEG entries under a directory, as SegmentedIndex (a full segment splits by
- * one more hash bit), so no update rehashes more than 3/4 × ADDRESS_SEG entries. A pool keeps one
+ * one more hash bit, buddies that hold 3/8 × ADDRESS_SEG together merge), so no update rehashes
+ * more than 3/4 × ADDRESS_SEG entries. A pool keeps one
  * only while it holds more than SCAN_MAX peers (and a limit asked for a count); a smaller pool is
  * scanned, and the table goes when the pool falls to SCAN_MAX / 2.
  */
@@ -250,6 +255,7 @@ class AddressCounts {
       this.segUsed[s]--;
       this.vacate(t, pos);
       if (this.depth === 0 && capacity > MIN_ADDRESS_CAPACITY && this.used * 8 < capacity) this.rehash(s, capacity >>> 1);
+      else if (this.local[s] > 0 && this.segUsed[s] <= ADDRESS_MERGE / 2) this.merge(s, h);
     } else if (this.segUsed[s] * 4 > capacity * 3) {
       if (capacity < ADDRESS_SEG) this.rehash(s, capacity * 2);
       else if (this.local[s] < MAX_DEPTH) this.split(s, h);
@@ -268,6 +274,8 @@ class AddressCounts {
         m.set(this.words === 2 ? `${t[e]}:${t[e + 1]}` : `${t[e]}`, t[e + this.words]);
       }
       if (n !== this.segUsed[s]) throw new Error(`address count segment ${s} counts ${this.segUsed[s]}, holds ${n}`);
+      const refs = this.dir.reduce((k, x) => (x === s ? k + 1 : k), 0);
+      if (refs !== 2 ** (this.depth - this.local[s])) throw new Error(`address count directory entries of segment ${s}`);
     }
     return m;
   }
@@ -326,6 +334,35 @@ class AddressCounts {
     this.local[s] = d + 1;
     this.dir.fill(t, first + span / 2, first + span);
     this.rehash(s, ADDRESS_SEG);
+  }
+
+  /**
+   * Merges segment s (which holds hash h) with its buddy, undoing a split, when both together hold
+   * at most ADDRESS_MERGE entries; the last segment takes the freed number.
+   */
+  private merge(s: number, h: number): void {
+    const d = this.local[s];
+    const span = 2 ** (this.depth - d);
+    const prefix = h >>> (32 - d);
+    const b = this.dir[(prefix ^ 1) * span];
+    if (this.local[b] !== d || this.segUsed[s] + this.segUsed[b] > ADDRESS_MERGE) return;
+    this.dir.fill(s, (prefix & ~1) * span, (prefix & ~1) * span + 2 * span);
+    this.local[s] = d - 1;
+    this.reenter(this.segs[b]);
+    const z = this.segs.length - 1;
+    if (b !== z) {
+      this.segs[b] = this.segs[z];
+      this.segUsed[b] = this.segUsed[z];
+      this.local[b] = this.local[z];
+      for (let i = 0; i < this.dir.length; i++) if (this.dir[i] === z) this.dir[i] = b;
+    }
+    this.segs.pop();
+    this.segUsed.pop();
+    this.local.pop();
+  }
+
+  segments(): number {
+    return this.segs.length;
   }
 
   /** Enters the entries of a table that was replaced (their segments' counts already cleared). */
@@ -603,6 +640,7 @@ class Pool {
   info(): PoolInfo {
     const info: PoolInfo = { seeders: this.seeders, leechers: this.count - this.seeders, capacity: this.capacity };
     if (this.index !== null) info.indexSegments = this.index.segments();
+    if (this.addrs !== null && this.addrs.segments() > 1) info.addressSegments = this.addrs.segments();
     return info;
   }
 
