@@ -31,6 +31,11 @@ function u32(x: number): Buffer {
   b.writeUInt32BE(x >>> 0);
   return b;
 }
+
+/** A distinct peer id for each i (replayable). */
+function peerIdOf(i: number): Buffer {
+  return Buffer.concat([Buffer.from('-PT0001-'), u32(i), u32(i * 2654435761), u32(~i)]);
+}
 const RETENTION = 3 * LIFETIME;
 
 function request(infoHash: Buffer, peerId: Buffer, addr: Buffer, o: Partial<StoreAnnounce> = {}): StoreAnnounce {
@@ -397,7 +402,7 @@ describe('MemoryStore', () => {
     const rnd = prng(11);
     const h = randomBytes(20);
     const n = 40_000;
-    const ids = Array.from({ length: n }, (_, i) => Buffer.concat([Buffer.from('-PT0001-'), u32(i), u32(i * 2654435761), u32(~i)]));
+    const ids = Array.from({ length: n }, (_, i) => peerIdOf(i));
     const addrOf = (i: number) => Buffer.concat([u32(0x0a000000 + i), Buffer.from([0x1a, 0xe1])]);
     const live = new Set<number>();
     const most = { slotsCopied: 0, indexEntriesMoved: 0, addressEntriesMoved: 0 };
@@ -467,10 +472,12 @@ describe('MemoryStore', () => {
   it('drops a swarm whose peers all expired at once without removing them one by one', async () => {
     const store = new MemoryStore();
     const [a, b] = [randomBytes(20), randomBytes(20)];
-    const id = (i: number) => Buffer.concat([Buffer.from('-PT0001-'), u32(i), u32(i * 2654435761), u32(~i)]);
+    const id = peerIdOf;
     const addr = (i: number) => Buffer.concat([u32(0x0a000000 + i), Buffer.from([0x1a, 0xe1])]);
     for (let i = 0; i < 20_000; i++) {
-      for (const h of [a, b]) store.announce(request(h, id(i), addr(i), { now: i, seeder: i % 2 === 0, maxPeersPerAddress: 64 }));
+      for (const h of [a, b]) {
+        store.announce(request(h, id(i), addr(i), { now: i, seeder: i % 2 === 0, maxPeersPerAddress: 64 }));
+      }
     }
     // every peer of both swarms has expired (the last joined at 19,999 with a lifetime of 1,000)
     const now = 20_000 + LIFETIME;

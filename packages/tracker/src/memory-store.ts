@@ -117,7 +117,7 @@ const SEG = 1 << SEG_BITS;
 const SEG_MASK = SEG - 1;
 /** a segment splits when a new entry would take it above this (load 1/2) */
 const SEG_FULL = SEG >>> 1;
-/** two buddy segments merge when they hold this many entries together (load 1/4), checked when one falls to half of it */
+/** buddy segments merge when they hold this many together (load 1/4), checked as one falls to half of it */
 const SEG_MERGE = SEG >>> 2;
 /** hash bits left above a segment's own probe bits, the deepest a directory goes */
 const MAX_DEPTH = 32 - SEG_BITS;
@@ -651,7 +651,8 @@ class Pool {
     };
     if (this.seeders < 0 || this.seeders > this.count || this.count > this.capacity) fail('bounds');
     const chunks = Math.max(1, this.capacity / CHUNK);
-    if (chunks === 1 ? this.bytesN !== null || this.intsN !== null : this.bytesN?.length !== chunks || this.intsN?.length !== chunks) {
+    const lists = this.bytesN === null || this.intsN === null ? 0 : Math.min(this.bytesN.length, this.intsN.length);
+    if (chunks === 1 ? this.bytesN !== null || this.intsN !== null : lists !== chunks || this.bytesN!.length !== this.intsN!.length) {
       fail('chunks');
     }
     if (chunks > 1 && (this.bytesN![0] !== this.bytes0 || this.intsN![0] !== this.ints0)) fail('chunk 0');
@@ -1107,7 +1108,8 @@ class SegmentedIndex {
       this.dir = dir;
       this.depth++;
     }
-    // the directory entries of s are the 2^(depth − d) entries under h's top d bits; the upper half goes to the new segment
+    // the directory entries of s are the 2^(depth − d) entries under h's top d bits; the upper
+    // half goes to the new segment
     const span = 2 ** (this.depth - d);
     const first = (d === 0 ? 0 : h >>> (32 - d)) * span;
     const t = this.segs.length;
@@ -1139,7 +1141,9 @@ class SegmentedIndex {
       for (const e of this.segs[s]) if (e !== 0) n++;
       if (n !== this.used[s]) throw new Error(`pool invariant broken: segment ${s} counts ${this.used[s]}, holds ${n}`);
       const refs = this.dir.reduce((k, x) => (x === s ? k + 1 : k), 0);
-      if (refs !== 2 ** (this.depth - this.local[s])) throw new Error(`pool invariant broken: directory entries of segment ${s}`);
+      if (refs !== 2 ** (this.depth - this.local[s])) {
+        throw new Error(`pool invariant broken: directory entries of segment ${s}`);
+      }
       total += n;
     }
     return total;
