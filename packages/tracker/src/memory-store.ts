@@ -651,10 +651,9 @@ class Pool {
     };
     if (this.seeders < 0 || this.seeders > this.count || this.count > this.capacity) fail('bounds');
     const chunks = Math.max(1, this.capacity / CHUNK);
-    const lists = this.bytesN === null || this.intsN === null ? 0 : Math.min(this.bytesN.length, this.intsN.length);
-    if (chunks === 1 ? this.bytesN !== null || this.intsN !== null : lists !== chunks || this.bytesN!.length !== this.intsN!.length) {
-      fail('chunks');
-    }
+    const listed =
+      chunks === 1 ? this.bytesN === null && this.intsN === null : this.bytesN?.length === chunks && this.intsN?.length === chunks;
+    if (!listed) fail('chunks');
     if (chunks > 1 && (this.bytesN![0] !== this.bytes0 || this.intsN![0] !== this.ints0)) fail('chunk 0');
     if ((this.index !== null) !== this.capacity > CHUNK) fail('index kind');
     let used = 0;
