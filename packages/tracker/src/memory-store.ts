@@ -88,6 +88,7 @@ const INT32_MIN = -0x80000000;
 /** Expiry is stored as int32 milliseconds relative to a per-pool base. */
 export const MAX_PEER_LIFETIME_MS = INT32_MAX;
 const EMPTY = Buffer.alloc(0);
+const NO_INTS = new Int32Array(0);
 /** bytes of a peer id */
 const ID = 20;
 /** ints per slot in Pool.ints: prev, next, expiry, position in the index, meta (key fingerprint, counted bit) */
@@ -180,13 +181,13 @@ export interface PoolInfo {
  * Live peers per address of one pool, for StoreAnnounce.maxPeersPerAddress: an address is an IPv4
  * address (the first 4 bytes of the compact form) or an IPv6 /64 (the first 8). Open addressing
  * with linear probing over `width` int32 per entry (the address in 1 or 2 ints, then the count;
- * count 0 = empty), kept at a load of 3/8 to 3/4, so ≈ 11–21 bytes per distinct IPv4 address,
- * 16–32 per IPv6 /64. Up to ADDRESS_SEG entries it is one table that doubles and halves; above,
- * segments of ADDRESS_SEG entries under a directory, as SegmentedIndex (a full segment splits by
- * one more hash bit, buddies that hold 3/8 × ADDRESS_SEG together merge), so no update rehashes
- * more than 3/4 × ADDRESS_SEG entries. A pool keeps one
- * only while it holds more than SCAN_MAX peers (and a limit asked for a count); a smaller pool is
- * scanned, and the table goes when the pool falls to SCAN_MAX / 2.
+ * count 0 = empty), grown at 3/4 full, so ≈ 11–21 bytes per distinct IPv4 address, 16–32 per
+ * IPv6 /64 as it grows. Up to ADDRESS_SEG entries it is one table that doubles, and halves at 1/8
+ * full; above, segments of ADDRESS_SEG entries under a directory, as SegmentedIndex (a full
+ * segment splits by one more hash bit; buddies that hold 3/8 × ADDRESS_SEG together merge), so no
+ * update rehashes more than 3/4 × ADDRESS_SEG entries. A pool keeps one only while it holds more
+ * than SCAN_MAX peers (and a limit asked for a count); a smaller pool is scanned, and the table
+ * goes when the pool falls to SCAN_MAX / 2.
  */
 class AddressCounts {
   /** int32 words of an address: 1 (IPv4) or 2 (IPv6 /64) */
@@ -401,7 +402,7 @@ class Pool {
    * list per small pool cost 2.3 bytes per peer in swarms of 50 (bench/heap-per-peer.mjs).
    */
   bytes0: Buffer = EMPTY;
-  ints0 = new Int32Array(0);
+  ints0: Int32Array = NO_INTS;
   bytesN: Buffer[] | null = null;
   intsN: Int32Array[] | null = null;
   /** where the peer ids start in a chunk of bytes (the same in every chunk) */
@@ -412,7 +413,7 @@ class Pool {
   mask = 0;
   /** live peers per address, kept while the pool holds more than SCAN_MAX peers once counted */
   private addrs: AddressCounts | null = null;
-  /** the index above CHUNK slots; null: it is in ints[0] at tableAt */
+  /** the index above CHUNK slots; null: it is in ints0 at tableAt */
   private index: SegmentedIndex | null = null;
 
   constructor(size: number, now: number) {
