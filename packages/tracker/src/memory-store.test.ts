@@ -469,6 +469,29 @@ describe('MemoryStore', () => {
     assert.ok(most.addressEntriesMoved > 0, 'the pool kept address counts');
   });
 
+  it('starts counting peers per address when a pool passes 128 peers, whatever the limit', () => {
+    // a high limit: the counts must not wait for it, or one announce would count a pool that large
+    const store = new MemoryStore();
+    const h = randomBytes(20);
+    const addr = (i: number) => Buffer.concat([u32(0x0a000000 + (i % 1000)), Buffer.from([0x1a, 0xe1])]);
+    let most = 0;
+    for (let i = 0; i < 12_000; i++) {
+      const before = memoryStoreWork.addressEntriesMoved;
+      const r = store.announce(request(h, peerIdOf(i), addr(i), { now: i, peerLifetimeMs: 10 ** 9, maxPeersPerAddress: 10_000 }));
+      assert.equal(r.refused, undefined);
+      most = Math.max(most, memoryStoreWork.addressEntriesMoved - before);
+    }
+    store.checkInvariants();
+    assert.ok(most <= 4096, `one announce counted ${most} addresses`);
+    // 1,000 addresses of 12 peers each: the limit still holds exactly
+    for (let i = 0; i < 9_988; i++) {
+      store.announce(request(h, peerIdOf(20_000 + i), addr(7), { now: 12_000, peerLifetimeMs: 10 ** 9, maxPeersPerAddress: 10_000 }));
+    }
+    const full = store.announce(request(h, peerIdOf(99_999), addr(7), { now: 12_000, maxPeersPerAddress: 10_000 }));
+    assert.equal(full.refused, 'address-full');
+    store.checkInvariants();
+  });
+
   it('drops a swarm whose peers all expired at once without removing them one by one', async () => {
     const store = new MemoryStore();
     const [a, b] = [randomBytes(20), randomBytes(20)];
