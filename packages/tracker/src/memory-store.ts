@@ -33,7 +33,7 @@ import type { Family, RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmSt
  * nothing, and its index and per-address counts split one segment at a time. So no announce, stop
  * or sweep step moves more than ≈ 4,096 slots or entries, whatever the swarm's size (the test
  * counts them: memoryStoreWork). The announce that doubled a pool of 524,288 peers held the
- * event loop for 73–197 ms (index rebuild, copy); the announce that finds it full now takes
+ * event loop for 73–283 ms (index rebuild, copy); the announce that finds it full now takes
  * 8–33 µs (bench/memory-swarm-series.mjs). The pool's fields for chunks and the segmented index
  * cost ≈ 23 bytes (a swarm of one peer: ≈ 893 instead of 870). A purge that finds every peer of
  * a pool expired (the whole swarm stopped announcing) empties it at once. Two steps still grow
