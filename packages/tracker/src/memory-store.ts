@@ -30,11 +30,11 @@ import type { Family, RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmSt
  * leecher swaps the slot with the region boundary. Up to CHUNK slots, capacity doubles when full
  * and halves when a quarter full (copying at most CHUNK slots and rehashing at most CHUNK ids);
  * above, the pool adds a chunk when full and drops one when one and a half are free, copying
- * nothing, and its index and per-address counts split one segment at a time. So no announce, stop
- * or sweep step moves more than ≈ 4,096 slots or entries, whatever the swarm's size (the test
- * counts them: memoryStoreWork). The announce that doubled a pool of 524,288 peers held the
- * event loop for 73–283 ms (index rebuild, copy); the announce that finds it full now takes
- * 8–33 µs (bench/memory-swarm-series.mjs). The pool's fields for chunks and the segmented index
+ * nothing, and its index and per-address counts split (and merge back) one segment at a time. So
+ * no announce, stop or sweep step copies or rehashes more than ≈ 4,096 slots or entries, whatever
+ * the swarm's size (the test counts them: memoryStoreWork). The announce that doubled a pool of
+ * 524,288 peers held the event loop for 73–283 ms (index rebuild, copy); the announce that finds
+ * it full now takes 8–33 µs (bench/memory-swarm-series.mjs). The pool's fields for chunks and the segmented index
  * cost ≈ 23 bytes (a swarm of one peer: ≈ 893 instead of 870). A purge that finds every peer of
  * a pool expired (the whole swarm stopped announcing) empties it at once. Two steps still grow
  * with the swarm, rarely: a purge removes the expired peers of a pool that keeps live ones one by
@@ -892,7 +892,7 @@ class Pool {
       return;
     }
     if (this.capacity === CHUNK) {
-      // the index leaves ints[0] for a SegmentedIndex, built from these CHUNK ids once
+      // the index leaves ints0 for a SegmentedIndex, built from these CHUNK ids once
       const ints = new Int32Array(CHUNK * L);
       ints.set(this.ints0.subarray(0, CHUNK * L));
       this.ints0 = ints;
@@ -910,7 +910,7 @@ class Pool {
     this.capacity += CHUNK;
   }
 
-  /** Drops the last chunk (empty: slots are dense); back at CHUNK slots, the index returns to ints[0]. */
+  /** Drops the last chunk (empty: slots are dense); back at CHUNK slots, the index returns to ints0. */
   private dropChunk(): void {
     this.bytesN!.pop();
     this.intsN!.pop();
