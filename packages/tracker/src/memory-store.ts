@@ -34,12 +34,12 @@ import type { Family, RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmSt
  * no announce, stop or sweep step copies or rehashes more than ≈ 4,096 slots or entries, whatever
  * the swarm's size (the test counts them: memoryStoreWork). The announce that doubled a pool of
  * 524,288 peers held the event loop for 73–283 ms (index rebuild, copy); the announce that finds
- * it full now takes 8–33 µs (bench/memory-swarm-series.mjs). The pool's fields for chunks and the segmented index
- * cost ≈ 23 bytes (a swarm of one peer: ≈ 893 instead of 870). A purge that finds every peer of
- * a pool expired (the whole swarm stopped announcing) empties it at once. Two steps still grow
- * with the swarm, rarely: a purge removes the expired peers of a pool that keeps live ones one by
- * one (≈ 1 µs each: many only when many peers that joined together left together), and the
- * int32 expiries are rebased once per ~24 days of a pool's life.
+ * it full now takes 8–33 µs (bench/memory-swarm-series.mjs). The pool's fields for chunks and
+ * the segmented index cost ≈ 23 bytes (a swarm of one peer: ≈ 893 instead of 870). A purge that
+ * finds every peer of a pool expired (the whole swarm stopped announcing) empties it at once. Two
+ * steps still grow with the swarm, rarely: a purge removes the expired peers of a pool that keeps
+ * live ones one by one (≈ 1 µs each: many only when many peers that joined together left
+ * together), and the int32 expiries are rebased once per ~24 days of a pool's life.
  *
  * Selection (see Pool.select): a seeder gets a random contiguous window of the leecher region;
  * a leecher gets a random contiguous window of the whole pool minus itself, so seeders and
