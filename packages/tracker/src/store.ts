@@ -101,7 +101,11 @@ export interface StoreAnnounceResult {
  * - the completed count rises once when a known leecher (or new peer) announces event=completed
  *   with left=0, and never again for the same peer while it stays in the swarm (also if it goes
  *   back to leeching and completes again); a seeder announcing event=completed is not counted;
- * - a peer whose last announce is older than peerLifetimeMs is never returned nor counted;
+ * - a peer whose last announce is older than peerLifetimeMs is never returned nor counted; one
+ *   exception, to keep every call's cost bounded: a Redis pool of more than 128 peers drops its
+ *   expired peers a bounded step per call, so its counts (and the limits below) may include
+ *   peers expired since the step last passed them (redis-store scripts.ts says for how long);
+ *   they are still never returned;
  * - announce counts (complete/incomplete) and scrape count both families together; announce
  *   returns peers of the announcer's family only;
  * - the completed count outlives the peers for the retention period: a swarm without live peers

@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket as NetSocket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import express from 'express';
 import { MemoryStore, TrackerLogic, type SwarmStore } from '@peertracker/tracker';
@@ -9,7 +9,7 @@ import { ClientAddressResolver } from './client-address';
 import type { GatewayConfig } from './config';
 import { ConnectionIds } from './connection-id';
 import { HttpFrontend } from './http-frontend';
-import { silentLogger, type Logger } from './log';
+import { silentLogger, throttled, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
 import { openMemoryStore } from './store';
 import { UdpFrontend } from './udp-frontend';
@@ -50,7 +50,13 @@ const REPLY_431 = 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: c
  * after their timeouts, and every connection that got an error reply destroyed, not just ended
  * (an ended socket whose client never closes its side stays open, and holds its fd, for ever).
  */
-function limitHttpServer(http: Server, config: GatewayConfig, metrics: GatewayMetrics, log: Logger): void {
+function limitHttpServer(
+  http: Server,
+  config: GatewayConfig,
+  resolver: ClientAddressResolver,
+  metrics: GatewayMetrics,
+  log: Logger,
+): void {
   const fdLimit = openFileLimit();
   let maxConnections = config.httpMaxConnections;
   if (fdLimit !== undefined && fdLimit - FD_RESERVE < maxConnections) {
@@ -65,9 +71,29 @@ function limitHttpServer(http: Server, config: GatewayConfig, metrics: GatewayMe
   http.keepAliveTimeout = config.httpKeepAliveTimeoutMs;
   http.setTimeout(config.httpIdleTimeoutMs);
   http.on('drop', () => metrics.httpDroppedMaxConnections.inc());
-  http.on('connection', (socket: Duplex) => {
+  // One source must not take every slot (announces and /health alike): connections beyond its
+  // share are destroyed at once. Trusted proxies carry many clients and are exempt.
+  const perIp = config.httpMaxConnectionsPerIp;
+  const openBySource = new Map<string, number>();
+  http.on('connection', (socket: NetSocket) => {
     metrics.httpConnections++;
-    socket.once('close', () => metrics.httpConnections--);
+    const source = socket.remoteAddress;
+    if (perIp === 0 || source === undefined || resolver.isTrusted(source)) {
+      socket.once('close', () => metrics.httpConnections--);
+      return;
+    }
+    const open = (openBySource.get(source) ?? 0) + 1;
+    openBySource.set(source, open);
+    socket.once('close', () => {
+      metrics.httpConnections--;
+      const left = openBySource.get(source)! - 1;
+      if (left === 0) openBySource.delete(source);
+      else openBySource.set(source, left);
+    });
+    if (open > perIp) {
+      metrics.httpDroppedPerIp.inc();
+      socket.destroy();
+    }
   });
   // With a listener here Node no longer destroys timed-out sockets itself (idle keep-alive,
   // inactivity): this does, and counts them.
@@ -159,9 +185,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     now,
   });
   const limits = { maxScrapeHashes: config.maxScrapeHashes };
+  const resolver = new ClientAddressResolver(config.trustedProxies);
   const frontend = new HttpFrontend({
     logic,
-    resolver: new ClientAddressResolver(config.trustedProxies),
+    resolver,
     metrics,
     log,
     maxUrlLength: config.maxUrlLength,
@@ -181,7 +208,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       if (!frontend.handle(req, res)) admin(req, res);
     },
   );
-  limitHttpServer(http, config, metrics, log);
+  limitHttpServer(http, config, resolver, metrics, log);
 
   // A full pass per interval, in small batches, so the event loop never stalls on a big store.
   const stopSweeper = store instanceof MemoryStore ? store.startSweeper(SWEEP_INTERVAL_MS, now) : undefined;
@@ -207,7 +234,9 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       limits,
     });
     udp.on('message', udpFrontend.onMessage);
-    udp.on('error', (err) => log.error('udp socket error', { err }));
+    // send errors can come once per packet under a flood: one log line per period, with a count
+    const reportUdpError = throttled(log, 'error', 'udp socket error');
+    udp.on('error', (err) => reportUdpError({ err }));
   } catch (err) {
     stopSweeper?.();
     http.close();

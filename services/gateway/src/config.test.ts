@@ -15,6 +15,7 @@ describe('loadConfig', () => {
     assert.equal(c.connectionSecret.length, 32);
     assert.ok(c.peerLifetimeSec > c.announceIntervalSec + c.intervalJitterSec);
     assert.equal(c.httpMaxConnections, 10000);
+    assert.equal(c.httpMaxConnectionsPerIp, 256);
     assert.equal(c.maxPeersPerSwarm, 1_000_000);
     assert.equal(c.maxPeersPerAddress, 64);
     assert.equal(c.memoryMaxPeers, 5_000_000);
@@ -44,6 +45,7 @@ describe('loadConfig', () => {
       TRACKER_MAX_SCRAPE_HASHES: '10',
       TRACKER_UDP_RECV_BUFFER: '1048576',
       TRACKER_HTTP_MAX_CONNECTIONS: '500',
+      TRACKER_HTTP_MAX_CONNECTIONS_PER_IP: '20',
       TRACKER_MAX_PEERS_PER_SWARM: '200000',
       TRACKER_MAX_PEERS_PER_ADDRESS: '0',
       TRACKER_MEMORY_MAX_PEERS: '1000000',
@@ -81,6 +83,7 @@ describe('loadConfig', () => {
         maxScrapeHashes: 10,
         udpRecvBuffer: 1048576,
         httpMaxConnections: 500,
+        httpMaxConnectionsPerIp: 20,
         maxPeersPerSwarm: 200000,
         maxPeersPerAddress: 0,
         memoryMaxPeers: 1000000,
@@ -169,7 +172,9 @@ describe('loadConfig', () => {
     [{ TRACKER_ANNOUNCE_INTERVAL: '-5' }, /^TRACKER_ANNOUNCE_INTERVAL must be a whole number/],
     [{ TRACKER_HTTP_MAX_CONNECTIONS: '0' }, /^TRACKER_HTTP_MAX_CONNECTIONS must be a whole number from 1 to 1000000 \(got "0"\)$/],
     [{ TRACKER_HTTP_MAX_CONNECTIONS: 'lots' }, /^TRACKER_HTTP_MAX_CONNECTIONS must be a whole number/],
-    [{ TRACKER_MAX_PEERS_PER_SWARM: '-1' }, /^TRACKER_MAX_PEERS_PER_SWARM must be a whole number from 0 to 100000000 \(got "-1"\)$/],
+    [{ TRACKER_MAX_PEERS_PER_SWARM: '-1' }, /^TRACKER_MAX_PEERS_PER_SWARM must be a whole number from 0 to 10000000 \(got "-1"\)$/],
+    [{ TRACKER_MAX_PEERS_PER_SWARM: '20000000' }, /^TRACKER_MAX_PEERS_PER_SWARM must be a whole number from 0 to 10000000/],
+    [{ TRACKER_HTTP_MAX_CONNECTIONS_PER_IP: '-3' }, /^TRACKER_HTTP_MAX_CONNECTIONS_PER_IP must be a whole number/],
     [{ TRACKER_MAX_PEERS_PER_ADDRESS: 'many' }, /^TRACKER_MAX_PEERS_PER_ADDRESS must be a whole number/],
     [{ TRACKER_MEMORY_MAX_PEERS: '1.5' }, /^TRACKER_MEMORY_MAX_PEERS must be a whole number/],
     [{ TRACKER_MEMORY_MAX_SWARMS: '1e6' }, /^TRACKER_MEMORY_MAX_SWARMS must be a whole number/],

@@ -56,6 +56,8 @@ export interface GatewayConfig {
   memoryMaxSwarms: number;
   /** HTTP connections open at once; more are refused at accept (bounded below the fd limit at start) */
   httpMaxConnections: number;
+  /** most HTTP connections one source address holds open (trusted proxies exempt); 0: no limit */
+  httpMaxConnectionsPerIp: number;
   /** ms a connection may take to send a request's headers (slowloris), then it gets a 408 and is closed */
   httpHeadersTimeoutMs: number;
   /** ms a connection may take to send a whole request; at least httpHeadersTimeoutMs */
@@ -175,7 +177,9 @@ const schema = z.object({
   TRACKER_MAX_SCRAPE_HASHES: int(1, 1000).default('74'),
   TRACKER_UDP_RECV_BUFFER: int(65536, 1 << 30).default(String(8 << 20)),
   TRACKER_HTTP_MAX_CONNECTIONS: int(1, 1_000_000).default('10000'),
-  TRACKER_MAX_PEERS_PER_SWARM: int(0, 100_000_000).default(String(DEFAULT_MAX_PEERS_PER_SWARM)),
+  TRACKER_HTTP_MAX_CONNECTIONS_PER_IP: int(0, 1_000_000).default('256'),
+  // at most 10^7: a Redis pool keeps 38 bytes a peer in one string, and Redis strings end at 512 MB
+  TRACKER_MAX_PEERS_PER_SWARM: int(0, 10_000_000).default(String(DEFAULT_MAX_PEERS_PER_SWARM)),
   TRACKER_MAX_PEERS_PER_ADDRESS: int(0, 100_000_000).default(String(DEFAULT_MAX_PEERS_PER_ADDRESS)),
   TRACKER_MEMORY_MAX_PEERS: int(0, 1_000_000_000).default(String(DEFAULT_MEMORY_MAX_PEERS)),
   TRACKER_MEMORY_MAX_SWARMS: int(0, 1_000_000_000).default(String(DEFAULT_MEMORY_MAX_SWARMS)),
@@ -269,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     maxScrapeHashes: e.TRACKER_MAX_SCRAPE_HASHES,
     udpRecvBuffer: e.TRACKER_UDP_RECV_BUFFER,
     httpMaxConnections: e.TRACKER_HTTP_MAX_CONNECTIONS,
+    httpMaxConnectionsPerIp: e.TRACKER_HTTP_MAX_CONNECTIONS_PER_IP,
     maxPeersPerSwarm: e.TRACKER_MAX_PEERS_PER_SWARM,
     maxPeersPerAddress: e.TRACKER_MAX_PEERS_PER_ADDRESS,
     memoryMaxPeers: e.TRACKER_MEMORY_MAX_PEERS,

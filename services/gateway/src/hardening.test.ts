@@ -215,9 +215,9 @@ describe('refusals', () => {
 });
 
 /** Opens a TCP connection that never closes its side on its own (a hostile client). */
-function openRaw(port: number): Promise<{ socket: Socket; received: Buffer[]; ended: Promise<void> }> {
+function openRaw(port: number, from?: string): Promise<{ socket: Socket; received: Buffer[]; ended: Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true, localAddress: from });
     const received: Buffer[] = [];
     socket.on('data', (b: Buffer) => received.push(b));
     const ended = new Promise<void>((r) => {
@@ -310,6 +310,43 @@ describe('HTTP connection limits', () => {
     } finally {
       for (const c of clients) c.socket.destroy();
       await gw.close();
+    }
+  });
+
+  it('lets one source hold at most TRACKER_HTTP_MAX_CONNECTIONS_PER_IP connections; others and trusted proxies are served', async () => {
+    for (const trusted of [false, true]) {
+      const gw = await createGateway(
+        config({ TRACKER_HTTP_MAX_CONNECTIONS_PER_IP: '4', ...(trusted ? { TRACKER_TRUSTED_PROXIES: '127.0.0.1' } : {}) }),
+      );
+      const clients: Awaited<ReturnType<typeof openRaw>>[] = [];
+      try {
+        for (let i = 0; i < 6; i++) clients.push(await openRaw(gw.httpPort, '127.0.0.1'));
+        if (!trusted) {
+          // the fifth and sixth are closed by the gateway at once, without a byte
+          await Promise.all(clients.slice(4).map((c) => c.ended));
+          assert.equal(Buffer.concat(clients.slice(4).flatMap((c) => c.received)).length, 0);
+          assert.equal(gw.metrics.httpDroppedPerIp.value, 2);
+          await eventually(2000, () => gw.metrics.httpConnections === 4, () => `open: ${gw.metrics.httpConnections}`);
+        }
+        // another source is served meanwhile, /health included
+        const other = await openRaw(gw.httpPort, '127.0.0.2');
+        clients.push(other);
+        other.socket.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        await other.ended;
+        assert.match(Buffer.concat(other.received).toString(), /^HTTP\/1\.1 200 /);
+        // the first four (all six from a trusted proxy) still work
+        const kept = clients.slice(0, trusted ? 6 : 4);
+        for (const c of kept) c.socket.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        await Promise.all(kept.map((c) => c.ended));
+        for (const c of kept) assert.match(Buffer.concat(c.received).toString(), /^HTTP\/1\.1 200 /);
+        if (trusted) assert.equal(gw.metrics.httpDroppedPerIp.value, 0);
+        // once they are gone the source gets its share again
+        await eventually(2000, () => gw.metrics.httpConnections === 0, () => `open: ${gw.metrics.httpConnections}`);
+        assert.equal((await httpGet(gw.httpPort, '/health')).status, 200);
+      } finally {
+        for (const c of clients) c.socket.destroy();
+        await gw.close();
+      }
     }
   });
 

@@ -132,9 +132,9 @@ async function sendAll(socket: UdpSocket, port: number, packets: Buffer[], inFli
 }
 
 /** Opens a TCP connection to the gateway that never closes its side on its own. */
-function openRaw(port: number): Promise<{ socket: Socket; received: Buffer[]; closed: Promise<void> }> {
+function openRaw(port: number, from?: string): Promise<{ socket: Socket; received: Buffer[]; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: HOST, port, allowHalfOpen: true });
+    const socket = connect({ host: HOST, port, allowHalfOpen: true, localAddress: from });
     const received: Buffer[] = [];
     socket.on('data', (b: Buffer) => received.push(b));
     const closed = new Promise<void>((r) => {
@@ -330,13 +330,17 @@ function hostileCases(env: () => Record<string, string>): void {
     const before = await snapshot(gw, [
       'tracker_http_connections_dropped_total{reason="timeout"}',
       'tracker_http_connections_dropped_total{reason="max_connections"}',
+      'tracker_http_connections_dropped_total{reason="per_ip"}',
     ]);
     const conns: Awaited<ReturnType<typeof openRaw>>[] = [];
     let maxFds = 0;
     const watch = setInterval(() => (maxFds = Math.max(maxFds, fdCount(gw))), 50);
     try {
+      // from 23 loopback sources, 100 each: under the per-source share (256), so the flood meets
+      // the gateway-wide cap
       for (let i = 0; i < IDLE + SLOW; i += 100) {
-        conns.push(...(await Promise.all(Array.from({ length: Math.min(100, IDLE + SLOW - i) }, () => openRaw(gw.httpPort)))));
+        const from = `127.0.1.${i / 100 + 1}`;
+        conns.push(...(await Promise.all(Array.from({ length: Math.min(100, IDLE + SLOW - i) }, () => openRaw(gw.httpPort, from)))));
       }
       // slowloris: a header line started, then one byte every 300 ms
       const slow = conns.slice(0, SLOW);
@@ -363,8 +367,35 @@ function hostileCases(env: () => Record<string, string>): void {
     assert.deepEqual(d, {
       'tracker_http_connections_dropped_total{reason="timeout"}': got408,
       'tracker_http_connections_dropped_total{reason="max_connections"}': closedEmpty,
+      'tracker_http_connections_dropped_total{reason="per_ip"}': 0,
     });
     await assertRecovered(gw, baselineFds, 'idle and slow connections');
+  });
+
+  it('one source opening 600 idle connections: it keeps its share (256), others are served meanwhile', async () => {
+    const COUNT = 600;
+    const SHARE = 256; // TRACKER_HTTP_MAX_CONNECTIONS_PER_IP's default
+    const before = await snapshot(gw, [
+      'tracker_http_connections_dropped_total{reason="per_ip"}',
+      'tracker_http_connections_dropped_total{reason="timeout"}',
+    ]);
+    const conns: Awaited<ReturnType<typeof openRaw>>[] = [];
+    for (let i = 0; i < COUNT; i += 100) {
+      conns.push(...(await Promise.all(Array.from({ length: 100 }, () => openRaw(gw.httpPort, '127.0.2.1')))));
+    }
+    // while the source holds its share, another source (a health probe) is answered
+    assert.equal((await httpGet(gw.httpPort, '/health')).status, 200);
+    await Promise.race([Promise.all(conns.map((c) => c.closed)), sleep(HEADERS_TIMEOUT_MS + 10_000)]);
+    await assertReleasedWhileClientsHold(gw, baselineFds);
+    const refused = conns.filter((c) => Buffer.concat(c.received).length === 0).length;
+    const got408 = conns.filter((c) => Buffer.concat(c.received).toString().startsWith('HTTP/1.1 408 ')).length;
+    for (const c of conns) c.socket.destroy();
+    assert.deepEqual([refused, got408], [COUNT - SHARE, SHARE], 'the share timed out with a 408, the rest refused at once');
+    assert.deepEqual(await deltas(gw, before), {
+      'tracker_http_connections_dropped_total{reason="per_ip"}': COUNT - SHARE,
+      'tracker_http_connections_dropped_total{reason="timeout"}': SHARE,
+    });
+    await assertRecovered(gw, baselineFds, 'one source over its share');
   });
 
   it('pipelined garbage on keep-alive: the connection answered, then closed and destroyed', async () => {

@@ -39,6 +39,8 @@ export class GatewayMetrics {
   readonly refusedStoreFull = new Tally();
   /** HTTP connections refused because TRACKER_HTTP_MAX_CONNECTIONS were open */
   readonly httpDroppedMaxConnections = new Tally();
+  /** HTTP connections destroyed at accept: their source held TRACKER_HTTP_MAX_CONNECTIONS_PER_IP */
+  readonly httpDroppedPerIp = new Tally();
   /** HTTP connections closed with a 408: headers or request not received in time (slowloris) */
   readonly httpDroppedTimeout = new Tally();
   /** HTTP connections closed with a 400/431: unparsable HTTP */
@@ -108,6 +110,7 @@ export class GatewayMetrics {
     );
     counter('tracker_http_connections_dropped_total', 'HTTP connections refused or closed by the gateway', ['reason'], [
       [{ reason: 'max_connections' }, this.httpDroppedMaxConnections],
+      [{ reason: 'per_ip' }, this.httpDroppedPerIp],
       [{ reason: 'timeout' }, this.httpDroppedTimeout],
       [{ reason: 'malformed' }, this.httpDroppedMalformed],
       [{ reason: 'idle' }, this.httpDroppedIdle],
