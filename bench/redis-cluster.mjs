@@ -9,7 +9,7 @@
 // Env: BENCH_SIZES=200000,1000000  BENCH_SECONDS=10  BENCH_INFLIGHT=512  BENCH_JSON=1
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { drive, infoField, nodesSnapshot as mastersSnapshot, pin } from './redis-info.mjs';
+import { drive, nodesSnapshot as mastersSnapshot, pinRedisApart } from './redis-info.mjs';
 
 const require = createRequire(import.meta.url);
 const { createRedisStore } = require('../packages/redis-store/dist/index.js');
@@ -102,10 +102,7 @@ async function main() {
   try {
     if (twoCores) {
       const probe = await createRedisStore({ clusterNodes: server.nodes }, { keyPrefix: 'b:' });
-      const all = [...probe.client.nodes('master'), ...probe.client.nodes('slave')];
-      pinned = true;
-      for (const n of all) pinned = pin(infoField(await n.info('server'), 'process_id'), 0) && pinned;
-      pinned = pin(process.pid, 1) && pinned;
+      pinned = await pinRedisApart(probe.client);
       await probe.close();
     }
     const rows = [];

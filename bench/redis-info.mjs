@@ -1,5 +1,5 @@
 // What the Redis benchmarks read from the servers (INFO) and the reference they compare with:
-// shared by bench/run.mjs (the gateway on a cluster) and bench/redis-cluster.mjs (the store alone).
+// shared by bench/run.mjs (the gateway on a cluster), bench/redis-cluster.mjs and bench/redis-swarm.mjs (the store alone).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
@@ -11,6 +11,18 @@ export function infoField(text, name) {
 /** Pins every thread of `pid` to `cpu` (taskset); false when that is not possible. */
 export function pin(pid, cpu) {
   return spawnSync('taskset', ['-a', '-pc', String(cpu), String(pid)], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Pins every node of an ioredis Cluster client (masters and replicas) to core 0 and this process
+ * to core 1, so the client's CPU does not count as Redis's; false when any pin failed.
+ */
+export async function pinRedisApart(cluster) {
+  let pinned = true;
+  for (const n of [...cluster.nodes('master'), ...cluster.nodes('slave')]) {
+    pinned = pin(infoField(await n.info('server'), 'process_id'), 0) && pinned;
+  }
+  return pin(process.pid, 1) && pinned;
 }
 
 /** Pids of the given ioredis node clients (INFO server), or null for one that is not local. */

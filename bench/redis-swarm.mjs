@@ -20,7 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { drive, infoField, nodesSnapshot, pin, trivialEvalshaCost } from './redis-info.mjs';
+import { drive, nodesSnapshot, pinRedisApart, trivialEvalshaCost } from './redis-info.mjs';
 
 const require = createRequire(import.meta.url);
 const { createRedisStore } = require('../packages/redis-store/dist/index.js');
@@ -197,11 +197,7 @@ async function main() {
   try {
     if (os.cpus().length >= 2) {
       const probe = await createRedisStore({ clusterNodes: server.nodes }, { keyPrefix: 'sw:' });
-      pinned = true;
-      for (const n of [...probe.client.nodes('master'), ...probe.client.nodes('slave')]) {
-        pinned = pin(infoField(await n.info('server'), 'process_id'), 0) && pinned;
-      }
-      pinned = pin(process.pid, 1) && pinned;
+      pinned = await pinRedisApart(probe.client);
       await probe.close();
     }
     const rows = [];
