@@ -97,14 +97,9 @@ async function measure(server, peers) {
 
 async function main() {
   const server = await startRedisTestServer('cluster');
-  const twoCores = (await import('node:os')).cpus().length >= 2;
   let pinned = false;
   try {
-    if (twoCores) {
-      const probe = await createRedisStore({ clusterNodes: server.nodes }, { keyPrefix: 'b:' });
-      pinned = await pinRedisApart(probe.client);
-      await probe.close();
-    }
+    pinned = await pinRedisApart(() => createRedisStore({ clusterNodes: server.nodes }, { keyPrefix: 'b:' }));
     const rows = [];
     for (const peers of SIZES) {
       const row = await measure(server, peers);

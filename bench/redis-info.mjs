@@ -2,6 +2,7 @@
 // shared by bench/run.mjs (the gateway on a cluster), bench/redis-cluster.mjs and bench/redis-swarm.mjs (the store alone).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 
 export function infoField(text, name) {
   const m = new RegExp(`^${name}:([0-9.]+)`, 'm').exec(text);
@@ -14,15 +15,21 @@ export function pin(pid, cpu) {
 }
 
 /**
- * Pins every node of an ioredis Cluster client (masters and replicas) to core 0 and this process
- * to core 1, so the client's CPU does not count as Redis's; false when any pin failed.
+ * Pins every Redis node (masters and replicas) to core 0 and this process to core 1, so the
+ * client's CPU does not count as Redis's. `connect()` opens a store whose ioredis Cluster
+ * `client` finds the nodes; it is closed after. False with fewer than two cores (nothing opened)
+ * or when any pin failed.
  */
-export async function pinRedisApart(cluster) {
+export async function pinRedisApart(connect) {
+  if (os.cpus().length < 2) return false;
+  const probe = await connect();
   let pinned = true;
-  for (const n of [...cluster.nodes('master'), ...cluster.nodes('slave')]) {
+  for (const n of [...probe.client.nodes('master'), ...probe.client.nodes('slave')]) {
     pinned = pin(infoField(await n.info('server'), 'process_id'), 0) && pinned;
   }
-  return pin(process.pid, 1) && pinned;
+  pinned = pin(process.pid, 1) && pinned;
+  await probe.close();
+  return pinned;
 }
 
 /** Pids of the given ioredis node clients (INFO server), or null for one that is not local. */

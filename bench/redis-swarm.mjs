@@ -19,7 +19,6 @@
 //      BENCH_JSON=1 (one JSON line of the rows on stdout)
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import { drive, nodesSnapshot, pinRedisApart, trivialEvalshaCost } from './redis-info.mjs';
 
 const require = createRequire(import.meta.url);
@@ -195,11 +194,7 @@ async function main() {
   process.once('SIGTERM', stop);
   let pinned = false;
   try {
-    if (os.cpus().length >= 2) {
-      const probe = await createRedisStore({ clusterNodes: server.nodes }, { keyPrefix: 'sw:' });
-      pinned = await pinRedisApart(probe.client);
-      await probe.close();
-    }
+    pinned = await pinRedisApart(() => createRedisStore({ clusterNodes: server.nodes }, { keyPrefix: 'sw:' }));
     const rows = [];
     for (const peers of SIZES) {
       const row = await measure(server, peers);
