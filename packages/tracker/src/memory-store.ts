@@ -180,6 +180,107 @@ export interface PoolInfo {
 }
 
 /**
+ * The directory of an extendible hash table (AddressCounts, SegmentedIndex): 2^depth entries,
+ * picked by the top bits of a hash, name the segment; each segment has a local depth, the hash
+ * bits that pick it, so it owns the 2^(depth − local) entries under those bits. Segments are
+ * numbered 0..segments − 1; their tables and entries belong to the user, which moves the
+ * entries when one splits or merges and keeps its per-segment lists in the same numbering.
+ */
+class SegmentDirectory {
+  private dir: Int32Array;
+  /** hash bits of the directory (read only outside) */
+  depth: number;
+  /** local depth, per segment */
+  private readonly local: number[] = [];
+
+  /** 2^depth segments, segment s under entry s */
+  constructor(depth: number) {
+    this.depth = depth;
+    this.dir = new Int32Array(1 << depth);
+    for (let s = 0; s < this.dir.length; s++) {
+      this.dir[s] = s;
+      this.local.push(depth);
+    }
+  }
+
+  /** The segment of hash h. */
+  seg(h: number): number {
+    return this.depth === 0 ? 0 : this.dir[h >>> (32 - this.depth)];
+  }
+
+  /** Segment s came from a split (local depth above 0), so it may merge with its buddy. */
+  canMerge(s: number): boolean {
+    return this.local[s] > 0;
+  }
+
+  /** Segment s can split by one more hash bit. */
+  canSplit(s: number): boolean {
+    return this.local[s] < MAX_DEPTH;
+  }
+
+  /**
+   * Splits segment s (which holds hash h) by its next hash bit: the directory doubles when s is
+   * as deep as it, and the upper half of s's entries goes to a new segment, numbered after the
+   * last. The user adds that segment's table and re-enters s's entries.
+   */
+  split(s: number, h: number): void {
+    const d = this.local[s];
+    if (d === this.depth) {
+      const dir = new Int32Array(this.dir.length * 2);
+      for (let i = 0; i < dir.length; i++) dir[i] = this.dir[i >>> 1];
+      this.dir = dir;
+      this.depth++;
+    }
+    // the directory entries of s are the 2^(depth − d) entries under h's top d bits
+    const span = 2 ** (this.depth - d);
+    const first = (d === 0 ? 0 : h >>> (32 - d)) * span;
+    const t = this.local.length;
+    this.local.push(d + 1);
+    this.local[s] = d + 1;
+    this.dir.fill(t, first + span / 2, first + span);
+  }
+
+  /** The buddy of segment s (which holds hash h, local depth above 0), or NIL when it is split deeper. */
+  buddy(s: number, h: number): number {
+    const d = this.local[s];
+    const b = this.dir[((h >>> (32 - d)) ^ 1) * 2 ** (this.depth - d)];
+    return this.local[b] === d ? b : NIL;
+  }
+
+  /**
+   * Points the entries of segment s (which holds hash h) and of its buddy at s, undoing a split.
+   * The user then re-enters the buddy's entries and calls free(buddy).
+   */
+  merge(s: number, h: number): void {
+    const d = this.local[s];
+    const span = 2 ** (this.depth - d);
+    const first = ((h >>> (32 - d)) & ~1) * span;
+    this.dir.fill(s, first, first + 2 * span);
+    this.local[s] = d - 1;
+  }
+
+  /**
+   * Frees number b of a segment merged away: the last segment takes it (the directory renamed).
+   * Returns the last segment's old number; the user moves its lists' last item to b and pops.
+   */
+  free(b: number): number {
+    const z = this.local.length - 1;
+    if (b !== z) {
+      this.local[b] = this.local[z];
+      for (let i = 0; i < this.dir.length; i++) if (this.dir[i] === z) this.dir[i] = b;
+    }
+    this.local.pop();
+    return z;
+  }
+
+  /** Segment s owns exactly its 2^(depth − local) directory entries (for checks). */
+  consistent(s: number): boolean {
+    const refs = this.dir.reduce((k, x) => (x === s ? k + 1 : k), 0);
+    return refs === 2 ** (this.depth - this.local[s]);
+  }
+}
+
+/**
  * Live peers per address of one pool, for StoreAnnounce.maxPeersPerAddress: an address is an IPv4
  * address (the first 4 bytes of the compact form) or an IPv6 /64 (the first 8). Open addressing
  * with linear probing over `width` int32 per entry (the address in 1 or 2 ints, then the count;
@@ -196,11 +297,9 @@ class AddressCounts {
   private readonly words: number;
   private readonly width: number;
   private readonly segs: Int32Array[] = [];
-  /** entries held and local depth, per segment */
+  /** entries held, per segment */
   private readonly segUsed: number[] = [];
-  private readonly local: number[] = [];
-  private dir: Int32Array;
-  private depth = 0;
+  private readonly dir: SegmentDirectory;
   /** distinct addresses held */
   used = 0;
 
@@ -210,19 +309,13 @@ class AddressCounts {
     let capacity = MIN_ADDRESS_CAPACITY;
     while (capacity * 3 < expected * 4 + 4 && capacity < ADDRESS_SEG) capacity *= 2;
     // more than one segment takes: enough of them for a load of 3/8, so none splits at once
-    while (capacity * 3 < expected * 4 + 4 && (ADDRESS_SEG << this.depth) * 3 < (expected * 4 + 4) * 2) this.depth++;
-    this.dir = new Int32Array(1 << this.depth);
-    for (let s = 0; s < this.dir.length; s++) {
-      this.dir[s] = s;
+    let depth = 0;
+    while (capacity * 3 < expected * 4 + 4 && (ADDRESS_SEG << depth) * 3 < (expected * 4 + 4) * 2) depth++;
+    this.dir = new SegmentDirectory(depth);
+    for (let s = 0; s < 1 << depth; s++) {
       this.segs.push(new Int32Array(capacity * this.width));
       this.segUsed.push(0);
-      this.local.push(this.depth);
     }
-  }
-
-  /** The segment of hash h. */
-  private seg(h: number): number {
-    return this.depth === 0 ? 0 : this.dir[h >>> (32 - this.depth)];
   }
 
   /** Peers at the address of the compact address at buf[at]. */
@@ -230,7 +323,7 @@ class AddressCounts {
     const k0 = word(buf, at);
     const k1 = this.words === 2 ? word(buf, at + 4) : 0;
     const h = addressHash(k0, k1);
-    const t = this.segs[this.seg(h)];
+    const t = this.segs[this.dir.seg(h)];
     return t[this.position(t, h, k0, k1) * this.width + this.words];
   }
 
@@ -239,7 +332,7 @@ class AddressCounts {
     const k0 = word(buf, at);
     const k1 = this.words === 2 ? word(buf, at + 4) : 0;
     const h = addressHash(k0, k1);
-    const s = this.seg(h);
+    const s = this.dir.seg(h);
     const t = this.segs[s];
     const pos = this.position(t, h, k0, k1);
     const e = pos * this.width;
@@ -257,11 +350,11 @@ class AddressCounts {
       this.used--;
       this.segUsed[s]--;
       this.vacate(t, pos);
-      if (this.depth === 0 && capacity > MIN_ADDRESS_CAPACITY && this.used * 8 < capacity) this.rehash(s, capacity >>> 1);
-      else if (this.local[s] > 0 && this.segUsed[s] <= ADDRESS_MERGE / 2) this.merge(s, h);
+      if (this.dir.depth === 0 && capacity > MIN_ADDRESS_CAPACITY && this.used * 8 < capacity) this.rehash(s, capacity >>> 1);
+      else if (this.dir.canMerge(s) && this.segUsed[s] <= ADDRESS_MERGE / 2) this.merge(s, h);
     } else if (this.segUsed[s] * 4 > capacity * 3) {
       if (capacity < ADDRESS_SEG) this.rehash(s, capacity * 2);
-      else if (this.local[s] < MAX_DEPTH) this.split(s, h);
+      else if (this.dir.canSplit(s)) this.split(s, h);
     }
   }
 
@@ -277,8 +370,7 @@ class AddressCounts {
         m.set(this.words === 2 ? `${t[e]}:${t[e + 1]}` : `${t[e]}`, t[e + this.words]);
       }
       if (n !== this.segUsed[s]) throw new Error(`address count segment ${s} counts ${this.segUsed[s]}, holds ${n}`);
-      const refs = this.dir.reduce((k, x) => (x === s ? k + 1 : k), 0);
-      if (refs !== 2 ** (this.depth - this.local[s])) throw new Error(`address count directory entries of segment ${s}`);
+      if (!this.dir.consistent(s)) throw new Error(`address count directory entries of segment ${s}`);
     }
     return m;
   }
@@ -319,23 +411,11 @@ class AddressCounts {
     this.reenter(old);
   }
 
-  /** Splits segment s (which holds hash h) by its next hash bit, as SegmentedIndex.split. */
+  /** Splits segment s (which holds hash h) by its next hash bit. */
   private split(s: number, h: number): void {
-    const d = this.local[s];
-    if (d === this.depth) {
-      const dir = new Int32Array(this.dir.length * 2);
-      for (let i = 0; i < dir.length; i++) dir[i] = this.dir[i >>> 1];
-      this.dir = dir;
-      this.depth++;
-    }
-    const span = 2 ** (this.depth - d);
-    const first = (d === 0 ? 0 : h >>> (32 - d)) * span;
-    const t = this.segs.length;
+    this.dir.split(s, h);
     this.segs.push(new Int32Array(ADDRESS_SEG * this.width));
     this.segUsed.push(0);
-    this.local.push(d + 1);
-    this.local[s] = d + 1;
-    this.dir.fill(t, first + span / 2, first + span);
     this.rehash(s, ADDRESS_SEG);
   }
 
@@ -344,24 +424,15 @@ class AddressCounts {
    * at most ADDRESS_MERGE entries; the last segment takes the freed number.
    */
   private merge(s: number, h: number): void {
-    const d = this.local[s];
-    const span = 2 ** (this.depth - d);
-    const prefix = h >>> (32 - d);
-    const b = this.dir[(prefix ^ 1) * span];
-    if (this.local[b] !== d || this.segUsed[s] + this.segUsed[b] > ADDRESS_MERGE) return;
-    this.dir.fill(s, (prefix & ~1) * span, (prefix & ~1) * span + 2 * span);
-    this.local[s] = d - 1;
+    const b = this.dir.buddy(s, h);
+    if (b === NIL || this.segUsed[s] + this.segUsed[b] > ADDRESS_MERGE) return;
+    this.dir.merge(s, h);
     this.reenter(this.segs[b]);
-    const z = this.segs.length - 1;
-    if (b !== z) {
-      this.segs[b] = this.segs[z];
-      this.segUsed[b] = this.segUsed[z];
-      this.local[b] = this.local[z];
-      for (let i = 0; i < this.dir.length; i++) if (this.dir[i] === z) this.dir[i] = b;
-    }
+    const z = this.dir.free(b);
+    this.segs[b] = this.segs[z];
+    this.segUsed[b] = this.segUsed[z];
     this.segs.pop();
     this.segUsed.pop();
-    this.local.pop();
   }
 
   segments(): number {
@@ -376,7 +447,7 @@ class AddressCounts {
       if (old[e + this.words] === 0) continue;
       const k1 = this.words === 2 ? old[e + 1] : 0;
       const h = addressHash(old[e], k1);
-      const s = this.seg(h);
+      const s = this.dir.seg(h);
       const t = this.segs[s];
       t.set(old.subarray(e, e + w), this.position(t, h, old[e], k1) * w);
       this.segUsed[s]++;
@@ -966,33 +1037,25 @@ class Pool {
 class SegmentedIndex {
   private readonly pool: Pool;
   private readonly segs: Int32Array[] = [];
-  /** entries held and local depth, per segment */
+  /** entries held, per segment */
   private readonly used: number[] = [];
-  private readonly local: number[] = [];
-  private dir: Int32Array;
-  private depth = 0;
+  private readonly dir: SegmentDirectory;
 
   /** `expected`: entries about to be added; enough segments for them at load 1/4, so none splits */
   constructor(pool: Pool, expected: number) {
     this.pool = pool;
-    while (SEG << this.depth < expected * 4) this.depth++;
-    this.dir = new Int32Array(1 << this.depth);
-    for (let s = 0; s < this.dir.length; s++) {
-      this.dir[s] = s;
+    let depth = 0;
+    while (SEG << depth < expected * 4) depth++;
+    this.dir = new SegmentDirectory(depth);
+    for (let s = 0; s < 1 << depth; s++) {
       this.segs.push(new Int32Array(SEG));
       this.used.push(0);
-      this.local.push(this.depth);
     }
-  }
-
-  /** The segment of hash h. */
-  private seg(h: number): number {
-    return this.depth === 0 ? 0 : this.dir[h >>> (32 - this.depth)];
   }
 
   find(id: Buffer): number {
     const h = hashId(id, 0);
-    const t = this.segs[this.seg(h)];
+    const t = this.segs[this.dir.seg(h)];
     const pool = this.pool;
     for (let i = h & SEG_MASK; ; i = (i + 1) & SEG_MASK) {
       const e = t[i];
@@ -1016,10 +1079,10 @@ class SegmentedIndex {
   add(slot: number): void {
     const pool = this.pool;
     const h = pool.idHash(slot);
-    let s = this.seg(h);
-    while (this.used[s] >= SEG_FULL && this.local[s] < MAX_DEPTH) {
+    let s = this.dir.seg(h);
+    while (this.used[s] >= SEG_FULL && this.dir.canSplit(s)) {
       this.split(s, h);
-      s = this.seg(h);
+      s = this.dir.seg(h);
     }
     this.put(s, h, slot);
   }
@@ -1057,7 +1120,7 @@ class SegmentedIndex {
     t[hole] = 0;
     this.used[s]--;
     // the slot still holds its id: the pool moves another peer into it only after this
-    if (this.used[s] <= SEG_MERGE / 2 && this.local[s] > 0) this.merge(s, pool.idHash(slot));
+    if (this.used[s] <= SEG_MERGE / 2 && this.dir.canMerge(s)) this.merge(s, pool.idHash(slot));
   }
 
   /**
@@ -1066,13 +1129,9 @@ class SegmentedIndex {
    * the freed number (its entries' positions renamed, at most SEG_FULL).
    */
   private merge(s: number, h: number): void {
-    const d = this.local[s];
-    const span = 2 ** (this.depth - d);
-    const prefix = h >>> (32 - d);
-    const b = this.dir[(prefix ^ 1) * span];
-    if (this.local[b] !== d || this.used[s] + this.used[b] > SEG_MERGE) return;
-    this.dir.fill(s, (prefix & ~1) * span, (prefix & ~1) * span + 2 * span);
-    this.local[s] = d - 1;
+    const b = this.dir.buddy(s, h);
+    if (b === NIL || this.used[s] + this.used[b] > SEG_MERGE) return;
+    this.dir.merge(s, h);
     const pool = this.pool;
     const from = this.segs[b];
     let moved = 0;
@@ -1082,13 +1141,11 @@ class SegmentedIndex {
       this.put(s, pool.idHash(e - 1), e - 1);
       moved++;
     }
-    const z = this.segs.length - 1;
+    const z = this.dir.free(b);
     if (b !== z) {
       const t = this.segs[z];
       this.segs[b] = t;
       this.used[b] = this.used[z];
-      this.local[b] = this.local[z];
-      for (let i = 0; i < this.dir.length; i++) if (this.dir[i] === z) this.dir[i] = b;
       for (let i = 0; i < SEG; i++) {
         if (t[i] === 0) continue;
         pool.setInt(t[i] - 1, 3, (b << SEG_BITS) | i);
@@ -1097,29 +1154,14 @@ class SegmentedIndex {
     }
     this.segs.pop();
     this.used.pop();
-    this.local.pop();
     memoryStoreWork.indexEntriesMoved += moved;
   }
 
   /** Splits segment s (which holds hash h) by its next hash bit. */
   private split(s: number, h: number): void {
-    const d = this.local[s];
-    if (d === this.depth) {
-      const dir = new Int32Array(this.dir.length * 2);
-      for (let i = 0; i < dir.length; i++) dir[i] = this.dir[i >>> 1];
-      this.dir = dir;
-      this.depth++;
-    }
-    // the directory entries of s are the 2^(depth − d) entries under h's top d bits; the upper
-    // half goes to the new segment
-    const span = 2 ** (this.depth - d);
-    const first = (d === 0 ? 0 : h >>> (32 - d)) * span;
-    const t = this.segs.length;
+    this.dir.split(s, h);
     this.segs.push(new Int32Array(SEG));
     this.used.push(0);
-    this.local.push(d + 1);
-    this.local[s] = d + 1;
-    this.dir.fill(t, first + span / 2, first + span);
     const old = this.segs[s];
     this.segs[s] = new Int32Array(SEG);
     this.used[s] = 0;
@@ -1129,7 +1171,7 @@ class SegmentedIndex {
       const e = old[i];
       if (e === 0) continue;
       const eh = pool.idHash(e - 1);
-      this.put(this.seg(eh), eh, e - 1);
+      this.put(this.dir.seg(eh), eh, e - 1);
       moved++;
     }
     memoryStoreWork.indexEntriesMoved += moved;
@@ -1142,10 +1184,7 @@ class SegmentedIndex {
       let n = 0;
       for (const e of this.segs[s]) if (e !== 0) n++;
       if (n !== this.used[s]) throw new Error(`pool invariant broken: segment ${s} counts ${this.used[s]}, holds ${n}`);
-      const refs = this.dir.reduce((k, x) => (x === s ? k + 1 : k), 0);
-      if (refs !== 2 ** (this.depth - this.local[s])) {
-        throw new Error(`pool invariant broken: directory entries of segment ${s}`);
-      }
+      if (!this.dir.consistent(s)) throw new Error(`pool invariant broken: directory entries of segment ${s}`);
       total += n;
     }
     return total;
