@@ -10,7 +10,7 @@ import { prng, runStoreConformance } from '@peertracker/tracker/dist/store-confo
 import type { Redis } from 'ioredis';
 import type { StoreAnnounceResult } from '@peertracker/tracker';
 import { createRedisStore, type RedisStore, type RedisStoreOptions, type RedisTarget } from './redis-store';
-import { SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
+import { BOUND_BLOCK, SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from './testing';
 
 const servers: Partial<Record<'single' | 'cluster', RedisTestServer>> = {};
@@ -115,7 +115,7 @@ for (const kind of kinds) {
 
     it('puts every key of a swarm in one slot', async () => {
       const keys = store.swarmKeys(randomBytes(20));
-      assert.equal(keys.length, 6);
+      assert.equal(keys.length, 7);
       assert.equal(new Set(keys.map((k) => k.slice(0, k.indexOf('}') + 1))).size, 1);
       if (kind === 'cluster') {
         const node = (store.client as import('ioredis').Cluster).nodes('master')[0];
@@ -132,12 +132,13 @@ for (const kind of kinds) {
       await store.announce({ ...base, peerId: randomBytes(20), family: 4, addr: randomBytes(6), seeder: true, event: 'completed', now });
       await store.announce({ ...base, peerId: randomBytes(20), family: 6, addr: randomBytes(18), seeder: false, event: 'started', now });
       const exists = () => Promise.all(keys.map((k) => store.client.exists(k)));
-      assert.deepEqual(await exists(), [1, 1, 1, 1, 1, 1]);
+      // (a small swarm keeps no time bounds)
+      assert.deepEqual(await exists(), [1, 1, 1, 1, 1, 1, 0]);
       await sleep(400);
       // the peers are gone, the completed count stays for the retention (600 ms)
-      assert.deepEqual(await exists(), [0, 0, 0, 0, 0, 1]);
+      assert.deepEqual(await exists(), [0, 0, 0, 0, 0, 1, 0]);
       await sleep(400);
-      assert.deepEqual(await exists(), [0, 0, 0, 0, 0, 0]);
+      assert.deepEqual(await exists(), [0, 0, 0, 0, 0, 0, 0]);
       const [entry] = await store.scrape([infoHash], Date.now());
       assert.deepEqual(entry, { infoHash, complete: 0, downloaded: 0, incomplete: 0 });
     });
@@ -199,6 +200,35 @@ for (const kind of kinds) {
       assert.equal(last?.peers.length, 50 * 6);
       const [e] = await store.scrape([infoHash], now);
       assert.equal(e.incomplete, n / 2);
+    });
+
+    it('never returns a due peer that a move or an earlier clock put into a block whose time bound was recent', async () => {
+      const infoHash = randomBytes(20);
+      const lifetime = 60_000;
+      const t = Date.now();
+      const n = 3 * SMALL_POOL;
+      const mk = () => ({ id: randomBytes(20), addr: randomBytes(6) });
+      const announce = (p: { id: Buffer; addr: Buffer }, now: number, numWant: number, event: 'none' | 'stopped' = 'none') =>
+        store.announce({ infoHash, peerId: p.id, family: 4, addr: p.addr, key: undefined, seeder: false, event, numWant, withPeerIds: false, now, peerLifetimeMs: lifetime });
+      // w keeps the pool's own bound early, so y's re-announce below takes the fast path
+      const w = mk();
+      const rest = Array.from({ length: n - 2 }, mk);
+      const z = mk();
+      const y = rest[BOUND_BLOCK + 1];
+      await announce(w, t - 1, 0);
+      for (const p of rest) await announce(p, t + lifetime / 2, 0);
+      // z, the last slot, announced early; the stop of slot 1 moves it into block 0
+      await announce(z, t, 0);
+      await announce(rest[0], t + lifetime / 2, 0, 'stopped');
+      // y, in block 1, re-announces with an earlier clock
+      await announce(y, t, 0);
+      const due = new Set([w, z, y].map((p) => p.addr.toString('hex')));
+      const now = t + lifetime;
+      for (let i = 0; i < 4; i++) {
+        const { peers } = await announce(rest[rest.length - 1 - i], now, n);
+        assert.ok(peers.length > 0);
+        for (let j = 0; j < peers.length; j += 6) assert.ok(!due.has(peers.subarray(j, j + 6).toString('hex')), 'a due peer was returned');
+      }
     });
 
     it('keeps a big swarm exact through joins, stops, seeder flips, moves and the address limit', async () => {

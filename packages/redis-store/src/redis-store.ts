@@ -39,7 +39,7 @@ interface Scripted {
 
 const EMPTY = Buffer.alloc(0);
 /** the names of a swarm's keys after `<prefix>{<hex>}:`, in the scripts' KEYS order */
-const KEY_NAMES = ['m', 'r4', 'p6', 'r6', 'x', 'c'] as const;
+const KEY_NAMES = ['m', 'r4', 'p6', 'r6', 'x', 'c', 'b'] as const;
 const KEY_NAME_BYTES = KEY_NAMES.reduce((n, k) => n + k.length, 0);
 const HEX = Buffer.from('0123456789abcdef');
 /** keys sampled per master by stats() */

@@ -70,6 +70,12 @@ export const SMALL_POOL = 128;
 /** Slots a big pool's purge cursor passes per announce or scrape, and removals at most. */
 export const SWEEP_SLOTS = 32;
 export const SWEEP_DROPS = 8;
+/**
+ * Slots per block of a big pool's time bounds (key b: per block a double, IPv4 pool then IPv6
+ * pool, 16 bytes a block): each is at most the announce time of every peer in its block, so a
+ * window whose blocks are not due needs no record read.
+ */
+export const BOUND_BLOCK = 32;
 
 /** Constants of both scripts. */
 const LAYOUT = `
@@ -80,6 +86,8 @@ local SMALL = ${SMALL_POOL}
 local SWEEP = ${SWEEP_SLOTS}
 local DROPS = ${SWEEP_DROPS}
 local X = KEYS[5]
+local BK = KEYS[7]
+local BLK = ${BOUND_BLOCK}
 `;
 
 /**
@@ -89,8 +97,8 @@ local X = KEYS[5]
 const COMMON = `
 local mainExists = #M >= H
 local completed, last, hlife, dm, d6 = 0, 0, 0, 0, 0
-local P4 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[1], off = H, size = 6, ak = 4, rk = KEYS[2], tag = '' }
-local P6 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[3], off = 0, size = 18, ak = 8, rk = KEYS[4], tag = '\\6' }
+local P4 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[1], off = H, size = 6, ak = 4, rk = KEYS[2], tag = '', bo = 0 }
+local P6 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[3], off = 0, size = 18, ak = 8, rk = KEYS[4], tag = '\\6', bo = 8 }
 local cExists = false
 if mainExists then
   completed, last, hlife, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6 = struct.unpack(HF, M)
@@ -114,6 +122,7 @@ local live0 = P4.n + P6.n
 local completed0 = completed
 local dirty = false
 local wiped = false
+local bw = false
 
 -- bytes [a, b) of key k
 local function gr(k, a, b)
@@ -131,9 +140,26 @@ local function lost()
     end
     p.n, p.s, p.min, p.cur, p.A, p.fresh = 0, 0, 0, 0, nil, true
   end
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], X)
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], X, BK)
   wiped = true
   dirty = true
+end
+
+-- the time bound of block b of pool p; 0 (due: its records are read) where none is kept
+local function getb(p, b)
+  local v = gr(BK, b * 16 + p.bo, b * 16 + p.bo + 8)
+  if #v < 8 then return 0 end
+  return struct.unpack('>d', v)
+end
+local function setb(p, b, t)
+  redis.call('SETRANGE', BK, b * 16 + p.bo, struct.pack('>d', t))
+  bw = true
+end
+-- slot i of a big pool took a peer announced at t: its block's bound comes down to t
+local function lower(p, i, t)
+  if p.n <= SMALL then return end
+  local b = math.floor(i / BLK)
+  if t < getb(p, b) then setb(p, b, t) end
 end
 
 -- the peer in slot 'from' of pool p goes to slot 'to' (address, record and index entry)
@@ -142,6 +168,7 @@ local function move(p, from, to)
   redis.call('SETRANGE', p.pk, off + to * size, gr(p.pk, off + from * size, off + from * size + size))
   local r = gr(p.rk, from * RS, from * RS + RS)
   redis.call('SETRANGE', p.rk, to * RS, r)
+  lower(p, to, struct.unpack('>d', r, 10))
   redis.call('HSET', X, string.sub(r, 19, 38) .. p.tag, to)
   p.A = nil
 end
@@ -228,12 +255,15 @@ local function sweep(p)
   local c = p.cur
   if c >= p.n then c = 0 end
   local e = math.min(c + SWEEP, p.n)
-  local R = gr(p.rk, c * RS, e * RS)
-  if #R < (e - c) * RS then return lost() end
-  local t = times(R, e - c)
+  -- the whole blocks around the step are read, to make their bounds exact
+  local bs = c - c % BLK
+  local be = math.min(math.ceil(e / BLK) * BLK, p.n)
+  local R = gr(p.rk, bs * RS, be * RS)
+  if #R < (be - bs) * RS then return lost() end
+  local t = times(R, be - bs)
   local drops = 0
   p.cur = e
-  for j = e - c, 1, -1 do
+  for j = e - bs, c - bs + 1, -1 do
     local tj = t[j]
     if tj + life <= now then
       if drops == DROPS then
@@ -241,9 +271,19 @@ local function sweep(p)
         break
       end
       if tj > last then last = tj end
-      local i = c + j - 1
+      local i = bs + j - 1
       remove(p, i, string.sub(R, j * RS - 19, j * RS) .. p.tag, gr(p.pk, p.off + i * p.size, p.off + i * p.size + p.ak))
       drops = drops + 1
+    end
+  end
+  -- (a removal's moves have lowered the bounds they touched; the times read are then stale)
+  if drops == 0 then
+    for b = bs, be - 1, BLK do
+      local mn = t[b - bs + 1]
+      for j = b - bs + 2, math.min(b + BLK, be) - bs do
+        if t[j] < mn then mn = t[j] end
+      end
+      setb(p, b / BLK, mn)
     end
   end
   dirty = true
@@ -267,7 +307,7 @@ if P4.n + P6.n == 0 and now - last >= retention then completed = 0 end
 const FINISH = `
 local live = P4.n + P6.n
 if live == 0 then
-  if mainExists then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], X) end
+  if mainExists then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], X, BK) end
   if completed > 0 then
     if mainExists or completed ~= completed0 or not cExists or dirty then
       redis.call('SET', KEYS[6], struct.pack('>I4d', completed, last), 'PX', math.max(1, math.ceil(last + retention - now)))
@@ -303,6 +343,12 @@ else
       redis.call('PEXPIRE', KEYS[4], math.ceil(d6 - now))
     end
     if (live0 == 0 or wiped) and not refreshM then redis.call('PEXPIRE', X, math.ceil(dm - now)) end
+  end
+  -- the bounds key lives as long as the longer-lived pool
+  if refreshM or refresh6 then
+    redis.call('PEXPIRE', BK, ttl)
+  elseif bw and redis.call('PTTL', BK) < 0 then
+    redis.call('PEXPIRE', BK, math.max(1, math.ceil(math.max(dm, d6) - now)))
   end
   -- the count key, while there are peers: the count and the latest time a peer can have
   -- announced without a header write (the main key's deadline - lifetime)
@@ -390,6 +436,66 @@ local function window(n, lo, slot, from)
   return runs, lo + (start - lo + L) % R
 end
 
+-- a big pool's window checked by its blocks' bounds (a block whose bound is due has its records
+-- read, and its bound made exact): false when a peer of the window is due; then the offset of
+-- the announcer's bound in BK when it must come down to now
+local function fresh(n, runs, slot, rk, six)
+  local bo = 0
+  if six then bo = 8 end
+  local iv = {}
+  for q = 1, 5, 2 do
+    local a, b = runs[q], runs[q + 1]
+    if b > a then
+      local x, y = math.floor(a / BLK), math.floor((b - 1) / BLK)
+      local l = iv[#iv]
+      if l and x <= l[2] + 1 and y >= l[1] - 1 then
+        l[1], l[2] = math.min(l[1], x), math.max(l[2], y)
+      else
+        iv[#iv + 1] = { x, y }
+      end
+    end
+  end
+  local bv = {}
+  for _, v in ipairs(iv) do
+    local x, y = v[1], v[2]
+    local V = redis.call('GETRANGE', BK, x * 16, y * 16 + 15)
+    for b = x, y do
+      local at = (b - x) * 16 + bo
+      local t = 0
+      local have = #V >= at + 8
+      if have then t = struct.unpack('>d', V, at + 1) end
+      if t + life <= now then
+        local e = math.min(b * BLK + BLK, n)
+        local Rd = redis.call('GETRANGE', rk, b * BLK * RS, e * RS - 1)
+        if #Rd < (e - b * BLK) * RS then return false end
+        local mn
+        for j = 1, e - b * BLK do
+          local tj = struct.unpack('>d', Rd, j * RS - 28)
+          if tj + life <= now then
+            local i = b * BLK + j - 1
+            for q = 1, 5, 2 do
+              if i >= runs[q] and i < runs[q + 1] then return false end
+            end
+          end
+          if not mn or tj < mn then mn = tj end
+        end
+        if have then redis.call('SETRANGE', BK, b * 16 + bo, struct.pack('>d', mn)) end
+        t = mn
+      end
+      bv[b] = t
+    end
+  end
+  local sb = math.floor(slot / BLK)
+  local t = bv[sb]
+  if t == nil then
+    local V = redis.call('GETRANGE', BK, sb * 16 + bo, sb * 16 + bo + 7)
+    t = 0
+    if #V == 8 then t = struct.unpack('>d', V) end
+  end
+  if now < t then return true, sb * 16 + bo end
+  return true
+end
+
 -- the normal announce, first and alone: a known peer re-announcing from the same address in the
 -- same role, nothing due for a TTL refresh, its own pool not due for a purge when small. It
 -- writes its record's key record and time and nothing else, as the general path below would (the
@@ -436,18 +542,18 @@ if #M >= H and ev ~= 2 then
             else
               pl[#pl + 1] = string.sub(P, off + a * size + 1, off + b * size)
             end
-            if withIdsb == 1 or big then
+            if withIdsb == 1 then
               local Rd = redis.call('GETRANGE', rk, a * RS, b * RS - 1)
-              for j = 1, b - a do
-                if big and struct.unpack('>d', Rd, j * RS - 28) + life <= now then ok = false end
-                if withIdsb == 1 then il[#il + 1] = string.sub(Rd, j * RS - 19, j * RS) end
-              end
+              for j = 1, b - a do il[#il + 1] = string.sub(Rd, j * RS - 19, j * RS) end
             end
           end
         end
       end
+      local lowerTo
+      if ok and big then ok, lowerTo = fresh(n, runs or { 0, 0, 0, 0, 0, 0 }, slot, rk, six) end
       if ok then
         redis.call('SETRANGE', rk, slot * RS, rec)
+        if lowerTo then redis.call('SETRANGE', BK, lowerTo, struct.pack('>d', now)) end
         if next then redis.call('SETRANGE', KEYS[1], co, struct.pack('>I4', next)) end
         return struct.pack('>BI4I4I4', 0, s4 + s6, n4 + n6 - s4 - s6, completed) .. table.concat(pl) .. table.concat(il)
       end
@@ -548,6 +654,7 @@ local function swap(a, b)
   move(p, b, a)
   redis.call('SETRANGE', p.pk, off + b * size, xa)
   redis.call('SETRANGE', p.rk, b * RS, xr)
+  lower(p, b, struct.unpack('>d', xr, 10))
   redis.call('HSET', X, idf, b)
 end
 
@@ -556,6 +663,7 @@ local plain = wrote and slot >= 0 and seeder == (slot < p.s)
 if plain then
   -- a plain re-announce: its key record and time and, when it moved, its address
   redis.call('SETRANGE', p.rk, slot * RS, rec)
+  lower(p, slot, now)
   if old ~= addr then
     redis.call('SETRANGE', p.pk, off + slot * size, addr)
     recount()
@@ -568,6 +676,8 @@ if stopped then
   if slot >= 0 and accepted then remove(p, slot, idf, string.sub(old, 1, p.ak)) end
 elseif wrote and not plain then
   if slot < 0 then
+    -- a block entered at its first slot starts its bound afresh
+    if p.n > SMALL and p.n % BLK == 0 then setb(p, p.n / BLK, now) end
     if seeder then
       if p.n > p.s then move(p, p.s, p.n) end
       slot = p.s
@@ -585,6 +695,12 @@ elseif wrote and not plain then
     redis.call('SETRANGE', p.pk, off + slot * size, addr)
     redis.call('SETRANGE', p.rk, slot * RS, rec .. done .. id)
     redis.call('HSET', X, idf, slot)
+    lower(p, slot, now)
+    if p.n == SMALL + 1 then
+      -- the pool turns big: its blocks start at the pool's bound
+      local b0 = math.min(p.min, now)
+      for b = 0, math.floor(SMALL / BLK) do setb(p, b, b0) end
+    end
   else
     -- a seeder flip (a plain re-announce took the branch above)
     if seeder then
@@ -606,6 +722,7 @@ elseif wrote and not plain then
       recount()
     end
     redis.call('SETRANGE', p.rk, slot * RS, rec)
+    lower(p, slot, now)
   end
 end
 if p.n == 0 then
