@@ -217,9 +217,9 @@ for (const kind of kinds) {
       const y = rest[BOUND_BLOCK + 1];
       await announce(w, t - 1, 0);
       for (const p of rest) await announce(p, t + lifetime / 2, 0);
-      // z, the last slot, announced early; the stop of slot 1 moves it into block 0
+      // z, the last slot, announced early; a stop in block 2 moves it there
       await announce(z, t, 0);
-      await announce(rest[0], t + lifetime / 2, 0, 'stopped');
+      await announce(rest[2 * BOUND_BLOCK + 1], t + lifetime / 2, 0, 'stopped');
       // y, in block 1, re-announces with an earlier clock
       await announce(y, t, 0);
       const due = new Set([w, z, y].map((p) => p.addr.toString('hex')));
