@@ -91,9 +91,9 @@ export class RedisStore implements SwarmStore {
   }
 
   /**
-   * The six keys of a swarm (see scripts.ts), all in the slot of `{<hex>}`: m (swarm header and
+   * The seven keys of a swarm (see scripts.ts), all in the slot of `{<hex>}`: m (swarm header and
    * IPv4 addresses), r4 (IPv4 peer records), p6 and r6 (the IPv6 pool), x (peer id -> slot,
-   * address -> peers), c (completed count).
+   * address -> peers), c (completed count), b (a big pool's time bounds per block of slots).
    */
   swarmKeys(infoHash: Buffer): string[] {
     return this.keyBuffers(infoHash).map((k) => k.toString());
