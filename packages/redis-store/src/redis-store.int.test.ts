@@ -10,7 +10,7 @@ import { prng, runStoreConformance } from '@peertracker/tracker/dist/store-confo
 import type { Redis } from 'ioredis';
 import type { StoreAnnounceResult } from '@peertracker/tracker';
 import { createRedisStore, type RedisStore, type RedisStoreOptions, type RedisTarget } from './redis-store';
-import { BOUND_BLOCK, SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
+import { BOUND_BLOCK, POOL_CHUNK, SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from './testing';
 
 const servers: Partial<Record<'single' | 'cluster', RedisTestServer>> = {};
@@ -95,6 +95,193 @@ function assertBounded(calls: string[][][], { bytes, commands }: { bytes: number
   }
 }
 
+/**
+ * A big swarm (both families, over SMALL_POOL peers each) through random joins, stops, seeder flips,
+ * moves and the address limit, every answer checked against the peers it should hold; then
+ * (shrink) most peers stop and join again, so that pools cross chunk edges both ways. Last, the
+ * index, records, address counts and chunk keys agree with the peers.
+ */
+async function bigSwarmExact(store: RedisStore, chunk: number, shrink = false): Promise<void> {
+  // no peer expires here, so a big pool's counts are exact: every move of a slot is checked
+  const rnd = prng(7);
+  const int = (n: number) => Math.floor(rnd() * n);
+  const infoHash = randomBytes(20);
+  const [m, r4, p6, r6, x] = store.swarmKeys(infoHash);
+  const t = Date.now();
+  interface P { id: Buffer; addr: Buffer; key: string | undefined; family: 4 | 6; seeder: boolean; live: boolean; done: boolean }
+  const peers: P[] = [];
+  const shared = { 4: randomBytes(4), 6: randomBytes(8) };
+  // with small chunks, pools of 2.5 and 1.25 chunks: the random steps cross chunk edges
+  const sizes = shrink ? [Math.round(2.5 * chunk), Math.round(1.25 * chunk)] : [3 * SMALL_POOL, 2 * SMALL_POOL];
+  for (const [family, count] of [[4, sizes[0]], [6, sizes[1]]] as const) {
+    for (let i = 0; i < count; i++) {
+      const addr = randomBytes(family === 4 ? 6 : 18);
+      // one address in twenty shares its IP (IPv6: its /64) with others: the limit of 3 bites
+      if (i % 20 === 0) shared[family].copy(addr);
+      peers.push({ id: randomBytes(20), addr, key: i % 2 === 0 ? `k${i}` : undefined, family, seeder: false, live: false, done: false });
+    }
+  }
+  const ipOf = (p: { family: 4 | 6; addr: Buffer }) => p.addr.subarray(0, p.family === 4 ? 4 : 8).toString('hex');
+  let completed = 0;
+  let step = 0;
+  const check = (r: StoreAnnounceResult, p: P, stopped: boolean, what: string) => {
+    const live = peers.filter((q) => q.live);
+    assert.deepEqual([r.complete, r.incomplete, r.downloaded], [live.filter((q) => q.seeder).length, live.filter((q) => !q.seeder).length, completed], what);
+    const size = p.family === 4 ? 6 : 18;
+    const cands = stopped ? [] : live.filter((q) => q.family === p.family && q !== p && (!p.seeder || !q.seeder));
+    assert.equal(r.peers.length, Math.min(20, cands.length) * size, what);
+    const byAddr = new Map(cands.map((q) => [q.addr.toString('hex'), q]));
+    const seen = new Set<string>();
+    for (let j = 0; j * size < r.peers.length; j++) {
+      const a = r.peers.subarray(j * size, (j + 1) * size).toString('hex');
+      const q = byAddr.get(a);
+      assert.ok(q !== undefined && !seen.has(a), `${what}: selected a non-candidate or twice`);
+      seen.add(a);
+      assert.deepEqual(r.peerIds?.subarray(j * 20, j * 20 + 20), q.id, what);
+    }
+  };
+  const announce = (p: P, o: { seeder: boolean; event: 'none' | 'started' | 'stopped' | 'completed'; addr?: Buffer; key?: string }) =>
+    store.announce({ infoHash, peerId: p.id, family: p.family, addr: o.addr ?? p.addr, key: 'key' in o ? o.key : p.key, seeder: o.seeder, event: o.event, numWant: 20, withPeerIds: true, now: t + step, peerLifetimeMs: 600_000, maxPeersPerAddress: 3 });
+  const join = async (p: P, seeder: boolean, event: 'started' | 'completed') => {
+    const r = await announce(p, { seeder, event });
+    const full = peers.filter((q) => q.live && q.family === p.family && ipOf(q) === ipOf(p)).length >= 3;
+    assert.equal(r.refused, full ? 'address-full' : undefined, `join ${step}`);
+    // (a refused peer is answered in the role it announced)
+    p.seeder = seeder;
+    if (!full) {
+      Object.assign(p, { live: true, done: seeder && event === 'completed' });
+      if (p.done) completed++;
+    }
+    check(r, p, false, `join ${step}`);
+  };
+  for (const p of peers) {
+    step++;
+    await join(p, int(3) === 0, 'started');
+  }
+  for (; step < peers.length + 2000; step++) {
+    const p = peers[int(peers.length)];
+    const what = `step ${step}`;
+    if (!p.live) {
+      await join(p, int(2) === 0, int(2) === 0 ? 'completed' : 'started');
+      continue;
+    }
+    const op = int(5);
+    if (op === 0) {
+      const r = await announce(p, { seeder: p.seeder, event: 'stopped' });
+      p.live = false;
+      check(r, p, true, what);
+    } else if (op === 1) {
+      const seeder = !p.seeder;
+      const event = seeder && int(2) === 0 ? 'completed' : 'none';
+      const r = await announce(p, { seeder, event });
+      p.seeder = seeder;
+      if (event === 'completed' && !p.done) {
+        p.done = true;
+        completed++;
+      }
+      check(r, p, false, what);
+    } else if (op === 2) {
+      check(await announce(p, { seeder: p.seeder, event: 'none' }), p, false, what);
+    } else {
+      // a new port (op 3), or another IP: taken with the peer's key only
+      const addr = op === 3 ? Buffer.concat([p.addr.subarray(0, p.addr.length - 2), randomBytes(2)]) : randomBytes(p.addr.length);
+      const r = await announce(p, { seeder: p.seeder, event: 'none', addr });
+      if (op === 3 || p.key !== undefined) p.addr = addr;
+      check(r, p, false, what);
+    }
+  }
+  const chunkKeys = async () => (await keysOf(store, infoHash)).filter((k) => /\.\d+$/.test(k)).sort();
+  const expected = (family: 4 | 6, n: number, above: boolean) => {
+    const [pk, rk] = family === 4 ? [m, r4] : [p6, r6];
+    const ks: string[] = [];
+    for (let c = 1; c < Math.ceil(n / chunk) + (above ? 1 : 0); c++) ks.push(`${pk}.${c}`, `${rk}.${c}`);
+    return ks;
+  };
+  if (shrink) {
+    // each pool stops down to below half a chunk (its chunks go), then every peer joins again
+    for (const family of [4, 6] as const) {
+      const mine = peers.filter((q) => q.family === family && q.live);
+      for (const p of mine.slice(0, mine.length - (chunk / 2 - 8))) {
+        step++;
+        const r = await announce(p, { seeder: p.seeder, event: 'stopped' });
+        p.live = false;
+        check(r, p, true, `shrink ${step}`);
+      }
+    }
+    assert.deepEqual(await chunkKeys(), [], 'chunks left after the pools shrank');
+    for (const p of peers) {
+      if (p.live) continue;
+      step++;
+      await join(p, int(2) === 0, 'started');
+    }
+    const n4 = peers.filter((q) => q.live && q.family === 4).length;
+    const n6 = peers.filter((q) => q.live && q.family === 6).length;
+    assert.deepEqual(await chunkKeys(), [...expected(4, n4, false), ...expected(6, n6, false)].sort());
+  }
+  // the index, the records and the address counts agree with the peers (slot i of a pool string:
+  // chunk floor(i / chunk), the declared key for chunk 0)
+  const live = peers.filter((q) => q.live);
+  const at = (base: string, off: number, size: number, slot: number): [string, number] =>
+    slot < chunk ? [base, off + slot * size] : [`${base}.${Math.floor(slot / chunk)}`, (slot % chunk) * size];
+  for (const p of live) {
+    const [pk, rk] = p.family === 4 ? [m, r4] : [p6, r6];
+    const [off, size] = p.family === 4 ? [76, 6] : [0, 18];
+    const slot = Number(await store.client.hget(x, p.family === 4 ? p.id : Buffer.concat([p.id, Buffer.from([6])])));
+    const [rkey, ro] = at(rk, 0, 38, slot);
+    assert.deepEqual(await store.client.getrangeBuffer(rkey, ro + 18, ro + 37), p.id);
+    const [pkey, po] = at(pk, off, size, slot);
+    assert.deepEqual(await store.client.getrangeBuffer(pkey, po, po + size - 1), p.addr);
+  }
+  const ips = new Set(live.map((q) => `${q.family}${ipOf(q)}`));
+  assert.equal(await store.client.hlen(x), live.length + ips.size);
+  // every key of the swarm, chunks included, expires
+  for (const k of await keysOf(store, infoHash)) assert.ok((await store.client.pttl(k)) > 0, `${k} has no TTL`);
+}
+
+/** A big swarm whose half is due: never returned, swept out within a bounded number of calls. */
+async function expiredNeverReturned(store: RedisStore, n = 10 * SMALL_POOL): Promise<void> {
+  const infoHash = randomBytes(20);
+  const lifetime = 60_000;
+  const t = Date.now();
+  const peers = Array.from({ length: n }, (_, i) => ({ id: randomBytes(20), addr: randomBytes(6), at: i % 2 === 0 ? t : t + lifetime / 2 }));
+  const announce = (p: { id: Buffer; addr: Buffer }, now: number, numWant = 50) =>
+    store.announce({ infoHash, peerId: p.id, family: 4, addr: p.addr, key: undefined, seeder: false, event: 'none', numWant, withPeerIds: false, now, peerLifetimeMs: lifetime });
+  await Promise.all(peers.map((p) => announce(p, p.at, 0)));
+  const now = t + lifetime;
+  const live = peers.filter((p) => p.at !== t);
+  const expired = new Set(peers.filter((p) => p.at === t).map((p) => p.addr.toString('hex')));
+  // each call passes SWEEP_SLOTS slots or drops SWEEP_DROPS; a peer moved into a hole behind
+  // the cursor waits for the next pass: a bound on the calls it takes to drop all n / 2
+  const bound = 2 * (Math.ceil(n / 2 / SWEEP_DROPS) + Math.ceil(n / SWEEP_SLOTS)) + 2;
+  let last;
+  for (let i = 0; i < bound; i++) {
+    // (a window that meets peers not swept yet leaves them out: fewer than numWant then)
+    last = await announce(live[i % live.length], now);
+    for (let j = 0; j < last.peers.length; j += 6) assert.ok(!expired.has(last.peers.subarray(j, j + 6).toString('hex')), 'an expired peer was returned');
+  }
+  assert.equal(last?.incomplete, n / 2);
+  assert.equal(last?.peers.length, 50 * 6);
+  const [e] = await store.scrape([infoHash], now);
+  assert.equal(e.incomplete, n / 2);
+}
+
+/** Every key of a swarm that exists (SCAN of the masters for its prefix and hash tag). */
+async function keysOf(store: RedisStore, infoHash: Buffer): Promise<string[]> {
+  const client = store.client;
+  const masters: Redis[] = 'nodes' in client ? client.nodes('master') : [client as Redis];
+  const stem = store.swarmKeys(infoHash)[0].slice(0, -1);
+  const found: string[] = [];
+  for (const node of masters) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', `${stem}*`, 'COUNT', 1000);
+      found.push(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+  return found;
+}
+
 for (const kind of kinds) {
   runStoreConformance(`redis ${kind}`, (o) => open(kind, o));
   runStoreConformance(
@@ -175,32 +362,7 @@ for (const kind of kinds) {
       }
     });
 
-    it(`never returns an expired peer of a big swarm, and sweeps it out within a bounded number of announces`, async () => {
-      const infoHash = randomBytes(20);
-      const lifetime = 60_000;
-      const t = Date.now();
-      const n = 10 * SMALL_POOL;
-      const peers = Array.from({ length: n }, (_, i) => ({ id: randomBytes(20), addr: randomBytes(6), at: i % 2 === 0 ? t : t + lifetime / 2 }));
-      const announce = (p: { id: Buffer; addr: Buffer }, now: number, numWant = 50) =>
-        store.announce({ infoHash, peerId: p.id, family: 4, addr: p.addr, key: undefined, seeder: false, event: 'none', numWant, withPeerIds: false, now, peerLifetimeMs: lifetime });
-      await Promise.all(peers.map((p) => announce(p, p.at, 0)));
-      const now = t + lifetime;
-      const live = peers.filter((p) => p.at !== t);
-      const expired = new Set(peers.filter((p) => p.at === t).map((p) => p.addr.toString('hex')));
-      // each call passes SWEEP_SLOTS slots or drops SWEEP_DROPS; a peer moved into a hole behind
-      // the cursor waits for the next pass: a bound on the calls it takes to drop all n / 2
-      const bound = 2 * (Math.ceil(n / 2 / SWEEP_DROPS) + Math.ceil(n / SWEEP_SLOTS)) + 2;
-      let last;
-      for (let i = 0; i < bound; i++) {
-        // (a window that meets peers not swept yet leaves them out: fewer than numWant then)
-        last = await announce(live[i % live.length], now);
-        for (let j = 0; j < last.peers.length; j += 6) assert.ok(!expired.has(last.peers.subarray(j, j + 6).toString('hex')), 'an expired peer was returned');
-      }
-      assert.equal(last?.incomplete, n / 2);
-      assert.equal(last?.peers.length, 50 * 6);
-      const [e] = await store.scrape([infoHash], now);
-      assert.equal(e.incomplete, n / 2);
-    });
+    it('never returns an expired peer of a big swarm, and sweeps it out within a bounded number of announces', () => expiredNeverReturned(store));
 
     it('never returns a due peer that a move or an earlier clock put into a block whose time bound was recent', async () => {
       const infoHash = randomBytes(20);
@@ -231,103 +393,7 @@ for (const kind of kinds) {
       }
     });
 
-    it('keeps a big swarm exact through joins, stops, seeder flips, moves and the address limit', async () => {
-      // no peer expires here, so a big pool's counts are exact: every move of a slot is checked
-      const rnd = prng(7);
-      const int = (n: number) => Math.floor(rnd() * n);
-      const infoHash = randomBytes(20);
-      const [m, r4, p6, r6, x] = store.swarmKeys(infoHash);
-      const t = Date.now();
-      interface P { id: Buffer; addr: Buffer; key: string | undefined; family: 4 | 6; seeder: boolean; live: boolean; done: boolean }
-      const peers: P[] = [];
-      const shared = { 4: randomBytes(4), 6: randomBytes(8) };
-      for (const [family, count] of [[4, 3 * SMALL_POOL], [6, 2 * SMALL_POOL]] as const) {
-        for (let i = 0; i < count; i++) {
-          const addr = randomBytes(family === 4 ? 6 : 18);
-          // one address in twenty shares its IP (IPv6: its /64) with others: the limit of 3 bites
-          if (i % 20 === 0) shared[family].copy(addr);
-          peers.push({ id: randomBytes(20), addr, key: i % 2 === 0 ? `k${i}` : undefined, family, seeder: false, live: false, done: false });
-        }
-      }
-      const ipOf = (p: { family: 4 | 6; addr: Buffer }) => p.addr.subarray(0, p.family === 4 ? 4 : 8).toString('hex');
-      let completed = 0;
-      let step = 0;
-      const check = (r: StoreAnnounceResult, p: P, stopped: boolean, what: string) => {
-        const live = peers.filter((q) => q.live);
-        assert.deepEqual([r.complete, r.incomplete, r.downloaded], [live.filter((q) => q.seeder).length, live.filter((q) => !q.seeder).length, completed], what);
-        const size = p.family === 4 ? 6 : 18;
-        const cands = stopped ? [] : live.filter((q) => q.family === p.family && q !== p && (!p.seeder || !q.seeder));
-        assert.equal(r.peers.length, Math.min(20, cands.length) * size, what);
-        const byAddr = new Map(cands.map((q) => [q.addr.toString('hex'), q]));
-        const seen = new Set<string>();
-        for (let j = 0; j * size < r.peers.length; j++) {
-          const a = r.peers.subarray(j * size, (j + 1) * size).toString('hex');
-          const q = byAddr.get(a);
-          assert.ok(q !== undefined && !seen.has(a), `${what}: selected a non-candidate or twice`);
-          seen.add(a);
-          assert.deepEqual(r.peerIds?.subarray(j * 20, j * 20 + 20), q.id, what);
-        }
-      };
-      const announce = (p: P, o: { seeder: boolean; event: 'none' | 'started' | 'stopped' | 'completed'; addr?: Buffer; key?: string }) =>
-        store.announce({ infoHash, peerId: p.id, family: p.family, addr: o.addr ?? p.addr, key: 'key' in o ? o.key : p.key, seeder: o.seeder, event: o.event, numWant: 20, withPeerIds: true, now: t + step, peerLifetimeMs: 600_000, maxPeersPerAddress: 3 });
-      const join = async (p: P, seeder: boolean, event: 'started' | 'completed') => {
-        const r = await announce(p, { seeder, event });
-        const full = peers.filter((q) => q.live && q.family === p.family && ipOf(q) === ipOf(p)).length >= 3;
-        assert.equal(r.refused, full ? 'address-full' : undefined, `join ${step}`);
-        if (!full) {
-          Object.assign(p, { live: true, seeder, done: seeder && event === 'completed' });
-          if (p.done) completed++;
-        }
-        check(r, p, false, `join ${step}`);
-      };
-      for (const p of peers) {
-        step++;
-        await join(p, int(3) === 0, 'started');
-      }
-      for (; step < peers.length + 2000; step++) {
-        const p = peers[int(peers.length)];
-        const what = `step ${step}`;
-        if (!p.live) {
-          await join(p, int(2) === 0, int(2) === 0 ? 'completed' : 'started');
-          continue;
-        }
-        const op = int(5);
-        if (op === 0) {
-          const r = await announce(p, { seeder: p.seeder, event: 'stopped' });
-          p.live = false;
-          check(r, p, true, what);
-        } else if (op === 1) {
-          const seeder = !p.seeder;
-          const event = seeder && int(2) === 0 ? 'completed' : 'none';
-          const r = await announce(p, { seeder, event });
-          p.seeder = seeder;
-          if (event === 'completed' && !p.done) {
-            p.done = true;
-            completed++;
-          }
-          check(r, p, false, what);
-        } else if (op === 2) {
-          check(await announce(p, { seeder: p.seeder, event: 'none' }), p, false, what);
-        } else {
-          // a new port (op 3), or another IP: taken with the peer's key only
-          const addr = op === 3 ? Buffer.concat([p.addr.subarray(0, p.addr.length - 2), randomBytes(2)]) : randomBytes(p.addr.length);
-          const r = await announce(p, { seeder: p.seeder, event: 'none', addr });
-          if (op === 3 || p.key !== undefined) p.addr = addr;
-          check(r, p, false, what);
-        }
-      }
-      // the index, the records and the address counts agree with the peers
-      const live = peers.filter((q) => q.live);
-      for (const p of live) {
-        const [pk, rk] = p.family === 4 ? [m, r4] : [p6, r6];
-        const [off, size] = p.family === 4 ? [76, 6] : [0, 18];
-        const slot = Number(await store.client.hget(x, p.family === 4 ? p.id : Buffer.concat([p.id, Buffer.from([6])])));
-        assert.deepEqual(await store.client.getrangeBuffer(rk, slot * 38 + 18, slot * 38 + 37), p.id);
-        assert.deepEqual(await store.client.getrangeBuffer(pk, off + slot * size, off + slot * size + size - 1), p.addr);
-      }
-      const ips = new Set(live.map((q) => `${q.family}${ipOf(q)}`));
-      assert.equal(await store.client.hlen(x), live.length + ips.size);
-    });
+    it('keeps a big swarm exact through joins, stops, seeder flips, moves and the address limit', () => bigSwarmExact(store, POOL_CHUNK));
 
     it('keeps fixed-width records and an index, and the purge rebuilds them to size', async () => {
       const infoHash = randomBytes(20);
@@ -368,5 +434,118 @@ for (const kind of kinds) {
       assert.deepEqual([e.complete, e.incomplete, e.downloaded], [0, 0, 0]);
       assert.equal(await store.client.exists(...store.swarmKeys(infoHash)), 0);
     });
+  });
+
+  describe(`redis ${kind} store, pools in chunks of ${2 * SMALL_POOL} slots`, () => {
+    const chunk = 2 * SMALL_POOL;
+    let store: RedisStore;
+    before(async () => {
+      store = await open(kind, { poolChunkSlots: chunk });
+    });
+    after(async () => {
+      await store?.close();
+    });
+
+    it('keeps a big swarm exact while its pools grow and shrink across chunk edges', () => bigSwarmExact(store, chunk, true));
+
+    it('never returns an expired peer of a swarm of several chunks, and sweeps it out', () => expiredNeverReturned(store, 5 * chunk));
+
+    it('lets every key of an idle swarm of several chunks expire', async () => {
+      const infoHash = randomBytes(20);
+      const now = Date.now();
+      const base = { infoHash, key: undefined, numWant: 0, withPeerIds: false, peerLifetimeMs: 250, seeder: false, event: 'started' } as const;
+      await Promise.all(Array.from({ length: 3 * chunk }, () => store.announce({ ...base, peerId: randomBytes(20), family: 4, addr: randomBytes(6), now })));
+      await Promise.all(Array.from({ length: chunk + 1 }, () => store.announce({ ...base, peerId: randomBytes(20), family: 6, addr: randomBytes(18), now })));
+      const [m, r4, p6, r6] = store.swarmKeys(infoHash);
+      const chunks = [`${m}.1`, `${m}.2`, `${r4}.1`, `${r4}.2`, `${p6}.1`, `${r6}.1`];
+      assert.deepEqual((await keysOf(store, infoHash)).filter((k) => /\.\d+$/.test(k)).sort(), chunks.sort());
+      await sleep(500);
+      assert.deepEqual(await keysOf(store, infoHash), []);
+    });
+
+    if (kind === 'cluster') {
+      it('answers TRYAGAIN and writes nothing while the slot of a chunked swarm moves, on either node; whole afterwards', async () => {
+        // few, fast retries: each call below must fail while the slot is split
+        const mover = await open('cluster', { poolChunkSlots: chunk, clusterOptions: { maxRedirections: 2, retryDelayOnTryAgain: 5 } });
+        const client = mover.client as import('ioredis').Cluster;
+        try {
+          const infoHash = randomBytes(20);
+          const keys = mover.swarmKeys(infoHash);
+          const [m, r4] = keys;
+          const t = Date.now();
+          const mk = (family: 4 | 6) => ({ id: randomBytes(20), addr: randomBytes(family === 4 ? 6 : 18), family });
+          type P = ReturnType<typeof mk>;
+          const announce = (p: P, event: 'started' | 'completed' | 'stopped' | 'none', now: number, seeder = false) =>
+            mover.announce({ infoHash, peerId: p.id, family: p.family, addr: p.addr, key: undefined, seeder, event, numWant: 30, withPeerIds: false, now, peerLifetimeMs: 600_000 });
+          const v4 = Array.from({ length: Math.round(2.5 * chunk) }, () => mk(4));
+          const v6 = Array.from({ length: 10 }, () => mk(6));
+          // every declared key exists (a completed count, both pools, a big pool's bounds), so that
+          // the target node runs the script once the declared keys have moved
+          await announce(v4[0], 'completed', t, true);
+          for (const p of [...v4.slice(1), ...v6]) await announce(p, 'started', t);
+          const all = (await keysOf(mover, infoHash)).sort();
+          assert.deepEqual(all, [...keys, `${m}.1`, `${m}.2`, `${r4}.1`, `${r4}.2`].sort());
+          // the nodes: the slot's master and another
+          const masters = client.nodes('master');
+          const slot = Number(await masters[0].cluster('KEYSLOT', m));
+          const name = (n: Redis) => `${n.options.host}:${n.options.port}`;
+          const source = masters.find((n) => name(n) === client.slots[slot][0])!;
+          const target = masters.find((n) => n !== source)!;
+          const [sourceId, targetId] = (await Promise.all([source.cluster('MYID'), target.cluster('MYID')])) as string[];
+          const moveKeys = (ks: string[]) => source.migrate(String(target.options.host), String(target.options.port), '', 0, 5000, 'KEYS', ...ks);
+          // a key's bytes wherever it is (the source answers ASK for a key already moved)
+          const dumps = () =>
+            Promise.all(
+              all.map(async (k) => {
+                const here = await source.dumpBuffer(k).catch(() => undefined);
+                if (here !== undefined) return here;
+                const res = await target.pipeline().asking().dumpBuffer(k).exec();
+                return res![1][1] as Buffer;
+              }),
+            );
+          const later = t + 1000;
+          // a known peer in chunk 1 re-announcing (the fast path reads its chunk), a new peer, a
+          // stop, a seeder flip, and a scrape: each must fail before it writes
+          const attempts: [string, () => Promise<unknown>][] = [
+            ['re-announce', () => announce(v4[chunk + 5], 'none', later)],
+            ['new peer', () => announce(mk(4), 'started', later)],
+            ['stop', () => announce(v4[2 * chunk + 3], 'stopped', later)],
+            ['seeder flip', () => announce(v4[chunk + 9], 'completed', later, true)],
+            ['scrape', () => mover.scrape([infoHash], later)],
+          ];
+          const refused = async (side: string) => {
+            const before = await dumps();
+            for (const [what, call] of attempts) {
+              await assert.rejects(call(), /TRYAGAIN|Too many Cluster redirections/, `${side}: ${what}`);
+            }
+            assert.deepEqual(await dumps(), before, `${side}: a refused call wrote`);
+          };
+          await target.cluster('SETSLOT', slot, 'IMPORTING', sourceId);
+          await source.cluster('SETSLOT', slot, 'MIGRATING', targetId);
+          // the script runs on the source; one of the chunks it reads is on the target already
+          await moveKeys([`${r4}.1`]);
+          await refused('source');
+          // the declared keys have moved: the script runs on the target (ASK); a chunk is not there yet
+          await moveKeys(keys);
+          await refused('target');
+          // the slot moves on: every call is answered, and nothing was lost or counted twice
+          await moveKeys(all.filter((k) => !keys.includes(k) && k !== `${r4}.1`));
+          for (const node of masters) await node.cluster('SETSLOT', slot, 'NODE', targetId);
+          for (const [, call] of attempts) await call();
+          const [e] = await mover.scrape([infoHash], later);
+          // v4[0] and the flipped peer seed, both completed; one new peer, one stop
+          assert.deepEqual([e.complete, e.incomplete, e.downloaded], [2, v4.length + v6.length - 2, 2]);
+          for (const p of [...v4, ...v6]) {
+            if (p === v4[2 * chunk + 3]) continue;
+            const r = await announce(p, 'none', later + 1, p === v4[0] || p === v4[chunk + 9]);
+            assert.equal(r.refused, undefined);
+          }
+          const [e2] = await mover.scrape([infoHash], later + 1);
+          assert.deepEqual([e2.complete, e2.incomplete], [2, v4.length + v6.length - 2]);
+        } finally {
+          await mover.close();
+        }
+      });
+    }
   });
 }

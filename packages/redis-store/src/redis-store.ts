@@ -6,7 +6,7 @@ import {
   type StoreAnnounceResult,
   type SwarmStore,
 } from '@peertracker/tracker';
-import { ANNOUNCE_ARG_BYTES, ANNOUNCE_LUA, EVENT_CODES, HEADER_BYTES, REFUSAL_CODES, SCRAPE_LUA } from './scripts';
+import { ANNOUNCE_ARG_BYTES, ANNOUNCE_LUA, EVENT_CODES, HEADER_BYTES, POOL_CHUNK, REFUSAL_CODES, SCRAPE_LUA, withPoolChunk } from './scripts';
 
 /*
  * The Redis swarm store, on one server or a Redis Cluster (DESIGN.md invariant 4). Every key of
@@ -29,6 +29,11 @@ export interface RedisStoreOptions {
   redisOptions?: RedisOptions;
   /** Passed to ioredis Cluster (cluster only); scaleReads is always 'master'. */
   clusterOptions?: ClusterOptions;
+  /**
+   * Slots per chunk key of a pool's strings (scripts.ts, POOL_CHUNK); for tests, which need chunk
+   * edges within a few hundred peers. Every store on one Redis must use the same value.
+   */
+  poolChunkSlots?: number;
 }
 
 type Client = Redis | Cluster;
@@ -86,8 +91,9 @@ export class RedisStore implements SwarmStore {
     }
     this.retentionMs = retention;
     this.random = options.random ?? Math.random;
-    client.defineCommand('ptAnnounce', { numberOfKeys: KEY_NAMES.length, lua: ANNOUNCE_LUA });
-    client.defineCommand('ptScrape', { numberOfKeys: KEY_NAMES.length, lua: SCRAPE_LUA });
+    const chunk = options.poolChunkSlots ?? POOL_CHUNK;
+    client.defineCommand('ptAnnounce', { numberOfKeys: KEY_NAMES.length, lua: withPoolChunk(ANNOUNCE_LUA, chunk) });
+    client.defineCommand('ptScrape', { numberOfKeys: KEY_NAMES.length, lua: withPoolChunk(SCRAPE_LUA, chunk) });
   }
 
   /**

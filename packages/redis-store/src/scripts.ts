@@ -86,6 +86,28 @@ export const SWEEP_DROPS = 8;
  * window whose blocks are not due needs no record read.
  */
 export const BOUND_BLOCK = 32;
+/**
+ * Slots per chunk of a pool's strings: slot i is in chunk floor(i / POOL_CHUNK); chunk 0 is the
+ * pool's declared key (m or p6, r4 or r6), chunk c > 0 the key of the same name followed by
+ * '.c' (same hash tag, so the same slot). No string grows past a chunk: a 38 MB record string of
+ * 1,000,000 peers stalled Redis for 120 ms when its growth made jemalloc move it.
+ */
+export const POOL_CHUNK = 4096;
+
+/**
+ * A script with another chunk size (for tests, so that chunk edges come within a few hundred
+ * peers): a multiple of BOUND_BLOCK (a block never spans chunks) and at least 2 * SMALL_POOL (a
+ * small pool, purged in one pass, lives in chunk 0 only: chunk 1 goes when a pool shrinks to
+ * half a chunk).
+ */
+export function withPoolChunk(lua: string, slots: number): string {
+  if (!(Number.isSafeInteger(slots) && slots % BOUND_BLOCK === 0 && slots >= 2 * SMALL_POOL)) {
+    throw new RangeError(`pool chunk: ${slots} slots is not a multiple of ${BOUND_BLOCK} of at least ${2 * SMALL_POOL}`);
+  }
+  const line = `local CH = ${POOL_CHUNK}\n`;
+  if (!lua.includes(line)) throw new Error('pool chunk: the script has no chunk size line');
+  return lua.replace(line, `local CH = ${slots}\n`);
+}
 
 /** Constants of both scripts. */
 const LAYOUT = `
@@ -98,6 +120,61 @@ local DROPS = ${SWEEP_DROPS}
 local X = KEYS[5]
 local BK = KEYS[7]
 local BLK = ${BOUND_BLOCK}
+local CH = ${POOL_CHUNK}
+
+-- Chunks c > 0 of a pool are keys the scripts derive from the declared ones (same hash tag, so
+-- the same slot and node). While the slot is being migrated, such a key may be on the other node:
+-- the source then raises "non local key", and the target (ASKING) reads it as missing. A call
+-- that may touch chunks first probes with a two-key EXISTS of keys that never exist, which fails
+-- on both sides of a migration and nowhere else, and answers TRYAGAIN (the client retries) before
+-- it writes anything.
+local function moving()
+  error({ err = 'TRYAGAIN the swarm is being migrated to another node' })
+end
+local function probe()
+  if type(redis.pcall('EXISTS', KEYS[1] .. '.p', KEYS[1] .. '.q')) == 'table' then moving() end
+end
+-- the key and byte offset of slot i of a pool string: base key k (chunk 0, its slot 0 at byte o),
+-- w bytes a slot
+local function at(k, o, w, i)
+  if i < CH then return k, o + i * w end
+  local c = math.floor(i / CH)
+  return k .. '.' .. c, (i - c * CH) * w
+end
+-- slots [a, b) of a pool string, over as many chunks as they span; a chunk key read by a call
+-- that did not probe (the fast path) answers TRYAGAIN when it is on another node
+local function rs(k, o, w, a, b)
+  if b <= a then return '' end
+  local parts = {}
+  while a < b do
+    local e = math.min(b, (math.floor(a / CH) + 1) * CH)
+    local key, off = at(k, o, w, a)
+    local v
+    if a < CH then
+      v = redis.call('GETRANGE', key, off, off + (e - a) * w - 1)
+    else
+      v = redis.pcall('GETRANGE', key, off, off + (e - a) * w - 1)
+      if type(v) == 'table' then moving() end
+    end
+    if e == b and #parts == 0 then return v end
+    parts[#parts + 1] = v
+    a = e
+  end
+  return table.concat(parts)
+end
+-- bytes [r, r + l) of slot i
+local function rb(k, o, w, i, r, l)
+  local key, off = at(k, o, w, i)
+  if i < CH then return redis.call('GETRANGE', key, off + r, off + r + l - 1) end
+  local v = redis.pcall('GETRANGE', key, off + r, off + r + l - 1)
+  if type(v) == 'table' then moving() end
+  return v
+end
+-- writes v at byte r of slot i
+local function ws(k, o, w, i, r, v)
+  local key, off = at(k, o, w, i)
+  redis.call('SETRANGE', key, off + r, v)
+end
 `;
 
 /**
@@ -125,6 +202,9 @@ else
   end
 end
 if life == nil then life = hlife end
+-- a pool of CH / 2 peers or more may touch its chunks (it grows into one at CH, and one is
+-- deleted when the pool shrinks to half a chunk below it)
+if P4.n >= CH / 2 or P6.n >= CH / 2 then probe() end
 P4.dl, P6.dl = dm, d6
 P4.fresh, P6.fresh = P4.n == 0, P6.n == 0
 P4.n0, P6.n0 = P4.n, P6.n
@@ -140,6 +220,34 @@ local function gr(k, a, b)
   return redis.call('GETRANGE', k, a, b - 1)
 end
 
+-- a pool's addresses and records of slots [a, b); bytes [r, r + l) of slot i's record
+local function ad(p, a, b) return rs(p.pk, p.off, p.size, a, b) end
+local function rc(p, a, b) return rs(p.rk, 0, RS, a, b) end
+local function rpart(p, i, r, l) return rb(p.rk, 0, RS, i, r, l) end
+local function wa(p, i, v) ws(p.pk, p.off, p.size, i, 0, v) end
+local function wr(p, i, r, v) ws(p.rk, 0, RS, i, r, v) end
+-- the chunks c > 0 of a pool of n peers that may exist: those in use, and the one above them
+-- until the pool is half a chunk below it
+local function chunks(n) return math.floor((n - 1 + CH / 2) / CH) end
+local function chunkKeys(p, n)
+  local ks = {}
+  for c = 1, chunks(n) do
+    ks[#ks + 1] = p.pk .. '.' .. c
+    ks[#ks + 1] = p.rk .. '.' .. c
+  end
+  return ks
+end
+-- chunk c of pool p, made whole at once (a new key of the right length: never reallocated while
+-- it fills), with the pool's deadline
+local function grow(p, c)
+  local d = dm
+  if p == P6 then d = d6 end
+  for _, k in ipairs({ { p.pk .. '.' .. c, p.size }, { p.rk .. '.' .. c, RS } }) do
+    redis.call('SETRANGE', k[1], CH * k[2] - 1, '\0')
+    redis.call('PEXPIRE', k[1], math.max(1, math.ceil(d - now)))
+  end
+end
+
 -- a pool's keys expired before its header (see the TTLs above): the swarm's peers are taken as
 -- gone, dated deadline - lifetime for the retention, and the index goes with them
 local function lost()
@@ -147,6 +255,8 @@ local function lost()
     if p.n > 0 then
       local b = math.min(now, p.dl - life)
       if b > last then last = b end
+      local ks = chunkKeys(p, p.n)
+      if #ks > 0 then redis.call('DEL', unpack(ks)) end
     end
     p.n, p.s, p.min, p.cur, p.A, p.fresh = 0, 0, 0, 0, nil, true
   end
@@ -174,10 +284,9 @@ end
 
 -- the peer in slot 'from' of pool p goes to slot 'to' (address, record and index entry)
 local function move(p, from, to)
-  local size, off = p.size, p.off
-  redis.call('SETRANGE', p.pk, off + to * size, gr(p.pk, off + from * size, off + from * size + size))
-  local r = gr(p.rk, from * RS, from * RS + RS)
-  redis.call('SETRANGE', p.rk, to * RS, r)
+  wa(p, to, ad(p, from, from + 1))
+  local r = rc(p, from, from + 1)
+  wr(p, to, 0, r)
   lower(p, to, struct.unpack('>d', r, 10))
   redis.call('HSET', X, string.sub(r, 19, 38) .. p.tag, to)
   p.A = nil
@@ -197,6 +306,11 @@ local function remove(p, i, idf, ak)
   end
   if i ~= p.n - 1 then move(p, p.n - 1, i) end
   p.n = p.n - 1
+  -- half a chunk below a chunk: that chunk goes
+  if p.n >= CH / 2 and p.n % CH == CH / 2 then
+    local c = math.floor(p.n / CH) + 1
+    redis.call('DEL', p.pk .. '.' .. c, p.rk .. '.' .. c)
+  end
   redis.call('HDEL', X, idf)
   uncount(ak)
   dirty = true
@@ -268,7 +382,7 @@ local function sweep(p)
   -- the whole blocks around the step are read, to make their bounds exact
   local bs = c - c % BLK
   local be = math.min(math.ceil(e / BLK) * BLK, p.n)
-  local R = gr(p.rk, bs * RS, be * RS)
+  local R = rc(p, bs, be)
   if #R < (be - bs) * RS then return lost() end
   local t = times(R, be - bs)
   local drops = 0
@@ -282,7 +396,7 @@ local function sweep(p)
       end
       if tj > last then last = tj end
       local i = bs + j - 1
-      remove(p, i, string.sub(R, j * RS - 19, j * RS) .. p.tag, gr(p.pk, p.off + i * p.size, p.off + i * p.size + p.ak))
+      remove(p, i, string.sub(R, j * RS - 19, j * RS) .. p.tag, string.sub(ad(p, i, i + 1), 1, p.ak))
       drops = drops + 1
     end
   end
@@ -341,10 +455,12 @@ else
       redis.call('PEXPIRE', KEYS[1], ttl)
       redis.call('PEXPIRE', X, ttl)
       if P4.n > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+      for _, k in ipairs(chunkKeys(P4, P4.n)) do redis.call('PEXPIRE', k, ttl) end
     end
     if refresh6 and P6.n > 0 then
       redis.call('PEXPIRE', KEYS[3], ttl)
       redis.call('PEXPIRE', KEYS[4], ttl)
+      for _, k in ipairs(chunkKeys(P6, P6.n)) do redis.call('PEXPIRE', k, ttl) end
     end
     -- keys made by this call (SETRANGE, HSET) get their pool's deadline
     if P4.fresh and P4.n > 0 and not refreshM then redis.call('PEXPIRE', KEYS[2], math.ceil(dm - now)) end
@@ -476,7 +592,7 @@ local function fresh(n, runs, slot, rk, six)
       if have then t = struct.unpack('>d', V, at + 1) end
       if t + life <= now then
         local e = math.min(b * BLK + BLK, n)
-        local Rd = redis.call('GETRANGE', rk, b * BLK * RS, e * RS - 1)
+        local Rd = rs(rk, 0, RS, b * BLK, e)
         if #Rd < (e - b * BLK) * RS then return false end
         local mn
         for j = 1, e - b * BLK do
@@ -526,14 +642,14 @@ if #M >= H and ev ~= 2 then
     if slot >= 0 and slot < n and (seederb == 1) == (slot < s) then
       local P, old = M, nil
       if big then
-        old = redis.call('GETRANGE', pk, off + slot * size, off + slot * size + size - 1)
+        old = rs(pk, off, size, slot, slot + 1)
       else
         if six then P = redis.call('GETRANGE', pk, 0, n * 18 - 1) end
         if #P >= off + n * size then old = string.sub(P, off + slot * size + 1, off + slot * size + size) end
       end
       local ok = old == addr
       if ok and big then
-        local t = redis.call('GETRANGE', rk, slot * RS + 9, slot * RS + 16)
+        local t = rb(rk, 0, RS, slot, 9, 8)
         ok = #t == 8 and struct.unpack('>d', t) + life > now
       end
       local runs, next
@@ -547,13 +663,18 @@ if #M >= H and ev ~= 2 then
         for q = 1, 5, 2 do
           local a, b = runs[q], runs[q + 1]
           if b > a then
+            local S
             if big then
-              pl[#pl + 1] = redis.call('GETRANGE', pk, off + a * size, off + b * size - 1)
+              S = rs(pk, off, size, a, b)
             else
-              pl[#pl + 1] = string.sub(P, off + a * size + 1, off + b * size)
+              S = string.sub(P, off + a * size + 1, off + b * size)
             end
+            pl[#pl + 1] = S
+            -- (a chunk missing, expired or not yet here in a migration: the general path decides)
+            if #S < (b - a) * size then ok = false end
             if withIdsb == 1 then
-              local Rd = redis.call('GETRANGE', rk, a * RS, b * RS - 1)
+              local Rd = rs(rk, 0, RS, a, b)
+              if #Rd < (b - a) * RS then ok = false end
               for j = 1, b - a do il[#il + 1] = string.sub(Rd, j * RS - 19, j * RS) end
             end
           end
@@ -562,7 +683,7 @@ if #M >= H and ev ~= 2 then
       local lowerTo
       if ok and big then ok, lowerTo = fresh(n, runs or { 0, 0, 0, 0, 0, 0 }, slot, rk, six) end
       if ok then
-        redis.call('SETRANGE', rk, slot * RS, rec)
+        ws(rk, 0, RS, slot, 0, rec)
         if lowerTo then redis.call('SETRANGE', BK, lowerTo, struct.pack('>d', now)) end
         if next then redis.call('SETRANGE', KEYS[1], co, struct.pack('>I4', next)) end
         return struct.pack('>BI4I4I4', 0, s4 + s6, n4 + n6 - s4 - s6, completed) .. table.concat(pl) .. table.concat(il)
@@ -598,11 +719,11 @@ if slot >= 0 then
   if p.A and slot < p.na then
     old = string.sub(p.A, off + slot * size + 1, off + slot * size + size)
   else
-    old = gr(p.pk, off + slot * size, off + slot * size + size)
+    old = ad(p, slot, slot + 1)
   end
   if p.n > SMALL then
     -- a big pool is purged a step at a time: its announcer may be due already (then it is new)
-    trec = gr(p.rk, slot * RS, slot * RS + 17)
+    trec = rpart(p, slot, 0, 17)
     local t = struct.unpack('>d', trec, 10)
     if t + life <= now then
       if t > last then last = t end
@@ -615,7 +736,7 @@ end
 -- an entry is changed only from its own IP (any port), or with the key it was stored with
 local accepted = true
 if slot >= 0 and old ~= addr and string.sub(old, 1, size - 2) ~= string.sub(addr, 1, size - 2) then
-  if not trec then trec = gr(p.rk, slot * RS, slot * RS + 9) end
+  if not trec then trec = rpart(p, slot, 0, 9) end
   accepted = string.byte(A, 1) == 1 and string.sub(trec, 1, 9) == string.sub(A, 1, 9)
 end
 
@@ -659,11 +780,11 @@ end
 -- swaps the peers of slots a and b (a seeder flip)
 local function swap(a, b)
   if a == b then return end
-  local xa = gr(p.pk, off + a * size, off + a * size + size)
-  local xr = gr(p.rk, a * RS, a * RS + RS)
+  local xa = ad(p, a, a + 1)
+  local xr = rc(p, a, a + 1)
   move(p, b, a)
-  redis.call('SETRANGE', p.pk, off + b * size, xa)
-  redis.call('SETRANGE', p.rk, b * RS, xr)
+  wa(p, b, xa)
+  wr(p, b, 0, xr)
   lower(p, b, struct.unpack('>d', xr, 10))
   redis.call('HSET', X, idf, b)
 end
@@ -672,10 +793,10 @@ local nb = p.n
 local plain = wrote and slot >= 0 and seeder == (slot < p.s)
 if plain then
   -- a plain re-announce: its key record and time and, when it moved, its address
-  redis.call('SETRANGE', p.rk, slot * RS, rec)
+  wr(p, slot, 0, rec)
   lower(p, slot, now)
   if old ~= addr then
-    redis.call('SETRANGE', p.pk, off + slot * size, addr)
+    wa(p, slot, addr)
     recount()
   end
 else
@@ -688,6 +809,8 @@ elseif wrote and not plain then
   if slot < 0 then
     -- a block entered at its first slot starts its bound afresh
     if p.n > SMALL and p.n % BLK == 0 then setb(p, p.n / BLK, now) end
+    -- slot n opens a chunk
+    if p.n >= CH and p.n % CH == 0 then grow(p, p.n / CH) end
     if seeder then
       if p.n > p.s then move(p, p.s, p.n) end
       slot = p.s
@@ -702,8 +825,8 @@ elseif wrote and not plain then
       done = '\\1'
     end
     -- (p.A stays valid: the slot written is the announcer's, never part of its reply)
-    redis.call('SETRANGE', p.pk, off + slot * size, addr)
-    redis.call('SETRANGE', p.rk, slot * RS, rec .. done .. id)
+    wa(p, slot, addr)
+    wr(p, slot, 0, rec .. done .. id)
     redis.call('HSET', X, idf, slot)
     lower(p, slot, now)
     if p.n == SMALL + 1 then
@@ -718,9 +841,9 @@ elseif wrote and not plain then
       slot = p.s
       p.s = p.s + 1
       -- a leecher completing, once per stay in the swarm
-      if ev == 3 and gr(p.rk, slot * RS + 17, slot * RS + 18) ~= '\\1' then
+      if ev == 3 and rpart(p, slot, 17, 1) ~= '\\1' then
         completed = completed + 1
-        redis.call('SETRANGE', p.rk, slot * RS + 17, '\\1')
+        wr(p, slot, 17, '\\1')
       end
     else
       p.s = p.s - 1
@@ -728,10 +851,10 @@ elseif wrote and not plain then
       slot = p.s
     end
     if addr ~= old then
-      redis.call('SETRANGE', p.pk, off + slot * size, addr)
+      wa(p, slot, addr)
       recount()
     end
-    redis.call('SETRANGE', p.rk, slot * RS, rec)
+    wr(p, slot, 0, rec)
     lower(p, slot, now)
   end
 end
@@ -761,10 +884,10 @@ if not stopped and want > 0 and p.n > 0 then
         if p.A and b <= p.na then
           S = string.sub(p.A, off + a * size + 1, off + b * size)
         else
-          S = gr(p.pk, off + a * size, off + b * size)
+          S = ad(p, a, b)
         end
         local Rd
-        if withIdsb == 1 or check then Rd = gr(p.rk, a * RS, b * RS) end
+        if withIdsb == 1 or check then Rd = rc(p, a, b) end
         -- due: the run's peers to leave out (a big pool's purge runs behind), or nil for none
         local due
         if check then
