@@ -15,17 +15,34 @@ export function pin(pid, cpu) {
 }
 
 /**
+ * Gives every thread of `pid` a real-time priority (SCHED_FIFO 10, chrt), so that no ordinary
+ * process on its core preempts it: a call's wall time is then its work (the kernel still keeps
+ * 5 % of each second for other tasks). False when that is not possible (needs CAP_SYS_NICE).
+ */
+export function realtime(pid) {
+  return spawnSync('chrt', ['-a', '-f', '-p', '10', String(pid)], { stdio: 'ignore' }).status === 0;
+}
+
+/**
  * Pins every Redis node (masters and replicas) to core 0 and this process to core 1, so the
  * client's CPU does not count as Redis's. `connect()` opens a store whose ioredis Cluster
  * `client` finds the nodes; it is closed after. False with fewer than two cores (nothing opened)
- * or when any pin failed.
+ * or when any pin failed. replicasWithClient: the replicas go to core 1 instead, so that a
+ * master has its core to itself and a call's wall time (SLOWLOG) is its own work: a replica
+ * applies what its master wrote, about as much CPU, and on one core the scheduler let a master
+ * wait 3-6 ms behind it now and then, whatever the call. realtimeMasters: see realtime().
  */
-export async function pinRedisApart(connect) {
+export async function pinRedisApart(connect, { replicasWithClient = false, realtimeMasters = false } = {}) {
   if (os.cpus().length < 2) return false;
   const probe = await connect();
   let pinned = true;
-  for (const n of [...probe.client.nodes('master'), ...probe.client.nodes('slave')]) {
-    pinned = pin(infoField(await n.info('server'), 'process_id'), 0) && pinned;
+  for (const n of probe.client.nodes('master')) {
+    const pid = infoField(await n.info('server'), 'process_id');
+    pinned = pin(pid, 0) && pinned;
+    if (realtimeMasters) pinned = realtime(pid) && pinned;
+  }
+  for (const n of probe.client.nodes('slave')) {
+    pinned = pin(infoField(await n.info('server'), 'process_id'), replicasWithClient ? 1 : 0) && pinned;
   }
   pinned = pin(process.pid, 1) && pinned;
   await probe.close();

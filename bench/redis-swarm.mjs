@@ -19,7 +19,7 @@
 //      BENCH_JSON=1 (one JSON line of the rows on stdout)
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { drive, nodesSnapshot, pinRedisApart, trivialEvalshaCost } from './redis-info.mjs';
+import { drive, infoField, nodesSnapshot, pinRedisApart, trivialEvalshaCost } from './redis-info.mjs';
 
 const require = createRequire(import.meta.url);
 const { createRedisStore } = require('../packages/redis-store/dist/index.js');
@@ -108,9 +108,28 @@ async function measure(server, peers) {
   const loadS = (Date.now() - l0) / 1000;
   const loaded = await nodesSnapshot(masters);
   const loadLongest = await longestCalls(masters);
+  // forks (a replica's full resync, a background save) stop a master for about 10 ms per GB
+  const forks = async () => {
+    const out = [];
+    for (const m of masters) {
+      const st = await m.info('stats');
+      out.push({ fullSyncs: infoField(st, 'sync_full'), latestForkUs: infoField(st, 'latest_fork_usec') });
+    }
+    return out;
+  };
+  const loadForks = await forks();
   // the swarm's own keys (used_memory also moves with the replication buffers and the like)
+  // (every key of the swarm: the declared ones and the pools' chunk keys, '<key>.<n>')
+  const stem = store.swarmKeys(infoHash)[0].slice(0, -1);
   let keyBytes = 0;
-  for (const key of store.swarmKeys(infoHash)) keyBytes += (await store.client.memory('USAGE', key, 'SAMPLES', '0')) ?? 0;
+  for (const m of masters) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await m.scan(cursor, 'MATCH', `${stem}*`, 'COUNT', 1000);
+      for (const key of keys) keyBytes += (await m.memory('USAGE', key, 'SAMPLES', '0')) ?? 0;
+      cursor = next;
+    } while (cursor !== '0');
+  }
   // (MEMORY USAGE walks the keys: not a call of the store)
   await longestCalls(masters);
   // the other peers re-announce, strided through the swarm, on a clock that starts 2 s after the load
@@ -153,6 +172,7 @@ async function measure(server, peers) {
     dueLeft: entry.complete + entry.incomplete - (peers - dueCount),
     due: dueCount,
     trivialCpuUs: ref.cpuUs,
+    loadForks,
     // the slowest calls of the store: µs, command and keys, unix time
     loadSlowest: loadLongest.top,
     runSlowest: runLongest.top,
@@ -194,7 +214,7 @@ async function main() {
   process.once('SIGTERM', stop);
   let pinned = false;
   try {
-    pinned = await pinRedisApart(() => createRedisStore({ clusterNodes: server.nodes }, { keyPrefix: 'sw:' }));
+    pinned = await pinRedisApart(() => createRedisStore({ clusterNodes: server.nodes }, { keyPrefix: 'sw:' }), { replicasWithClient: true, realtimeMasters: true });
     const rows = [];
     for (const peers of SIZES) {
       const row = await measure(server, peers);
@@ -204,7 +224,7 @@ async function main() {
     if (process.env.BENCH_JSON === '1') {
       console.log(JSON.stringify({ pinned, seconds: SECONDS, rows }));
     } else {
-      console.log(`\nRedis store, one swarm (local 3-master cluster; ${pinned ? 'redis on core 0, client on core 1' : 'not pinned'}; ${SECONDS} s of re-announces, numWant 50; a tenth of the peers, at most 1,000 a second, going due during the run)\n`);
+      console.log(`\nRedis store, one swarm (local 3-master cluster; ${pinned ? 'masters on core 0 at real-time priority, replicas and client on core 1' : 'not pinned'}; ${SECONDS} s of re-announces, numWant 50; a tenth of the peers, at most 1,000 a second, going due during the run)\n`);
       console.log(swarmTable(rows));
     }
   } finally {
