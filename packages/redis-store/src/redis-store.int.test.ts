@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { prng, runStoreConformance } from '@peertracker/tracker/dist/store-conformance';
 import type { Redis } from 'ioredis';
 import type { StoreAnnounceResult } from '@peertracker/tracker';
@@ -278,19 +278,7 @@ async function expiredNeverReturned(store: RedisStore, n = 10 * SMALL_POOL): Pro
 function indexKey(x: string, header: Buffer, f: Buffer): string {
   const xs = header.readUInt32BE(76);
   if (xs === 0) return x;
-  // the scripts' universal hash: 16-bit words times multipliers from the salt, modulo 2^31 - 1
-  const P31 = 2147483647;
-  const salt = header.subarray(80, 88);
-  let seq = salt.readUInt32BE(0) % P31;
-  const mult: number[] = [];
-  for (let i = 0; i < 11; i++) {
-    seq = (seq * 48271 + salt.readUInt32BE(4)) % P31;
-    mult.push(seq + 1);
-  }
-  const words = Array.from({ length: f.length >> 1 }, (_, i) => f.readUInt16BE(2 * i));
-  if (f.length % 2 === 1) words.push(f[f.length - 1]);
-  let h = 0;
-  for (let i = 0; i < words.length; i++) h = (h + words[i] * mult[i]) % P31;
+  const h = createHash('sha1').update(Buffer.concat([header.subarray(80, 88), f])).digest().readUInt32BE(0);
   const m = 2 ** Math.floor(xs / 2 ** 24);
   let k = h % m;
   if (k < xs % 2 ** 24) k = h % (2 * m);

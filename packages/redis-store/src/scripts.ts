@@ -142,32 +142,12 @@ local X24 = 16777216
 -- The index (peer id -> slot, address -> peers) is one hash, X, until the swarm has more than XB
 -- peers; then it grows by linear hashing: buckets 0 (X) .. 2^L + sp - 1 (X .. '.' .. k), the
 -- header's xs = L * 2^24 + sp, a field f in bucket h % 2^L, or h % 2^(L+1) when that is below
--- sp. h is a universal hash: the field's 16-bit words times multipliers drawn from the swarm's
--- salt (8 bytes, drawn with TIME when the swarm first splits), modulo 2^31 - 1, so that crafted
--- peer ids cannot all land in one bucket; every step is an exact integer in a double (products
--- under 2^47). (redis.sha1hex cost ~5 us a field: 8 ms to split a bucket of 1,400 fields.) Each
--- call splits at most one bucket (XB to 3 XB fields read and rehashed).
-local P31 = 2147483647
-local HW = { [4] = '>I2I2', [8] = '>I2I2I2I2', [20] = '>' .. string.rep('I2', 10), [21] = '>' .. string.rep('I2', 10) .. 'B' }
-local HK, HKS
-local function fieldHash(f, salt)
-  if HKS ~= salt then
-    local a, b = struct.unpack('>I4I4', salt)
-    local x = a % P31
-    HK, HKS = {}, salt
-    for i = 1, 11 do
-      x = (x * 48271 + b) % P31
-      HK[i] = x + 1
-    end
-  end
-  local w = { struct.unpack(HW[#f], f) }
-  local h = 0
-  for i = 1, #w - 1 do h = (h + w[i] * HK[i]) % P31 end
-  return h
-end
+-- sp, where h is the first 32 bits of SHA-1(salt .. f) and salt 8 bytes drawn (TIME) when the
+-- swarm first splits, so that crafted peer ids cannot all land in one bucket. Each call splits
+-- at most one bucket (XB to 2 XB fields read and rehashed).
 local function bucket(f, xs, salt)
   if xs == 0 then return X end
-  local h = fieldHash(f, salt)
+  local h = tonumber(string.sub(redis.sha1hex(salt .. f), 1, 8), 16)
   local m = 2 ^ math.floor(xs / X24)
   local k = h % m
   if k < xs % X24 then k = h % (2 * m) end
@@ -537,7 +517,7 @@ local function split()
   local F = redis.call('HGETALL', from)
   local mv, del = {}, {}
   for q = 1, #F, 2 do
-    if fieldHash(F[q], salt) % (2 * m) ~= sp then
+    if tonumber(string.sub(redis.sha1hex(salt .. F[q]), 1, 8), 16) % (2 * m) ~= sp then
       mv[#mv + 1] = F[q]
       mv[#mv + 1] = F[q + 1]
       del[#del + 1] = F[q]
