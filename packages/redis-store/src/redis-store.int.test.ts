@@ -5,12 +5,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { prng, runStoreConformance } from '@peertracker/tracker/dist/store-conformance';
 import type { Redis } from 'ioredis';
 import type { StoreAnnounceResult } from '@peertracker/tracker';
 import { createRedisStore, type RedisStore, type RedisStoreOptions, type RedisTarget } from './redis-store';
-import { BOUND_BLOCK, HEADER_BYTES, INDEX_BUCKET, POOL_CHUNK, SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
+import { BOUND_BLOCK, POOL_CHUNK, SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from './testing';
 
 const servers: Partial<Record<'single' | 'cluster', RedisTestServer>> = {};
@@ -83,9 +83,7 @@ function assertBounded(calls: string[][][], { bytes, commands }: { bytes: number
     assert.ok(call.length <= commands, `a script call ran ${call.length} commands`);
     for (const [name, key, ...rest] of call) {
       const cmd = name.toLowerCase();
-      // (HGETALL: an index bucket splitting, its size bounded: see indexBucketsBounded)
-      assert.ok(!/^(keys|scan|hkeys|hvals|hscan|lrange|zrange|smembers|sort)$/.test(cmd), `${cmd} walks a key`);
-      if (cmd === 'hgetall') assert.match(key, /:x(\.\d+)?$/, `HGETALL ${key}`);
+      assert.ok(!/^(keys|scan|hgetall|hkeys|hvals|hscan|lrange|zrange|smembers|sort)$/.test(cmd), `${cmd} walks a key`);
       if (cmd === 'get') assert.ok(key.endsWith(':c'), `GET ${key} reads a whole pool`);
       if (cmd === 'getrange') {
         const length = Number(rest[1]) - Number(rest[0]) + 1;
@@ -192,7 +190,7 @@ async function bigSwarmExact(store: RedisStore, chunk: number, shrink = false): 
       check(r, p, false, what);
     }
   }
-  const chunkKeys = async () => (await keysOf(store, infoHash)).filter((k) => /:(m|r4|p6|r6)\.\d+$/.test(k)).sort();
+  const chunkKeys = async () => (await keysOf(store, infoHash)).filter((k) => /\.\d+$/.test(k)).sort();
   const expected = (family: 4 | 6, n: number, above: boolean) => {
     const [pk, rk] = family === 4 ? [m, r4] : [p6, r6];
     const ks: string[] = [];
@@ -227,19 +225,15 @@ async function bigSwarmExact(store: RedisStore, chunk: number, shrink = false): 
     slot < chunk ? [base, off + slot * size] : [`${base}.${Math.floor(slot / chunk)}`, (slot % chunk) * size];
   for (const p of live) {
     const [pk, rk] = p.family === 4 ? [m, r4] : [p6, r6];
-    const [off, size] = p.family === 4 ? [HEADER_BYTES, 6] : [0, 18];
-    const idf = p.family === 4 ? p.id : Buffer.concat([p.id, Buffer.from([6])]);
-    const header = await store.client.getrangeBuffer(m, 0, HEADER_BYTES - 1);
-    const slot = Number(await store.client.hget(indexKey(x, header, idf), idf));
+    const [off, size] = p.family === 4 ? [76, 6] : [0, 18];
+    const slot = Number(await store.client.hget(x, p.family === 4 ? p.id : Buffer.concat([p.id, Buffer.from([6])])));
     const [rkey, ro] = at(rk, 0, 38, slot);
     assert.deepEqual(await store.client.getrangeBuffer(rkey, ro + 18, ro + 37), p.id);
     const [pkey, po] = at(pk, off, size, slot);
     assert.deepEqual(await store.client.getrangeBuffer(pkey, po, po + size - 1), p.addr);
   }
   const ips = new Set(live.map((q) => `${q.family}${ipOf(q)}`));
-  let fields = 0;
-  for (const k of (await keysOf(store, infoHash)).filter((k) => k === x || k.startsWith(`${x}.`))) fields += await store.client.hlen(k);
-  assert.equal(fields, live.length + ips.size);
+  assert.equal(await store.client.hlen(x), live.length + ips.size);
   // every key of the swarm, chunks included, expires
   for (const k of await keysOf(store, infoHash)) assert.ok((await store.client.pttl(k)) > 0, `${k} has no TTL`);
 }
@@ -269,20 +263,6 @@ async function expiredNeverReturned(store: RedisStore, n = 10 * SMALL_POOL): Pro
   assert.equal(last?.peers.length, 50 * 6);
   const [e] = await store.scrape([infoHash], now);
   assert.equal(e.incomplete, n / 2);
-}
-
-/**
- * The index bucket (scripts.ts, linear hashing) that holds field f, from the swarm's header: the
- * index state at byte 76 (level * 2^24 + split), the salt at 80.
- */
-function indexKey(x: string, header: Buffer, f: Buffer): string {
-  const xs = header.readUInt32BE(76);
-  if (xs === 0) return x;
-  const h = createHash('sha1').update(Buffer.concat([header.subarray(80, 88), f])).digest().readUInt32BE(0);
-  const m = 2 ** Math.floor(xs / 2 ** 24);
-  let k = h % m;
-  if (k < xs % 2 ** 24) k = h % (2 * m);
-  return k === 0 ? x : `${x}.${k}`;
 }
 
 /** Every key of a swarm that exists (SCAN of the masters for its prefix and hash tag). */
@@ -377,11 +357,6 @@ for (const kind of kinds) {
           }
         });
         assertBounded(calls, { bytes: 8192, commands: 400 });
-        // the index is in buckets of a bounded size (a split reads one whole)
-        const x = big.swarmKeys(infoHash)[4];
-        const buckets = (await keysOf(big, infoHash)).filter((k) => k === x || k.startsWith(`${x}.`));
-        assert.ok(buckets.length >= 20_000 / INDEX_BUCKET, `${buckets.length} index buckets`);
-        for (const k of buckets) assert.ok((await big.client.hlen(k)) <= 4 * INDEX_BUCKET, `${k}: ${await big.client.hlen(k)} fields`);
       } finally {
         await big.close();
       }
@@ -431,11 +406,11 @@ for (const kind of kinds) {
       const v6 = Array.from({ length: 9 }, () => ({ id: randomBytes(20), addr: randomBytes(18) }));
       for (const [i, p] of v4.entries()) await announce(p.id, 4, p.addr, i < 4 ? t : t + 1000);
       for (const p of v6) await announce(p.id, 6, p.addr, t + 1000);
-      // the header + 6 bytes an address; 38-byte records; one index entry per peer and one
+      // 76-byte header + 6 bytes an address; 38-byte records; one index entry per peer and one
       // count per address
       const lengths = async () =>
         [await store.client.strlen(m), await store.client.strlen(r4), await store.client.strlen(p6), await store.client.strlen(r6), await store.client.hlen(x)];
-      assert.deepEqual(await lengths(), [HEADER_BYTES + 40 * 6, 40 * 38, 9 * 18, 9 * 38, 2 * 49]);
+      assert.deepEqual(await lengths(), [76 + 40 * 6, 40 * 38, 9 * 18, 9 * 38, 2 * 49]);
       // every peer is still there, ids in the order of the addresses
       const r = await announce(v4[0].id, 4, v4[0].addr, t + 2000, 100);
       assert.equal(r.incomplete, 49);
@@ -447,11 +422,11 @@ for (const kind of kinds) {
       // the first four (but v4[0], which re-announced) expire: the strings are rebuilt to size
       let [e] = await store.scrape([infoHash], t + lifetime);
       assert.equal(e.incomplete, 37 + 9);
-      assert.deepEqual(await lengths(), [HEADER_BYTES + 37 * 6, 37 * 38, 9 * 18, 9 * 38, 2 * 46]);
+      assert.deepEqual(await lengths(), [76 + 37 * 6, 37 * 38, 9 * 18, 9 * 38, 2 * 46]);
       // all but v4[0] expire
       [e] = await store.scrape([infoHash], t + 1000 + lifetime);
       assert.deepEqual([e.complete, e.incomplete], [0, 1]);
-      assert.deepEqual(await lengths(), [HEADER_BYTES + 6, 38, 0, 0, 2]);
+      assert.deepEqual(await lengths(), [76 + 6, 38, 0, 0, 2]);
       const again = await announce(v4[0].id, 4, v4[0].addr, t + 1000 + lifetime, 10);
       assert.deepEqual([again.incomplete, again.peers.length], [1, 0]);
       // the last peer expires: nothing is left (no completed count)
@@ -461,11 +436,11 @@ for (const kind of kinds) {
     });
   });
 
-  describe(`redis ${kind} store, pools in chunks of ${2 * SMALL_POOL} slots, index buckets of 16 peers`, () => {
+  describe(`redis ${kind} store, pools in chunks of ${2 * SMALL_POOL} slots`, () => {
     const chunk = 2 * SMALL_POOL;
     let store: RedisStore;
     before(async () => {
-      store = await open(kind, { poolChunkSlots: chunk, indexBucketPeers: 16 });
+      store = await open(kind, { poolChunkSlots: chunk });
     });
     after(async () => {
       await store?.close();
@@ -483,9 +458,7 @@ for (const kind of kinds) {
       await Promise.all(Array.from({ length: chunk + 1 }, () => store.announce({ ...base, peerId: randomBytes(20), family: 6, addr: randomBytes(18), now })));
       const [m, r4, p6, r6] = store.swarmKeys(infoHash);
       const chunks = [`${m}.1`, `${m}.2`, `${r4}.1`, `${r4}.2`, `${p6}.1`, `${r6}.1`];
-      assert.deepEqual((await keysOf(store, infoHash)).filter((k) => /:(m|r4|p6|r6)\.\d+$/.test(k)).sort(), chunks.sort());
-      // the index has buckets, which expire too
-      assert.ok((await keysOf(store, infoHash)).some((k) => /:x\.\d+$/.test(k)));
+      assert.deepEqual((await keysOf(store, infoHash)).filter((k) => /\.\d+$/.test(k)).sort(), chunks.sort());
       await sleep(500);
       assert.deepEqual(await keysOf(store, infoHash), []);
     });
@@ -493,7 +466,7 @@ for (const kind of kinds) {
     if (kind === 'cluster') {
       it('answers TRYAGAIN and writes nothing while the slot of a chunked swarm moves, on either node; whole afterwards', async () => {
         // few, fast retries: each call below must fail while the slot is split
-        const mover = await open('cluster', { poolChunkSlots: chunk, indexBucketPeers: 16, clusterOptions: { maxRedirections: 2, retryDelayOnTryAgain: 5 } });
+        const mover = await open('cluster', { poolChunkSlots: chunk, clusterOptions: { maxRedirections: 2, retryDelayOnTryAgain: 5 } });
         const client = mover.client as import('ioredis').Cluster;
         try {
           const infoHash = randomBytes(20);
@@ -511,8 +484,7 @@ for (const kind of kinds) {
           await announce(v4[0], 'completed', t, true);
           for (const p of [...v4.slice(1), ...v6]) await announce(p, 'started', t);
           const all = (await keysOf(mover, infoHash)).sort();
-          assert.deepEqual(all.filter((k) => !/:x\.\d+$/.test(k)), [...keys, `${m}.1`, `${m}.2`, `${r4}.1`, `${r4}.2`].sort());
-          assert.ok(all.some((k) => /:x\.\d+$/.test(k)), 'the index has buckets');
+          assert.deepEqual(all, [...keys, `${m}.1`, `${m}.2`, `${r4}.1`, `${r4}.2`].sort());
           // the nodes: the slot's master and another
           const masters = client.nodes('master');
           const slot = Number(await masters[0].cluster('KEYSLOT', m));

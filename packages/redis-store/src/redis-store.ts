@@ -6,7 +6,7 @@ import {
   type StoreAnnounceResult,
   type SwarmStore,
 } from '@peertracker/tracker';
-import { ANNOUNCE_ARG_BYTES, ANNOUNCE_LUA, EVENT_CODES, HEADER_BYTES, INDEX_BUCKET, POOL_CHUNK, REFUSAL_CODES, SCRAPE_LUA, withIndexBucket, withPoolChunk } from './scripts';
+import { ANNOUNCE_ARG_BYTES, ANNOUNCE_LUA, EVENT_CODES, HEADER_BYTES, POOL_CHUNK, REFUSAL_CODES, SCRAPE_LUA, withPoolChunk } from './scripts';
 
 /*
  * The Redis swarm store, on one server or a Redis Cluster (DESIGN.md invariant 4). Every key of
@@ -34,8 +34,6 @@ export interface RedisStoreOptions {
    * edges within a few hundred peers. Every store on one Redis must use the same value.
    */
   poolChunkSlots?: number;
-  /** Peers per bucket of a swarm's index before it splits (scripts.ts, INDEX_BUCKET); for tests. */
-  indexBucketPeers?: number;
 }
 
 type Client = Redis | Cluster;
@@ -93,9 +91,9 @@ export class RedisStore implements SwarmStore {
     }
     this.retentionMs = retention;
     this.random = options.random ?? Math.random;
-    const script = (lua: string) => withIndexBucket(withPoolChunk(lua, options.poolChunkSlots ?? POOL_CHUNK), options.indexBucketPeers ?? INDEX_BUCKET);
-    client.defineCommand('ptAnnounce', { numberOfKeys: KEY_NAMES.length, lua: script(ANNOUNCE_LUA) });
-    client.defineCommand('ptScrape', { numberOfKeys: KEY_NAMES.length, lua: script(SCRAPE_LUA) });
+    const chunk = options.poolChunkSlots ?? POOL_CHUNK;
+    client.defineCommand('ptAnnounce', { numberOfKeys: KEY_NAMES.length, lua: withPoolChunk(ANNOUNCE_LUA, chunk) });
+    client.defineCommand('ptScrape', { numberOfKeys: KEY_NAMES.length, lua: withPoolChunk(SCRAPE_LUA, chunk) });
   }
 
   /**

@@ -74,7 +74,7 @@
  */
 
 /** Bytes of the swarm header at the start of the main key (layout above). */
-export const HEADER_BYTES = 88;
+export const HEADER_BYTES = 76;
 /** Pools of at most this many peers are purged exactly, and read whole by an announce. */
 export const SMALL_POOL = 128;
 /** Slots a big pool's purge cursor passes per announce or scrape, and removals at most. */
@@ -93,13 +93,6 @@ export const BOUND_BLOCK = 32;
  * 1,000,000 peers stalled Redis for 120 ms when its growth made jemalloc move it.
  */
 export const POOL_CHUNK = 4096;
-/**
- * Peers per bucket of the swarm's index (x) before the next bucket splits (linear hashing): a
- * bucket holds about this many peer ids and as many address counts at most, so no hash of the
- * index grows past a few thousand fields. One hash of 1,000,000 peers (2,000,000 fields) held
- * Redis for 6 ms when it grew (a 32 MB table allocated and zeroed) and 0.7 s when it was deleted.
- */
-export const INDEX_BUCKET = 512;
 
 /**
  * A script with another chunk size (for tests, so that chunk edges come within a few hundred
@@ -116,18 +109,10 @@ export function withPoolChunk(lua: string, slots: number): string {
   return lua.replace(line, `local CH = ${slots}\n`);
 }
 
-/** A script with another index bucket size (for tests, so that buckets split within a few peers). */
-export function withIndexBucket(lua: string, peers: number): string {
-  if (!(Number.isSafeInteger(peers) && peers >= 1)) throw new RangeError(`index bucket: ${peers} peers is not an integer >= 1`);
-  const line = `local XB = ${INDEX_BUCKET}\n`;
-  if (!lua.includes(line)) throw new Error('index bucket: the script has no bucket size line');
-  return lua.replace(line, `local XB = ${peers}\n`);
-}
-
 /** Constants of both scripts. */
 const LAYOUT = `
-local H = 88
-local HF = '>I4dddI4I4dI4I4I4dI4dI4c8'
+local H = 76
+local HF = '>I4dddI4I4dI4I4I4dI4d'
 local RS = 38
 local SMALL = ${SMALL_POOL}
 local SWEEP = ${SWEEP_SLOTS}
@@ -136,29 +121,6 @@ local X = KEYS[5]
 local BK = KEYS[7]
 local BLK = ${BOUND_BLOCK}
 local CH = ${POOL_CHUNK}
-local XB = ${INDEX_BUCKET}
-local X24 = 16777216
-
--- The index (peer id -> slot, address -> peers) is one hash, X, until the swarm has more than XB
--- peers; then it grows by linear hashing: buckets 0 (X) .. 2^L + sp - 1 (X .. '.' .. k), the
--- header's xs = L * 2^24 + sp, a field f in bucket h % 2^L, or h % 2^(L+1) when that is below
--- sp, where h is the first 32 bits of SHA-1(salt .. f) and salt 8 bytes drawn (TIME) when the
--- swarm first splits, so that crafted peer ids cannot all land in one bucket. Each call splits
--- at most one bucket (XB to 2 XB fields read and rehashed).
-local function bucket(f, xs, salt)
-  if xs == 0 then return X end
-  local h = tonumber(string.sub(redis.sha1hex(salt .. f), 1, 8), 16)
-  local m = 2 ^ math.floor(xs / X24)
-  local k = h % m
-  if k < xs % X24 then k = h % (2 * m) end
-  if k == 0 then return X end
-  return X .. '.' .. k
-end
--- how many buckets the index has
-local function buckets(xs)
-  if xs == 0 then return 1 end
-  return 2 ^ math.floor(xs / X24) + xs % X24
-end
 
 -- Chunks c > 0 of a pool are keys the scripts derive from the declared ones (same hash tag, so
 -- the same slot and node). While the slot is being migrated, such a key may be on the other node:
@@ -222,12 +184,11 @@ end
 const COMMON = `
 local mainExists = #M >= H
 local completed, last, hlife, dm, d6 = 0, 0, 0, 0, 0
-local xs, salt = 0, '\0\0\0\0\0\0\0\0'
 local P4 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[1], off = H, size = 6, ak = 4, rk = KEYS[2], tag = '', bo = 0 }
 local P6 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[3], off = 0, size = 18, ak = 8, rk = KEYS[4], tag = '\\6', bo = 8 }
 local cExists = false
 if mainExists then
-  completed, last, hlife, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6, xs, salt = struct.unpack(HF, M)
+  completed, last, hlife, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6 = struct.unpack(HF, M)
   cExists = completed > 0
   -- the IPv4 addresses read with the header
   P4.A = M
@@ -243,9 +204,7 @@ end
 if life == nil then life = hlife end
 -- a pool of CH / 2 peers or more may touch its chunks (it grows into one at CH, and one is
 -- deleted when the pool shrinks to half a chunk below it)
--- (so may a swarm whose index has buckets)
-if P4.n >= CH / 2 or P6.n >= CH / 2 or xs ~= 0 then probe() end
-local xs0 = xs
+if P4.n >= CH / 2 or P6.n >= CH / 2 then probe() end
 P4.dl, P6.dl = dm, d6
 P4.fresh, P6.fresh = P4.n == 0, P6.n == 0
 P4.n0, P6.n0 = P4.n, P6.n
@@ -259,35 +218,6 @@ local bw = false
 local function gr(k, a, b)
   if b <= a then return '' end
   return redis.call('GETRANGE', k, a, b - 1)
-end
-
--- the index bucket of field f (cached: a field is looked up several times in a call)
-local XK = {}
-local function xk(f)
-  local k = XK[f]
-  if not k then
-    k = bucket(f, xs, salt)
-    XK[f] = k
-  end
-  return k
-end
--- the keys of the index buckets but X
-local function bucketKeys()
-  local ks = {}
-  for k = 1, buckets(xs) - 1 do ks[k] = X .. '.' .. k end
-  return ks
-end
--- a bucket other than X that a write may have made anew (it went when its last field did) gets
--- the main key's deadline
-local function xnew(k)
-  if xs ~= 0 and redis.call('PTTL', k) == -1 then redis.call('PEXPIRE', k, math.max(1, math.ceil(dm - now))) end
-end
--- one more peer at address key ak (returns its count)
-local function count(ak)
-  local k = xk(ak)
-  local c = redis.call('HINCRBY', k, ak, 1)
-  if c == 1 then xnew(k) end
-  return c
 end
 
 -- a pool's addresses and records of slots [a, b); bytes [r, r + l) of slot i's record
@@ -330,9 +260,6 @@ local function lost()
     end
     p.n, p.s, p.min, p.cur, p.A, p.fresh = 0, 0, 0, 0, nil, true
   end
-  local ks = bucketKeys()
-  if #ks > 0 then redis.call('DEL', unpack(ks)) end
-  xs, XK = 0, {}
   redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], X, BK)
   wiped = true
   dirty = true
@@ -361,14 +288,12 @@ local function move(p, from, to)
   local r = rc(p, from, from + 1)
   wr(p, to, 0, r)
   lower(p, to, struct.unpack('>d', r, 10))
-  local f = string.sub(r, 19, 38) .. p.tag
-  redis.call('HSET', xk(f), f, to)
+  redis.call('HSET', X, string.sub(r, 19, 38) .. p.tag, to)
   p.A = nil
 end
 
 local function uncount(ak)
-  local k = xk(ak)
-  if redis.call('HINCRBY', k, ak, -1) <= 0 then redis.call('HDEL', k, ak) end
+  if redis.call('HINCRBY', X, ak, -1) <= 0 then redis.call('HDEL', X, ak) end
 end
 
 -- removes the peer in slot i (index field idf, address key ak): the last seeder and the last
@@ -386,7 +311,7 @@ local function remove(p, i, idf, ak)
     local c = math.floor(p.n / CH) + 1
     redis.call('DEL', p.pk .. '.' .. c, p.rk .. '.' .. c)
   end
-  redis.call('HDEL', xk(idf), idf)
+  redis.call('HDEL', X, idf)
   uncount(ak)
   dirty = true
 end
@@ -429,16 +354,9 @@ local function purgeAll(p)
     local ak = string.sub(Ad, (j - 1) * size + 1, (j - 1) * size + p.ak)
     dec[ak] = (dec[ak] or 0) + 1
   end
-  local by = {}
-  for _, f in ipairs(del) do
-    local k = xk(f)
-    by[k] = by[k] or {}
-    table.insert(by[k], f)
-  end
-  for k, fs in pairs(by) do redis.call('HDEL', k, unpack(fs)) end
+  redis.call('HDEL', X, unpack(del))
   for ak, d in pairs(dec) do
-    local k = xk(ak)
-    if redis.call('HINCRBY', k, ak, -d) <= 0 then redis.call('HDEL', k, ak) end
+    if redis.call('HINCRBY', X, ak, -d) <= 0 then redis.call('HDEL', X, ak) end
   end
   if #keep == 0 then return end
   local a, r, hs = {}, {}, {}
@@ -452,14 +370,7 @@ local function purgeAll(p)
   end
   redis.call('SET', p.pk, string.rep('\\0', p.off) .. table.concat(a), 'KEEPTTL')
   redis.call('SET', p.rk, table.concat(r), 'KEEPTTL')
-  local by = {}
-  for q = 1, #hs, 2 do
-    local k = xk(hs[q])
-    by[k] = by[k] or {}
-    table.insert(by[k], hs[q])
-    table.insert(by[k], hs[q + 1])
-  end
-  for k, fv in pairs(by) do redis.call('HSET', k, unpack(fv)) end
+  if #hs > 0 then redis.call('HSET', X, unpack(hs)) end
 end
 
 -- a big pool, a step: the SWEEP slots from its cursor, at most DROPS of the due ones removed
@@ -502,38 +413,6 @@ local function sweep(p)
   dirty = true
 end
 
--- the index grows by one bucket: bucket sp's fields are rehashed with one more bit, those that
--- differ go to bucket sp + 2^L (the first split draws the swarm's salt)
-local function split()
-  if xs == 0 then
-    local t = redis.call('TIME')
-    salt = string.sub(redis.sha1hex(t[1] .. '.' .. t[2] .. KEYS[1]), 1, 8)
-  end
-  local L, sp = math.floor(xs / X24), xs % X24
-  local m = 2 ^ L
-  local from = X
-  if sp > 0 then from = X .. '.' .. sp end
-  local to = X .. '.' .. (sp + m)
-  local F = redis.call('HGETALL', from)
-  local mv, del = {}, {}
-  for q = 1, #F, 2 do
-    if tonumber(string.sub(redis.sha1hex(salt .. F[q]), 1, 8), 16) % (2 * m) ~= sp then
-      mv[#mv + 1] = F[q]
-      mv[#mv + 1] = F[q + 1]
-      del[#del + 1] = F[q]
-    end
-  end
-  if #del > 0 then
-    redis.call('HSET', to, unpack(mv))
-    redis.call('HDEL', from, unpack(del))
-    redis.call('PEXPIRE', to, math.max(1, math.ceil(dm - now)))
-  end
-  sp = sp + 1
-  if sp == m then L, sp = L + 1, 0 end
-  xs, XK = L * X24 + sp, {}
-  dirty = true
-end
-
 for _, p in ipairs({ P4, P6 }) do
   if p.n > SMALL then
     sweep(p)
@@ -552,11 +431,7 @@ if P4.n + P6.n == 0 and now - last >= retention then completed = 0 end
 const FINISH = `
 local live = P4.n + P6.n
 if live == 0 then
-  if mainExists then
-    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], X, BK)
-    local ks = bucketKeys()
-    if #ks > 0 then redis.call('DEL', unpack(ks)) end
-  end
+  if mainExists then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], X, BK) end
   if completed > 0 then
     if mainExists or completed ~= completed0 or not cExists or dirty then
       redis.call('SET', KEYS[6], struct.pack('>I4d', completed, last), 'PX', math.max(1, math.ceil(last + retention - now)))
@@ -566,7 +441,7 @@ if live == 0 then
   end
 else
   if dirty then
-    local hdr = struct.pack(HF, completed, last, life, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6, xs, salt)
+    local hdr = struct.pack(HF, completed, last, life, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6)
     if P4.n == 0 and (P4.n0 > 0 or wiped) then
       -- the IPv4 pool emptied: the main key keeps the header only
       redis.call('DEL', KEYS[2])
@@ -579,7 +454,6 @@ else
     if refreshM then
       redis.call('PEXPIRE', KEYS[1], ttl)
       redis.call('PEXPIRE', X, ttl)
-      for _, k in ipairs(bucketKeys()) do redis.call('PEXPIRE', k, ttl) end
       if P4.n > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
       for _, k in ipairs(chunkKeys(P4, P4.n)) do redis.call('PEXPIRE', k, ttl) end
     end
@@ -756,19 +630,13 @@ end
 -- holds a due peer, or the announcer is due itself); a seeder's window is random among the
 -- leechers.
 if #M >= H and ev ~= 2 then
-  local completed, last, hlife, dm, n4, s4, min4, cur4, n6, s6, min6, cur6, d6, xs, salt = struct.unpack(HF, M)
+  local completed, last, hlife, dm, n4, s4, min4, cur4, n6, s6, min6, cur6, d6 = struct.unpack(HF, M)
   local n, s, mn, cur, pk, rk, off, size, co = n4, s4, min4, cur4, KEYS[1], KEYS[2], H, 6, 44
   if six then n, s, mn, cur, pk, rk, off, size, co = n6, s6, min6, cur6, KEYS[3], KEYS[4], 0, 18, 64 end
   local big = n > SMALL
   if n > 0 and now >= mn and (n4 == 0 or n4 > SMALL or min4 + life > now) and (n6 == 0 or n6 > SMALL or min6 + life > now)
     and dm - now >= life and (not six or d6 - now >= life) then
-    local v
-    if xs == 0 then
-      v = redis.call('HGET', X, idf)
-    else
-      v = redis.pcall('HGET', bucket(idf, xs, salt), idf)
-      if type(v) == 'table' then moving() end
-    end
+    local v = redis.call('HGET', X, idf)
     local slot = -1
     if v then slot = tonumber(v) end
     if slot >= 0 and slot < n and (seederb == 1) == (slot < s) then
@@ -841,7 +709,7 @@ local ak = string.sub(addr, 1, p.ak)
 local slot = -1
 local old, trec
 if p.n > 0 then
-  local v = redis.call('HGET', xk(idf), idf)
+  local v = redis.call('HGET', X, idf)
   if v then
     slot = tonumber(v)
     if slot >= p.n then slot = -1 end
@@ -875,7 +743,7 @@ end
 -- a new peer beyond a limit is answered but not stored; the address count is taken now
 local refused = 0
 if slot < 0 and not stopped then
-  if count(ak) > maxAddr then
+  if redis.call('HINCRBY', X, ak, 1) > maxAddr then
     refused = 2
   elseif P4.n + P6.n >= maxSwarm then
     refused = 1
@@ -906,7 +774,7 @@ local function recount()
   local ok = string.sub(old, 1, p.ak)
   if ok ~= ak then
     uncount(ok)
-    count(ak)
+    redis.call('HINCRBY', X, ak, 1)
   end
 end
 -- swaps the peers of slots a and b (a seeder flip)
@@ -918,7 +786,7 @@ local function swap(a, b)
   wa(p, b, xa)
   wr(p, b, 0, xr)
   lower(p, b, struct.unpack('>d', xr, 10))
-  redis.call('HSET', xk(idf), idf, b)
+  redis.call('HSET', X, idf, b)
 end
 
 local nb = p.n
@@ -959,9 +827,7 @@ elseif wrote and not plain then
     -- (p.A stays valid: the slot written is the announcer's, never part of its reply)
     wa(p, slot, addr)
     wr(p, slot, 0, rec .. done .. id)
-    local k = xk(idf)
-    redis.call('HSET', k, idf, slot)
-    xnew(k)
+    redis.call('HSET', X, idf, slot)
     lower(p, slot, now)
     if p.n == SMALL + 1 then
       -- the pool turns big: its blocks start at the pool's bound
@@ -999,8 +865,6 @@ elseif wrote and (nb == 0 or now < p.min) then
   dirty = true
 end
 if dirty and now > last then last = now end
--- a new peer may take the index past XB peers per bucket
-if wrote and nb < p.n and P4.n + P6.n > XB * buckets(xs) then split() end
 ${FINISH}
 
 local peers, ids = '', ''
