@@ -15,12 +15,13 @@ export function pin(pid, cpu) {
 }
 
 /**
- * Gives every thread of `pid` a real-time priority (SCHED_FIFO 10, chrt), so that no ordinary
- * process on its core preempts it: a call's wall time is then its work (the kernel still keeps
- * 5 % of each second for other tasks). False when that is not possible (needs CAP_SYS_NICE).
+ * Gives `pid` the highest ordinary priority (nice -20), so that other processes on its core
+ * rarely preempt it and a call's wall time (SLOWLOG) is mostly its work. (A real-time policy,
+ * SCHED_FIFO, did no better, and a busy real-time task is throttled for up to 50 ms a second.)
+ * False when that is not possible (needs CAP_SYS_NICE).
  */
-export function realtime(pid) {
-  return spawnSync('chrt', ['-a', '-f', '-p', '10', String(pid)], { stdio: 'ignore' }).status === 0;
+export function highPriority(pid) {
+  return spawnSync('renice', ['-n', '-20', '-p', String(pid)], { stdio: 'ignore' }).status === 0;
 }
 
 /**
@@ -30,16 +31,16 @@ export function realtime(pid) {
  * or when any pin failed. replicasWithClient: the replicas go to core 1 instead, so that a
  * master has its core to itself and a call's wall time (SLOWLOG) is its own work: a replica
  * applies what its master wrote, about as much CPU, and on one core the scheduler let a master
- * wait 3-6 ms behind it now and then, whatever the call. realtimeMasters: see realtime().
+ * wait 3-6 ms behind it now and then, whatever the call. priorityMasters: see highPriority().
  */
-export async function pinRedisApart(connect, { replicasWithClient = false, realtimeMasters = false } = {}) {
+export async function pinRedisApart(connect, { replicasWithClient = false, priorityMasters = false } = {}) {
   if (os.cpus().length < 2) return false;
   const probe = await connect();
   let pinned = true;
   for (const n of probe.client.nodes('master')) {
     const pid = infoField(await n.info('server'), 'process_id');
     pinned = pin(pid, 0) && pinned;
-    if (realtimeMasters) pinned = realtime(pid) && pinned;
+    if (priorityMasters) pinned = highPriority(pid) && pinned;
   }
   for (const n of probe.client.nodes('slave')) {
     pinned = pin(infoField(await n.info('server'), 'process_id'), replicasWithClient ? 1 : 0) && pinned;
