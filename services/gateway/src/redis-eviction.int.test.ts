@@ -1,5 +1,5 @@
 /*
- * The gateway refuses a Redis that may evict keys (store.ts, checkEvictionPolicy), against real
+ * The gateway refuses a Redis that may evict keys (store.ts, checkRedisSettings), against real
  * redis-server processes whose eviction settings are changed with CONFIG SET. These are local
  * servers of this suite's own (REDIS_URL / REDIS_CLUSTER_NODES are ignored: their settings are not
  * ours to change). Without redis-server the suite is skipped, except under CI=true, where it fails.
@@ -86,6 +86,20 @@ describe('the Redis eviction policy, checked when the store opens (one server)',
       const store = await openStore(loadConfig(env(url())), log);
       await store.close();
       assert.deepEqual(log.warnings, [], policy);
+    }
+  });
+
+  it('warns when expired keys are freed in the main thread (lazyfree-lazy-expire no)', async () => {
+    await set('maxmemory', '0');
+    await set('lazyfree-lazy-expire', 'no');
+    try {
+      const log = capturingLogger();
+      const store = await openStore(loadConfig(env(url())), log);
+      await store.close();
+      assert.equal(log.warnings.length, 1);
+      assert.match(log.warnings[0], new RegExp(`Redis 127\\.0\\.0\\.1:${port} has lazyfree-lazy-expire no.*Set lazyfree-lazy-expire yes`));
+    } finally {
+      await set('lazyfree-lazy-expire', 'yes');
     }
   });
 

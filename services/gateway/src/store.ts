@@ -56,7 +56,7 @@ export async function openStore(config: GatewayConfig, log: Logger = silentLogge
     },
   });
   try {
-    await checkEvictionPolicy(store, config.redisAllowEviction, log);
+    await checkRedisSettings(store, config.redisAllowEviction, log);
   } catch (err) {
     await store.close();
     throw err;
@@ -73,15 +73,18 @@ export async function openStore(config: GatewayConfig, log: Logger = silentLogge
  * Redis fails writes, which the gateway answers as errors. TRACKER_REDIS_ALLOW_EVICTION=true
  * turns the refusal into a warning. Where CONFIG is not allowed (managed Redis often renames or
  * denies it), the policy cannot be read: that is logged, and the gateway starts.
+ * Also warns when a master frees expired keys in its main thread (lazyfree-lazy-expire no): the
+ * index hash of a swarm of 1,000,000 peers that goes idle and expires then holds the master for
+ * most of a second (0.7 s measured for a 2,000,000-field hash), every swarm of it waiting.
  */
-export async function checkEvictionPolicy(store: RedisStore, allowEviction: boolean, log: Logger): Promise<void> {
+export async function checkRedisSettings(store: RedisStore, allowEviction: boolean, log: Logger): Promise<void> {
   const client = store.client;
   const masters = 'nodes' in client ? client.nodes('master') : [client];
   for (const node of masters) {
     const where = `${node.options.host}:${node.options.port}`;
     let settings: Map<string, string>;
     try {
-      const flat = (await node.config('GET', 'maxmemory*')) as string[];
+      const flat = (await node.config('GET', 'maxmemory*', 'lazyfree-lazy-expire')) as string[];
       settings = new Map(flat.flatMap((v, i) => (i % 2 === 0 ? [[v, flat[i + 1]] as [string, string]] : [])));
     } catch (err) {
       log.warn('could not read the Redis eviction policy (CONFIG GET refused): make sure maxmemory-policy is noeviction', {
@@ -89,6 +92,13 @@ export async function checkEvictionPolicy(store: RedisStore, allowEviction: bool
         err,
       });
       continue;
+    }
+    if (settings.get('lazyfree-lazy-expire') === 'no') {
+      log.warn(
+        `Redis ${where} has lazyfree-lazy-expire no: when a big swarm expires, freeing its keys holds that master ` +
+          '(0.7 s measured for the index of 1,000,000 peers). Set lazyfree-lazy-expire yes',
+        { node: where },
+      );
     }
     const policy = settings.get('maxmemory-policy');
     const maxmemory = settings.get('maxmemory');

@@ -174,6 +174,8 @@ async function launch(dir: string, extra: string[], onPort?: number): Promise<St
     '--protected-mode', 'no',
     '--save', '',
     '--appendonly', 'no',
+    // as the README asks of production Redis (store.ts, checkRedisSettings)
+    '--lazyfree-lazy-expire', 'yes',
     '--dir', dir,
     ...extra.map((a) => a.replace('PORT', String(port))),
   ];

@@ -47,7 +47,7 @@ export async function startRedisContainer(
   if (kind === 'single') {
     const c = await new GenericContainer(image)
       .withExposedPorts(6379)
-      .withCommand(['redis-server', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'])
+      .withCommand(['redis-server', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--lazyfree-lazy-expire', 'yes'])
       .withWaitStrategy(Wait.forLogMessage('Ready to accept connections'))
       .withStartupTimeout(STARTUP_TIMEOUT_MS)
       .start();
@@ -65,7 +65,7 @@ export async function startRedisContainer(
     'set -e',
     ...ports.map(
       (p, i) =>
-        `redis-server --port ${p} --bind 0.0.0.0 --protected-mode no --save "" --appendonly no --dir /data` +
+        `redis-server --port ${p} --bind 0.0.0.0 --protected-mode no --save "" --appendonly no --lazyfree-lazy-expire yes --dir /data` +
         ` --cluster-enabled yes --cluster-config-file nodes-${p}.conf --cluster-node-timeout 2000` +
         ` --cluster-port ${17001 + i} --cluster-announce-ip 127.0.0.1 --daemonize yes`,
     ),
