@@ -1,6 +1,7 @@
 /*
  * The Lua scripts of the Redis store, loaded with ioredis defineCommand (sent by EVALSHA).
- * Both take the seven keys of one swarm, all with the hash tag {<info_hash hex>} (one slot):
+ * Both take the seven keys of one swarm, all with the hash tag {<info_hash hex>} (one slot), and
+ * derive the chunk keys of big pools from them (POOL_CHUNK):
  *   KEYS[1] m   the swarm header (HEADER_BYTES, big-endian, one struct.unpack: completed, last
  *               announce, peer lifetime, the TTL deadline of m, r4 and x; per pool n (peers),
  *               s (seeders), the earliest announce time of its peers (a lower bound), its purge
@@ -29,9 +30,10 @@
  * rebuilt it in a purge, 145 ms at 100,000):
  * - a peer is found by HGET of its id in x (O(1)); a small pool's addresses come with the header;
  * - a new peer takes slot n (a seeder: slot s, the first leecher moving to n): SETRANGE extends
- *   the strings, so they grow without a rebuild (but Redis reallocates a string of over 1 MB in
- *   1 MB steps, and a realloc that cannot grow in place copies it: at 1,000,000 peers, a 38 MB
- *   record string, one such SETRANGE took 120 ms, bench/redis-swarm.mjs);
+ *   the strings, so they grow without a rebuild; slots from POOL_CHUNK on live in chunk keys
+ *   (<key>.<c>, made whole when the pool enters them, deleted when it shrinks half a chunk
+ *   below), so no string passes ~156 kB (one 38 MB record string of 1,000,000 peers took 120 ms
+ *   to grow when jemalloc had to move it, bench/redis-swarm.mjs);
  * - a removed peer's hole is filled by the last seeder / last leecher (O(1) commands);
  * - expiry: a pool of at most SMALL peers is purged exactly (one pass over its records, the
  *   strings rebuilt in order) when its earliest time plus the lifetime is due, as before; a
