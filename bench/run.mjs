@@ -663,7 +663,7 @@ async function main() {
         report.swarm = parsed;
         process.stdout.write(`${swarmTable(parsed.rows)}\n`);
         process.stdout.write(
-          `\nRedis ${parsed.pinned ? 'on one core, this client on the other' : 'not pinned'}; per size one swarm loaded (a tenth of its peers, at most 1,000 a second of the run, dated to go due during the run, so the run purges them), then ${parsed.seconds} s of re-announces (numWant 50). ` +
+          `\n${parsed.pinned ? 'The Redis masters alone on one core (nice -20), the replicas and this client on the other' : 'Redis not pinned'}; per size one swarm loaded (a tenth of its peers, at most 1,000 a second of the run, dated to go due during the run, so the run purges them), then ${parsed.seconds} s of re-announces (numWant 50). ` +
             'Redis CPU = the masters\' CPU over the run ÷ announces; bytes = MEMORY USAGE of the swarm\'s keys ÷ peers; longest call = SLOWLOG (wall time: a call preempted on a busy machine counts; the probe is a do-nothing EVALSHA sent every 64th call beside the store\'s).\n',
         );
       }

@@ -143,34 +143,36 @@ local function at(k, o, w, i)
   local c = math.floor(i / CH)
   return k .. '.' .. c, (i - c * CH) * w
 end
--- slots [a, b) of a pool string, over as many chunks as they span; a chunk key read by a call
--- that did not probe (the fast path) answers TRYAGAIN when it is on another node
+-- bytes [a, b] of key; a chunk key (far) read by a call that did not probe (the fast path)
+-- answers TRYAGAIN when it is on another node
+local function getr(key, a, b, far)
+  if not far then return redis.call('GETRANGE', key, a, b) end
+  local v = redis.pcall('GETRANGE', key, a, b)
+  if type(v) == 'table' then moving() end
+  return v
+end
+local function rs1(k, o, w, a, e)
+  local key, off = at(k, o, w, a)
+  return getr(key, off, off + (e - a) * w - 1, a >= CH)
+end
+-- slots [a, b) of a pool string, over as many chunks as they span
 local function rs(k, o, w, a, b)
   if b <= a then return '' end
+  local e = math.min(b, (math.floor(a / CH) + 1) * CH)
+  -- (one chunk, as nearly always: no table)
+  if e == b then return rs1(k, o, w, a, b) end
   local parts = {}
   while a < b do
-    local e = math.min(b, (math.floor(a / CH) + 1) * CH)
-    local key, off = at(k, o, w, a)
-    local v
-    if a < CH then
-      v = redis.call('GETRANGE', key, off, off + (e - a) * w - 1)
-    else
-      v = redis.pcall('GETRANGE', key, off, off + (e - a) * w - 1)
-      if type(v) == 'table' then moving() end
-    end
-    if e == b and #parts == 0 then return v end
-    parts[#parts + 1] = v
+    parts[#parts + 1] = rs1(k, o, w, a, e)
     a = e
+    e = math.min(b, a + CH)
   end
   return table.concat(parts)
 end
 -- bytes [r, r + l) of slot i
 local function rb(k, o, w, i, r, l)
   local key, off = at(k, o, w, i)
-  if i < CH then return redis.call('GETRANGE', key, off + r, off + r + l - 1) end
-  local v = redis.pcall('GETRANGE', key, off + r, off + r + l - 1)
-  if type(v) == 'table' then moving() end
-  return v
+  return getr(key, off + r, off + r + l - 1, i >= CH)
 end
 -- writes v at byte r of slot i
 local function ws(k, o, w, i, r, v)
