@@ -35,6 +35,11 @@ const FD_LIMIT = 1024;
 const HEADERS_TIMEOUT_MS = 1500;
 /** Resident memory the gateway must be back under after every case. */
 const RSS_BOUND = 400 * 1024 * 1024;
+/**
+ * TRACKER_MAX_PEERS_PER_SWARM of the gateway under test: above the Redis store's chunk size
+ * (POOL_CHUNK, 4,096 slots), so the swarm grown to it has pools in chunk keys.
+ */
+const SWARM_CAP = 5000;
 /** Descriptors above the idle baseline allowed after a case (Redis reconnects, timers). */
 const FD_SLACK = 24;
 
@@ -48,6 +53,7 @@ const gatewayEnv = (): Record<string, string> => ({
   // release their sockets, not that the inactivity timeout eventually does
   TRACKER_HTTP_IDLE_TIMEOUT_MS: '10000',
   TRACKER_LOG_LEVEL: 'error',
+  TRACKER_MAX_PEERS_PER_SWARM: String(SWARM_CAP),
 });
 
 function fdCount(gw: GatewayProcess): number {
@@ -317,6 +323,41 @@ function hostileCases(env: () => Record<string, string>): void {
     const d = await deltas(gw, before);
     assert.equal(d['tracker_peers_refused_total{reason="address-full"}'], PEERS - stored, `${stored} of ${PEERS} peers stored`);
     await assertRecovered(gw, baselineFds, 'one swarm grown from one address');
+  });
+
+  it(`one swarm grown to its cap (${SWARM_CAP} peers) from 100 addresses over UDP: every announce answered, the rest refused and counted`, async () => {
+    const ADDRESSES = 100;
+    const PER_ADDRESS = 55; // under TRACKER_MAX_PEERS_PER_ADDRESS (64): only the swarm's cap refuses
+    const before = await snapshot(gw, ['tracker_peers_refused_total{reason="swarm-full"}']);
+    const infoHash = randomBytes(20);
+    let answered = 0;
+    for (let a = 0; a < ADDRESSES; a++) {
+      // a connection ID is bound to its source address: each address connects first
+      const c = await udpCounter(`127.0.${2 + Math.floor(a / 250)}.${1 + (a % 250)}`);
+      const wait = async (n: number) => {
+        const deadline = Date.now() + 5000;
+        while (c.replies.length < n && Date.now() < deadline) await sleep(2);
+      };
+      c.socket.send(udpConnectPacket(7), gw.udpPort, HOST);
+      await wait(1);
+      assert.equal(c.replies[0]?.readUInt32BE(0), 0, 'connect reply');
+      const cid = c.replies[0].subarray(8, 16);
+      for (let i = 0; i < PER_ADDRESS; i++) {
+        c.socket.send(udpAnnouncePacket({ connectionId: cid, transactionId: i, infoHash, peerId: randomBytes(20), port: 1000 + i, numWant: 50 }), gw.udpPort, HOST);
+      }
+      await wait(1 + PER_ADDRESS);
+      c.socket.close();
+      const announces = c.replies.slice(1);
+      assert.ok(announces.every((r) => r.readUInt32BE(0) === 1), 'every reply is an announce reply');
+      answered += announces.length;
+    }
+    assert.equal(answered, ADDRESSES * PER_ADDRESS);
+    const scrape = await httpGet(gw.httpPort, `/scrape?info_hash=${[...infoHash].map((b) => '%' + b.toString(16).padStart(2, '0')).join('')}`);
+    const m = /10:incompletei(\d+)e/.exec(scrape.body.toString('latin1'));
+    assert.equal(Number(m?.[1]), SWARM_CAP, `scrape: ${scrape.body.toString('latin1')}`);
+    const d = await deltas(gw, before);
+    assert.equal(d['tracker_peers_refused_total{reason="swarm-full"}'], ADDRESSES * PER_ADDRESS - SWARM_CAP);
+    await assertRecovered(gw, baselineFds, 'one swarm grown to its cap');
   });
 
   it(`thousands of idle and slowloris HTTP connections: capped below the fd limit (${FD_LIMIT}), all released`, async () => {
