@@ -75,7 +75,7 @@ export async function openStore(config: GatewayConfig, log: Logger = silentLogge
  * denies it), the policy cannot be read: that is logged, and the gateway starts.
  * Also warns when a master frees expired keys in its main thread (lazyfree-lazy-expire no): the
  * index hash of a swarm of 1,000,000 peers that goes idle and expires then holds the master for
- * most of a second (0.7 s measured for a 2,000,000-field hash), every swarm of it waiting.
+ * most of a second (0.75 s measured freeing a hash of 2,300,000 fields), every swarm of it waiting.
  */
 export async function checkRedisSettings(store: RedisStore, allowEviction: boolean, log: Logger): Promise<void> {
   const client = store.client;
@@ -84,7 +84,8 @@ export async function checkRedisSettings(store: RedisStore, allowEviction: boole
     const where = `${node.options.host}:${node.options.port}`;
     let settings: Map<string, string>;
     try {
-      const flat = (await node.config('GET', 'maxmemory*', 'lazyfree-lazy-expire')) as string[];
+      // (one parameter per CONFIG GET: Redis before 7.0 takes no more)
+      const flat = [...((await node.config('GET', 'maxmemory*')) as string[]), ...((await node.config('GET', 'lazyfree-lazy-expire')) as string[])];
       settings = new Map(flat.flatMap((v, i) => (i % 2 === 0 ? [[v, flat[i + 1]] as [string, string]] : [])));
     } catch (err) {
       log.warn('could not read the Redis eviction policy (CONFIG GET refused): make sure maxmemory-policy is noeviction', {
@@ -96,7 +97,7 @@ export async function checkRedisSettings(store: RedisStore, allowEviction: boole
     if (settings.get('lazyfree-lazy-expire') === 'no') {
       log.warn(
         `Redis ${where} has lazyfree-lazy-expire no: when a big swarm expires, freeing its keys holds that master ` +
-          '(0.7 s measured for the index of 1,000,000 peers). Set lazyfree-lazy-expire yes',
+          '(0.75 s measured freeing a hash of 2,300,000 fields, the index of about 1,150,000 peers). Set lazyfree-lazy-expire yes',
         { node: where },
       );
     }
