@@ -17,6 +17,7 @@
 // 10,000 took over 1 ms, the store's and the probe's), the due peers still
 // counted at the end, and the same run's do-nothing EVALSHA as reference.
 // Env: BENCH_SWARM_SIZES=50,10000,100000,1000000  BENCH_SWARM_SECONDS=10  BENCH_INFLIGHT=256
+//      BENCH_SWARM_DUE_PER_S=1000 (peers going due per second of the run; 0: none, re-announces only)
 //      BENCH_JSON=1 (one JSON line of the rows on stdout)
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -31,7 +32,7 @@ const SECONDS = Number(process.env.BENCH_SWARM_SECONDS ?? 10);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 256);
 const LIFETIME_MS = 30 * 60 * 1000;
 const SLOW_US = 200;
-const DUE_PER_S = 1000;
+const DUE_PER_S = Number(process.env.BENCH_SWARM_DUE_PER_S ?? 1000);
 
 const PROBE_LUA = 'return 1';
 /** sha1 of PROBE_LUA, a do-nothing script called now and then beside the load (the noise probe) */
