@@ -33,6 +33,16 @@ const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 256);
 const LIFETIME_MS = 30 * 60 * 1000;
 const SLOW_US = 200;
 const DUE_PER_S = Number(process.env.BENCH_SWARM_DUE_PER_S ?? 1000);
+/**
+ * BENCH_SWARM_CHURN=f (e.g. 0.1): the same joins and expiries per announce at every size, the 50
+ * peers included. Each announce moves a simulated clock on by interval ÷ n (interval = lifetime ÷
+ * 2), so each of the n members re-announces once per interval, in turn; every (1/f)-th announce a
+ * new peer takes a member's place (the old one leaves silently and expires a lifetime after its
+ * last announce), and the load adds f · n peers that left in the interval before, so expiries run
+ * at f per announce from the start. Without it (0, the default), only big swarms have peers going
+ * due (DUE_PER_S), which the 50-peer reference hardly has.
+ */
+const CHURN = Number(process.env.BENCH_SWARM_CHURN ?? 0);
 
 const PROBE_LUA = 'return 1';
 /** sha1 of PROBE_LUA, a do-nothing script called now and then beside the load (the noise probe) */
@@ -75,13 +85,21 @@ async function measure(server, peers) {
     await m.slowlog('RESET');
   }
   const infoHash = randomBytes(20);
+  // churn: small sizes run as several swarms of that size, taken in turn, so that the calls in
+  // flight at once span a small part of each swarm's simulated interval (else a swarm's clock
+  // would run out of order by more than a lifetime)
+  const swarms = CHURN > 0 ? Math.max(1, Math.ceil((4 * INFLIGHT) / peers)) : 1;
+  const hashes = [infoHash, ...Array.from({ length: swarms - 1 }, () => randomBytes(20))];
   probeSha = await masters[0].script('LOAD', PROBE_LUA);
   for (const m of masters.slice(1)) await m.script('LOAD', PROBE_LUA);
   const probeKey = store.swarmKeys(infoHash)[0];
   // every 64th call, a do-nothing EVALSHA on the swarm's node beside the store's
   const probe = (i) => (i % 64 === 0 ? store.client.evalsha(probeSha, 1, probeKey) : undefined);
-  const ids = randomBytes(20 * peers);
-  const addrs = randomBytes(6 * peers);
+  // (churn: per swarm, room for its leavers and the run's joins; swarm s has ids [s · cap, (s + 1) · cap))
+  const leavers = CHURN > 0 ? Math.ceil(CHURN * peers) : 0;
+  const cap = CHURN > 0 ? peers + leavers + Math.ceil((CHURN * 60_000 * SECONDS) / swarms) : peers;
+  const ids = randomBytes(20 * cap * swarms);
+  const addrs = randomBytes(6 * cap * swarms);
   // peers that go due during the run, one in ten and at most DUE_PER_S a second of it, their expiry
   // spread over the run: about one removal per 10 announces at this client's pace (a real swarm
   // sees about interval ÷ mean stay, 0.1-0.3)
@@ -90,7 +108,7 @@ async function measure(server, peers) {
   const dueAt = (i) => t0 - LIFETIME_MS + 2000 + ((i / 10) * SECONDS * 1000) / dueCount;
   const t0 = Date.now();
   const req = (i, numWant, event, now) => ({
-    infoHash,
+    infoHash: hashes[Math.floor(i / cap)],
     peerId: ids.subarray(20 * i, 20 * i + 20),
     family: 4,
     addr: addrs.subarray(6 * i, 6 * i + 6),
@@ -106,7 +124,15 @@ async function measure(server, peers) {
   });
   const before = await nodesSnapshot(masters);
   const l0 = Date.now();
-  await drive(peers, INFLIGHT, (i) => Promise.all([probe(i), store.announce(req(i, 0, 'started', due(i) ? dueAt(i) : t0))]));
+  // churn: the n members announced over the last interval, the f · n leavers over the one before
+  const interval = LIFETIME_MS / 2;
+  const tick = interval / peers;
+  const loadAt = (p) => (CHURN > 0 ? (p < peers ? t0 - interval + p * tick : t0 - 2 * interval + ((p - peers) * interval) / leavers) : due(p) ? dueAt(p) : t0);
+  const perSwarm = peers + leavers;
+  await drive(perSwarm * swarms, INFLIGHT, (x) => {
+    const i = Math.floor(x / perSwarm) * cap + (x % perSwarm);
+    return Promise.all([probe(x), store.announce(req(i, 0, 'started', loadAt(x % perSwarm)))]);
+  });
   const loadS = (Date.now() - l0) / 1000;
   const loaded = await nodesSnapshot(masters);
   const loadLongest = await longestCalls(masters);
@@ -122,7 +148,7 @@ async function measure(server, peers) {
   const loadForks = await forks();
   // the swarm's own keys (used_memory also moves with the replication buffers and the like)
   // (every key of the swarm: the declared ones and the pools' chunk keys, '<key>.<n>')
-  const stem = store.swarmKeys(infoHash)[0].slice(0, -1);
+  const stem = swarms > 1 ? 'sw:' : store.swarmKeys(infoHash)[0].slice(0, -1);
   let keyBytes = 0;
   for (const m of masters) {
     let cursor = '0';
@@ -140,6 +166,22 @@ async function measure(server, peers) {
     const j = (k * 7919) % live;
     return Math.floor(j / 9) * 10 + 1 + (j % 9);
   };
+  // churn: swarm k % swarms takes announce k, its kk-th; its member j = kk % n announces at
+  // kk = j, j + n, …; every (1/f)-th is a newcomer's
+  const members = Array.from({ length: swarms }, (_, sw) => Int32Array.from({ length: peers }, (_, j) => sw * cap + j));
+  const nextId = Array.from({ length: swarms }, (_, sw) => sw * cap + perSwarm);
+  const every = CHURN > 0 ? Math.max(1, Math.round(1 / CHURN)) : 0;
+  const next = (k) => {
+    if (CHURN === 0) return [Math.min(order(k), peers - 1), 'none', t0 + 2000 + (Date.now() - r0)];
+    const sw = k % swarms;
+    const kk = Math.floor(k / swarms);
+    const j = kk % peers;
+    if (kk % every === every - 1 && nextId[sw] < (sw + 1) * cap) {
+      members[sw][j] = nextId[sw]++;
+      return [members[sw][j], 'started', t0 + kk * tick];
+    }
+    return [members[sw][j], 'none', t0 + kk * tick];
+  };
   const start = await nodesSnapshot(masters);
   const r0 = Date.now();
   let returned = 0;
@@ -148,7 +190,8 @@ async function measure(server, peers) {
     INFLIGHT,
     async (k) => {
       probe(k);
-      const r = await store.announce(req(Math.min(order(k), peers - 1), 50, 'none', t0 + 2000 + (Date.now() - r0)));
+      const [i, event, now] = next(k);
+      const r = await store.announce(req(i, 50, event, now));
       returned += r.peers.length / 6;
     },
     r0 + SECONDS * 1000,
@@ -156,23 +199,41 @@ async function measure(server, peers) {
   const runS = (Date.now() - r0) / 1000;
   const end = await nodesSnapshot(masters);
   const runLongest = await longestCalls(masters);
-  const [entry] = await store.scrape([infoHash], t0 + 2000 + (Date.now() - r0));
+  // churn, per swarm at the end (its kk-th announce): leaver m went due at kk = m · every; a member
+  // replaced at kk had last announced at kk - n, so it goes due at kk + n
+  const churnEnd = (() => {
+    if (CHURN === 0) return { live: 0, due: 0 };
+    const kkEnd = Math.floor(announces / swarms);
+    const joins = Math.floor(kkEnd / every);
+    const leaversDue = Math.min(leavers, Math.floor(kkEnd / every) + 1);
+    const replacedDue = Math.max(0, Math.floor((kkEnd - peers) / every));
+    return { live: peers + (leavers - leaversDue) + (joins - replacedDue), due: leaversDue + replacedDue };
+  })();
+  const entries = await store.scrape(hashes, CHURN > 0 ? t0 + Math.floor(announces / swarms) * tick : t0 + 2000 + (Date.now() - r0));
+  const entry = { complete: 0, incomplete: 0 };
+  for (const e of entries) {
+    entry.complete += e.complete;
+    entry.incomplete += e.incomplete;
+  }
   const ref = await trivialEvalshaCost(store.client, masters, { torrents: 1, seconds: Math.min(SECONDS, 3), inflight: INFLIGHT });
   await store.close();
   return {
     peers,
-    loadPerS: Math.round(peers / loadS),
+    loadPerS: Math.round((perSwarm * swarms) / loadS),
     announcesPerS: Math.round(announces / runS),
     cpuUsPerAnnounce: ((end.cpu - start.cpu) * 1e6) / announces,
-    bytesPerPeer: keyBytes / peers,
-    usedMemoryPerPeer: (loaded.mem - before.mem) / peers,
+    bytesPerPeer: keyBytes / (perSwarm * swarms),
+    usedMemoryPerPeer: (loaded.mem - before.mem) / (perSwarm * swarms),
     loadLongestUs: loadLongest.us,
     loadLongestCommand: loadLongest.command,
     runLongestUs: runLongest.us,
     runLongestCommand: runLongest.command,
     meanPeersReturned: returned / announces,
-    dueLeft: entry.complete + entry.incomplete - (peers - dueCount),
-    due: dueCount,
+    // (due: the peers that went due during the run; dueLeft: those still counted at the end)
+    dueLeft: entry.complete + entry.incomplete - (CHURN > 0 ? swarms * churnEnd.live : peers - dueCount),
+    due: CHURN > 0 ? swarms * churnEnd.due : dueCount,
+    churn: CHURN,
+    swarms,
     trivialCpuUs: ref.cpuUs,
     loadForks,
     // the slowest calls of the store: µs, command and keys, unix time
@@ -226,7 +287,7 @@ async function main() {
     if (process.env.BENCH_JSON === '1') {
       console.log(JSON.stringify({ pinned, seconds: SECONDS, rows }));
     } else {
-      console.log(`\nRedis store, one swarm (local 3-master cluster; ${pinned ? 'masters on core 0 at nice -20, replicas and client on core 1' : 'not pinned'}; ${SECONDS} s of re-announces, numWant 50; a tenth of the peers, at most 1,000 a second, going due during the run)\n`);
+      console.log(`\nRedis store, one swarm (local 3-master cluster; ${pinned ? 'masters on core 0 at nice -20, replicas and client on core 1' : 'not pinned'}; ${SECONDS} s of re-announces, numWant 50; ${CHURN > 0 ? `churn ${CHURN}: as many joins and expiries per announce at every size, on a simulated clock (interval ÷ n per announce); sizes under ${4 * INFLIGHT} as several swarms of that size, in turn` : `a tenth of the peers, at most ${DUE_PER_S.toLocaleString('en')} a second, going due during the run`})\n`);
       console.log(swarmTable(rows));
     }
   } finally {
