@@ -641,29 +641,38 @@ async function main() {
       report.swarm = { skipped: 'redis-server not found' };
       process.stdout.write('skipped: redis-server not found (Debian: apt-get install redis-server)\n');
     } else {
-      process.stderr.write('\nbench: swarm mode (node bench/redis-swarm.mjs)\n');
-      const run = spawnSync(process.execPath, [join(benchDir, 'redis-swarm.mjs')], {
-        cwd: root,
-        encoding: 'utf8',
-        env: { ...env, BENCH_JSON: '1', REDIS_TEST_PROVIDER: 'local', REDIS_CLUSTER_NODES: '' },
-        stdio: ['ignore', 'pipe', 'inherit'],
-        timeout: 3_600_000,
-      });
-      let parsed = null;
-      try {
-        parsed = JSON.parse(run.stdout.trim().split('\n').pop());
-      } catch {
-        // reported below
-      }
-      if (!parsed) {
-        failed = true;
-        report.swarm = { error: String(run.error ?? `exit ${run.status}`) };
-        process.stdout.write(`failed: ${report.swarm.error}\n`);
-      } else {
-        report.swarm = parsed;
-        process.stdout.write(`${swarmTable(parsed.rows)}\n`);
+      // twice: as the series always ran (a tenth of a big swarm's peers going due), and with the
+      // same churn per announce at every size (BENCH_SWARM_CHURN, the 50-peer reference included)
+      report.swarm = {};
+      for (const [name, churn] of [['due', '0'], ['churn', '0.1']]) {
+        process.stderr.write(`\nbench: swarm mode, ${name} (node bench/redis-swarm.mjs, BENCH_SWARM_CHURN=${churn})\n`);
+        const run = spawnSync(process.execPath, [join(benchDir, 'redis-swarm.mjs')], {
+          cwd: root,
+          encoding: 'utf8',
+          env: { ...env, BENCH_JSON: '1', BENCH_SWARM_CHURN: churn, REDIS_TEST_PROVIDER: 'local', REDIS_CLUSTER_NODES: '' },
+          stdio: ['ignore', 'pipe', 'inherit'],
+          timeout: 3_600_000,
+        });
+        let parsed = null;
+        try {
+          parsed = JSON.parse(run.stdout.trim().split('\n').pop());
+        } catch {
+          // reported below
+        }
+        if (!parsed) {
+          failed = true;
+          report.swarm[name] = { error: String(run.error ?? `exit ${run.status}`) };
+          process.stdout.write(`failed: ${report.swarm[name].error}\n`);
+          continue;
+        }
+        report.swarm[name] = parsed;
+        const workload =
+          churn === '0'
+            ? 'per size one swarm loaded (a tenth of its peers, at most 1,000 a second of the run, dated to go due during the run, so the run purges them)'
+            : `per size a swarm (small sizes as several swarms of that size, taken in turn) on a simulated clock: a tenth of the announces are new peers replacing members that leave silently and expire, at every size alike`;
+        process.stdout.write(`\n${name === 'due' ? '' : '### The same with equal churn at every size\n\n'}${swarmTable(parsed.rows)}\n`);
         process.stdout.write(
-          `\n${parsed.pinned ? 'The Redis masters alone on one core (nice -20), the replicas and this client on the other' : 'Redis not pinned'}; per size one swarm loaded (a tenth of its peers, at most 1,000 a second of the run, dated to go due during the run, so the run purges them), then ${parsed.seconds} s of re-announces (numWant 50). ` +
+          `\n${parsed.pinned ? 'The Redis masters alone on one core (nice -20), the replicas and this client on the other' : 'Redis not pinned'}; ${workload}, then ${parsed.seconds} s of announces (numWant 50). ` +
             'Redis CPU = the masters\' CPU over the run ÷ announces; bytes = MEMORY USAGE of the swarm\'s keys ÷ peers; longest call = SLOWLOG (wall time: a call preempted on a busy machine counts; the probe is a do-nothing EVALSHA sent every 64th call beside the store\'s).\n',
         );
       }
