@@ -476,6 +476,15 @@ function table(runs) {
   return rows.join('\n');
 }
 
+/** The JSON object on the last line of a child's output, or null (the caller reports the failure). */
+function lastJsonLine(text) {
+  try {
+    return JSON.parse(text.trim().split('\n').pop());
+  } catch {
+    return null;
+  }
+}
+
 async function main() {
   const goVersion = checkTools();
   if (os.cpus().length < 2) process.stderr.write('bench: WARNING: fewer than two CPUs; figures will be meaningless\n');
@@ -566,12 +575,7 @@ async function main() {
       timeout: 600_000,
       killSignal: 'SIGKILL',
     });
-    let parsed = null;
-    try {
-      parsed = JSON.parse(heap.stdout.trim().split('\n').pop());
-    } catch {
-      // reported below
-    }
+    const parsed = lastJsonLine(heap.stdout);
     if (!parsed) {
       failed = true;
       report.heap = { error: (heap.stderr || String(heap.error ?? `exit ${heap.status}`)).trim() };
@@ -600,12 +604,7 @@ async function main() {
       timeout: 900_000,
       killSignal: 'SIGKILL',
     });
-    let parsed = null;
-    try {
-      parsed = JSON.parse(run.stdout.trim().split('\n').pop());
-    } catch {
-      // reported below
-    }
+    const parsed = lastJsonLine(run.stdout);
     report.memorySeries = parsed ?? { error: (run.stderr || String(run.error ?? `exit ${run.status}`)).trim() };
     process.stdout.write('\n## In-memory store, one swarm (p50 per announce, ×: ratio to 50 peers)\n\n');
     if (parsed === null || run.status !== 0) failed = true;
@@ -653,12 +652,7 @@ async function main() {
           stdio: ['ignore', 'pipe', 'inherit'],
           timeout: 3_600_000,
         });
-        let parsed = null;
-        try {
-          parsed = JSON.parse(run.stdout.trim().split('\n').pop());
-        } catch {
-          // reported below
-        }
+        const parsed = lastJsonLine(run.stdout);
         if (!parsed) {
           failed = true;
           report.swarm[name] = { error: String(run.error ?? `exit ${run.status}`) };
