@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo } from 'node:dgram';
-import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { encodeUdpConnectRequest } from '@peertracker/protocol';
 import { MemoryStore, TrackerLogic, type StoreAnnounce, type StoreAnnounceResult } from '@peertracker/tracker';
@@ -16,7 +15,7 @@ import { loadConfig } from './config';
 import { ConnectionIds } from './connection-id';
 import { silentLogger } from './log';
 import { GatewayMetrics } from './metrics';
-import { announcePath, httpGet, percentEncode, udpAnnouncePacket, udpConnect, udpConnectPacket, udpScrapePacket } from './testing/clients';
+import { announcePath, httpGet, openRaw, percentEncode, udpAnnouncePacket, udpConnect, udpConnectPacket, udpScrapePacket } from './testing/clients';
 import { UdpFrontend } from './udp-frontend';
 
 const SECRET = 'test-secret-shared-by-every-replica-0123456789';
@@ -214,22 +213,6 @@ describe('refusals', () => {
   });
 });
 
-/** Opens a TCP connection that never closes its side on its own (a hostile client). */
-function openRaw(port: number, from?: string): Promise<{ socket: Socket; received: Buffer[]; ended: Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true, localAddress: from });
-    const received: Buffer[] = [];
-    socket.on('data', (b: Buffer) => received.push(b));
-    const ended = new Promise<void>((r) => {
-      socket.once('end', () => r());
-      socket.once('close', () => r());
-    });
-    socket.once('error', () => {});
-    socket.once('connect', () => resolve({ socket, received, ended }));
-    socket.once('error', reject);
-  });
-}
-
 describe('HTTP connection limits', () => {
   it('answers 408 to connections that send no complete headers in time, and releases them', async () => {
     const gw = await createGateway(
@@ -241,7 +224,7 @@ describe('HTTP connection limits', () => {
       // half of them trickle a header line (slowloris), half send nothing
       for (const c of clients.slice(0, 5)) c.socket.write('GET /announce HTTP/1.1\r\nX-a: ');
       assert.ok(gw.metrics.httpConnections >= 10, `open: ${gw.metrics.httpConnections}`);
-      await Promise.all(clients.map((c) => c.ended));
+      await Promise.all(clients.map((c) => c.closed));
       for (const c of clients) assert.match(Buffer.concat(c.received).toString(), /^HTTP\/1\.1 408 /);
       // The clients never close their side: the gateway must have destroyed its sockets anyway.
       await eventually(
@@ -257,35 +240,25 @@ describe('HTTP connection limits', () => {
     }
   });
 
-  it('destroys a connection after answering malformed HTTP with 400', async () => {
-    const gw = await createGateway(config());
-    const c = await openRaw(gw.httpPort);
-    try {
-      c.socket.write('NOT HTTP AT ALL\r\n\r\n');
-      await c.ended;
-      assert.match(Buffer.concat(c.received).toString(), /^HTTP\/1\.1 400 /);
-      await eventually(3000, () => gw.metrics.httpConnections === 0, () => `open: ${gw.metrics.httpConnections}`);
-      assert.equal(gw.metrics.httpDroppedMalformed.value, 1);
-    } finally {
-      c.socket.destroy();
-      await gw.close();
-    }
-  });
-
-  it('answers 431 to oversized headers and destroys the connection', async () => {
-    const gw = await createGateway(config());
-    const c = await openRaw(gw.httpPort);
-    try {
-      c.socket.write(`GET /announce HTTP/1.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
-      await c.ended;
-      assert.match(Buffer.concat(c.received).toString(), /^HTTP\/1\.1 431 /);
-      await eventually(3000, () => gw.metrics.httpConnections === 0, () => `open: ${gw.metrics.httpConnections}`);
-      assert.equal(gw.metrics.httpDroppedMalformed.value, 1);
-    } finally {
-      c.socket.destroy();
-      await gw.close();
-    }
-  });
+  for (const [what, request, status] of [
+    ['destroys a connection after answering malformed HTTP with 400', 'NOT HTTP AT ALL\r\n\r\n', 400],
+    ['answers 431 to oversized headers and destroys the connection', `GET /announce HTTP/1.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+  ] as const) {
+    it(what, async () => {
+      const gw = await createGateway(config());
+      const c = await openRaw(gw.httpPort);
+      try {
+        c.socket.write(request);
+        await c.closed;
+        assert.match(Buffer.concat(c.received).toString(), new RegExp(`^HTTP/1\\.1 ${status} `));
+        await eventually(3000, () => gw.metrics.httpConnections === 0, () => `open: ${gw.metrics.httpConnections}`);
+        assert.equal(gw.metrics.httpDroppedMalformed.value, 1);
+      } finally {
+        c.socket.destroy();
+        await gw.close();
+      }
+    });
+  }
 
   it('refuses connections beyond TRACKER_HTTP_MAX_CONNECTIONS (counted) and serves again once they go', async () => {
     const gw = await createGateway(
@@ -301,10 +274,10 @@ describe('HTTP connection limits', () => {
       await eventually(2000, () => gw.metrics.httpConnections === 5, () => `open: ${gw.metrics.httpConnections}`);
       const extra = await openRaw(gw.httpPort);
       clients.push(extra);
-      await extra.ended; // closed by the gateway at once, without a byte
+      await extra.closed; // closed by the gateway at once, without a byte
       assert.equal(Buffer.concat(extra.received).length, 0);
       assert.equal(gw.metrics.httpDroppedMaxConnections.value, 1);
-      await Promise.all(clients.map((c) => c.ended));
+      await Promise.all(clients.map((c) => c.closed));
       await eventually(3000, () => gw.metrics.httpConnections === 0, () => `open: ${gw.metrics.httpConnections}`);
       assert.equal((await httpGet(gw.httpPort, '/health')).status, 200);
     } finally {
@@ -323,7 +296,7 @@ describe('HTTP connection limits', () => {
         for (let i = 0; i < 6; i++) clients.push(await openRaw(gw.httpPort, '127.0.0.1'));
         if (!trusted) {
           // the fifth and sixth are closed by the gateway at once, without a byte
-          await Promise.all(clients.slice(4).map((c) => c.ended));
+          await Promise.all(clients.slice(4).map((c) => c.closed));
           assert.equal(Buffer.concat(clients.slice(4).flatMap((c) => c.received)).length, 0);
           assert.equal(gw.metrics.httpDroppedPerIp.value, 2);
           await eventually(2000, () => gw.metrics.httpConnections === 4, () => `open: ${gw.metrics.httpConnections}`);
@@ -332,12 +305,12 @@ describe('HTTP connection limits', () => {
         const other = await openRaw(gw.httpPort, '127.0.0.2');
         clients.push(other);
         other.socket.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-        await other.ended;
+        await other.closed;
         assert.match(Buffer.concat(other.received).toString(), /^HTTP\/1\.1 200 /);
         // the first four (all six from a trusted proxy) still work
         const kept = clients.slice(0, trusted ? 6 : 4);
         for (const c of kept) c.socket.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-        await Promise.all(kept.map((c) => c.ended));
+        await Promise.all(kept.map((c) => c.closed));
         for (const c of kept) assert.match(Buffer.concat(c.received).toString(), /^HTTP\/1\.1 200 /);
         if (trusted) assert.equal(gw.metrics.httpDroppedPerIp.value, 0);
         // once they are gone the source gets its share again
@@ -355,7 +328,7 @@ describe('HTTP connection limits', () => {
     const c = await openRaw(gw.httpPort);
     try {
       c.socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
-      await c.ended;
+      await c.closed;
       assert.match(Buffer.concat(c.received).toString(), /^HTTP\/1\.1 200 /);
       await eventually(3000, () => gw.metrics.httpConnections === 0, () => `open: ${gw.metrics.httpConnections}`);
       assert.equal(gw.metrics.httpDroppedIdle.value, 1);

@@ -18,10 +18,9 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from '@peertracker/redis-store/dist/testing';
-import { announcePath, httpGet, udpAnnouncePacket, udpConnect, udpConnectPacket, udpScrapePacket } from './testing/clients';
+import { announcePath, httpGet, openRaw, udpAnnouncePacket, udpConnect, udpConnectPacket, udpScrapePacket } from './testing/clients';
 import { HOST, alive, sleep, startGateway, stopGateway, type GatewayProcess } from './testing/gateway-process';
 import { rawUdpUnavailable, sendSpoofedUdp } from './testing/raw-udp';
 
@@ -135,22 +134,6 @@ async function sendAll(socket: UdpSocket, port: number, packets: Buffer[], inFli
     );
     await sleep(2);
   }
-}
-
-/** Opens a TCP connection to the gateway that never closes its side on its own. */
-function openRaw(port: number, from?: string): Promise<{ socket: Socket; received: Buffer[]; closed: Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: HOST, port, allowHalfOpen: true, localAddress: from });
-    const received: Buffer[] = [];
-    socket.on('data', (b: Buffer) => received.push(b));
-    const closed = new Promise<void>((r) => {
-      socket.once('end', () => r());
-      socket.once('close', () => r());
-    });
-    socket.on('error', () => {});
-    socket.once('connect', () => resolve({ socket, received, closed }));
-    socket.once('error', reject);
-  });
 }
 
 const rawSkip = (): string | false => {

@@ -1,5 +1,6 @@
 import { createSocket } from 'node:dgram';
 import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 
 /** Minimal tracker clients for tests: raw paths in, raw bytes out. */
 
@@ -140,4 +141,23 @@ export async function udpConnect(port: number, host = '127.0.0.1'): Promise<Buff
     throw new Error(`bad connect reply: ${reply?.toString('hex')}`);
   }
   return reply.subarray(8, 16);
+}
+
+/**
+ * Opens a TCP connection that never closes its side on its own (as a hostile client does), from
+ * `from` when given; `closed` settles when the server ends or closes it.
+ */
+export function openRaw(port: number, from?: string, host = '127.0.0.1'): Promise<{ socket: Socket; received: Buffer[]; closed: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, allowHalfOpen: true, localAddress: from });
+    const received: Buffer[] = [];
+    socket.on('data', (b: Buffer) => received.push(b));
+    const closed = new Promise<void>((r) => {
+      socket.once('end', () => r());
+      socket.once('close', () => r());
+    });
+    socket.on('error', () => {});
+    socket.once('connect', () => resolve({ socket, received, closed }));
+    socket.once('error', reject);
+  });
 }
