@@ -10,7 +10,7 @@ import { prng, runStoreConformance } from '@peertracker/tracker/dist/store-confo
 import type { Redis } from 'ioredis';
 import type { StoreAnnounceResult } from '@peertracker/tracker';
 import { createRedisStore, type RedisStore, type RedisStoreOptions, type RedisTarget } from './redis-store';
-import { BOUND_BLOCK, POOL_CHUNK, SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
+import { BOUND_BLOCK, HEADER_BYTES, INDEX_MERGE, INDEX_SHARDS, INDEX_SPLIT, POOL_CHUNK, SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from './testing';
 
 const servers: Partial<Record<'single' | 'cluster', RedisTestServer>> = {};
@@ -190,7 +190,7 @@ async function bigSwarmExact(store: RedisStore, chunk: number, shrink = false): 
       check(r, p, false, what);
     }
   }
-  const chunkKeys = async () => (await keysOf(store, infoHash)).filter((k) => /\.\d+$/.test(k)).sort();
+  const chunkKeys = async () => (await keysOf(store, infoHash)).filter((k) => /\.\d+$/.test(k) && !k.startsWith(`${x}.`)).sort();
   // the chunk keys of a pool of n peers that grew to n
   const expected = (family: 4 | 6, n: number) => {
     const [pk, rk] = family === 4 ? [m, r4] : [p6, r6];
@@ -224,17 +224,18 @@ async function bigSwarmExact(store: RedisStore, chunk: number, shrink = false): 
   const live = peers.filter((q) => q.live);
   const at = (base: string, off: number, size: number, slot: number): [string, number] =>
     slot < chunk ? [base, off + slot * size] : [`${base}.${Math.floor(slot / chunk)}`, (slot % chunk) * size];
+  const index = await indexOf(store, infoHash);
   for (const p of live) {
     const [pk, rk] = p.family === 4 ? [m, r4] : [p6, r6];
-    const [off, size] = p.family === 4 ? [76, 6] : [0, 18];
-    const slot = Number(await store.client.hget(x, p.family === 4 ? p.id : Buffer.concat([p.id, Buffer.from([6])])));
+    const [off, size] = p.family === 4 ? [HEADER_BYTES, 6] : [0, 18];
+    const slot = Number(index.get((p.family === 4 ? p.id : Buffer.concat([p.id, Buffer.from([6])])).toString('hex')));
     const [rkey, ro] = at(rk, 0, 38, slot);
     assert.deepEqual(await store.client.getrangeBuffer(rkey, ro + 18, ro + 37), p.id);
     const [pkey, po] = at(pk, off, size, slot);
     assert.deepEqual(await store.client.getrangeBuffer(pkey, po, po + size - 1), p.addr);
   }
   const ips = new Set(live.map((q) => `${q.family}${ipOf(q)}`));
-  assert.equal(await store.client.hlen(x), live.length + ips.size);
+  assert.equal(index.size, live.length + ips.size);
   // every key of the swarm, chunks included, expires
   for (const k of await keysOf(store, infoHash)) assert.ok((await store.client.pttl(k)) > 0, `${k} has no TTL`);
 }
@@ -264,6 +265,30 @@ async function expiredNeverReturned(store: RedisStore, n = 10 * SMALL_POOL): Pro
   assert.equal(last?.peers.length, 50 * 6);
   const [e] = await store.scrape([infoHash], now);
   assert.equal(e.incomplete, n / 2);
+}
+
+/**
+ * A swarm's index (field as hex -> value): the hash x, or its shards x.<h>. A sharded index has
+ * every shard, each with a field '' of its own, and x holds the field '' alone.
+ */
+async function indexOf(store: RedisStore, infoHash: Buffer): Promise<Map<string, string>> {
+  const x = store.swarmKeys(infoHash)[4];
+  const shards = (await keysOf(store, infoHash)).filter((k) => k.startsWith(`${x}.`));
+  if (shards.length > 0) assert.equal(shards.length, INDEX_SHARDS, 'shards of the index missing');
+  const index = new Map<string, string>();
+  for (const k of [x, ...shards]) {
+    // (as buffers: the fields are binary)
+    const names = await store.client.hkeysBuffer(k);
+    const values = names.length > 0 ? await store.client.hmget(k, ...names) : [];
+    const fields = new Map(names.map((f, i) => [f.toString('hex'), String(values[i])]));
+    if (shards.length > 0) {
+      assert.equal(fields.get(''), '', `${k} lost its placeholder field`);
+      fields.delete('');
+      if (k === x) assert.equal(fields.size, 0, 'a sharded index has fields in x');
+    }
+    for (const [f, v] of fields) index.set(f, v);
+  }
+  return index;
 }
 
 /** Every key of a swarm that exists (SCAN of the masters for its prefix and hash tag). */
@@ -396,6 +421,64 @@ for (const kind of kinds) {
 
     it('keeps a big swarm exact through joins, stops, seeder flips, moves and the address limit', () => bigSwarmExact(store, POOL_CHUNK));
 
+    it(`splits the index at ${INDEX_SPLIT} peers into shards no client can aim at, and merges it at ${INDEX_MERGE}`, async () => {
+      const infoHash = randomBytes(20);
+      const x = store.swarmKeys(infoHash)[4];
+      const t = Date.now();
+      const n = 2 * INDEX_SPLIT;
+      // ids and addresses that differ only by multiples of 64 in their last piece: a hash that
+      // took the last piece unmultiplied would put them all into one shard
+      const base = randomBytes(20);
+      const peers = Array.from({ length: n }, (_, i) => {
+        const id = Buffer.from(base);
+        id.writeUInt16BE(i * 64, 18);
+        const addr = Buffer.from([10, 7, 0, 0, 0x1a, 0xe1]);
+        addr.writeUInt16BE(i * 64, 2);
+        return { id, addr, live: false };
+      });
+      let step = 0;
+      const announce = (p: (typeof peers)[number], event: 'started' | 'stopped' | 'none') =>
+        store.announce({ infoHash, peerId: p.id, family: 4, addr: p.addr, key: undefined, seeder: false, event, numWant: 10, withPeerIds: false, now: t + ++step, peerLifetimeMs: 600_000 });
+      const shardKeys = async () => (await keysOf(store, infoHash)).filter((k) => k.startsWith(`${x}.`));
+      const exact = async () => {
+        const live = peers.filter((p) => p.live);
+        const index = await indexOf(store, infoHash);
+        assert.equal(index.size, 2 * live.length);
+        for (const p of live) {
+          assert.ok(index.has(p.id.toString('hex')), 'a peer is missing from the index');
+          assert.equal(index.get(p.addr.subarray(0, 4).toString('hex')), '1');
+        }
+        for (const k of await keysOf(store, infoHash)) assert.ok((await store.client.pttl(k)) > 0, `${k} has no TTL`);
+      };
+      const join = async (p: (typeof peers)[number]) => {
+        const r = await announce(p, 'started');
+        assert.equal(r.refused, undefined);
+        p.live = true;
+      };
+      for (const p of peers.slice(0, INDEX_SPLIT - 1)) await join(p);
+      assert.deepEqual(await shardKeys(), []);
+      for (const p of peers.slice(INDEX_SPLIT - 1)) await join(p);
+      assert.equal((await shardKeys()).length, INDEX_SHARDS);
+      await exact();
+      // spread: the fullest shard holds at most three times the mean (a shard's '' field aside)
+      const sizes = await Promise.all((await shardKeys()).map((k) => store.client.hlen(k)));
+      assert.ok(Math.max(...sizes) - 1 <= (3 * 2 * n) / INDEX_SHARDS, `a shard of ${Math.max(...sizes)} fields`);
+      // every peer is known: a re-announce adds nobody
+      for (const p of peers) assert.equal((await announce(p, 'none')).incomplete, n);
+      // down to INDEX_MERGE peers: one hash again
+      for (const p of peers.slice(INDEX_MERGE)) {
+        await announce(p, 'stopped');
+        p.live = false;
+      }
+      assert.deepEqual(await shardKeys(), []);
+      await exact();
+      // and split again (another multiplier) as the swarm grows back
+      for (const p of peers.slice(INDEX_MERGE)) await join(p);
+      assert.equal((await shardKeys()).length, INDEX_SHARDS);
+      await exact();
+      for (const p of peers) assert.equal((await announce(p, 'none')).incomplete, n);
+    });
+
     it('keeps fixed-width records and an index, and the purge rebuilds them to size', async () => {
       const infoHash = randomBytes(20);
       const [m, r4, p6, r6, x] = store.swarmKeys(infoHash);
@@ -407,11 +490,11 @@ for (const kind of kinds) {
       const v6 = Array.from({ length: 9 }, () => ({ id: randomBytes(20), addr: randomBytes(18) }));
       for (const [i, p] of v4.entries()) await announce(p.id, 4, p.addr, i < 4 ? t : t + 1000);
       for (const p of v6) await announce(p.id, 6, p.addr, t + 1000);
-      // 76-byte header + 6 bytes an address; 38-byte records; one index entry per peer and one
+      // 80-byte header + 6 bytes an address; 38-byte records; one index entry per peer and one
       // count per address
       const lengths = async () =>
         [await store.client.strlen(m), await store.client.strlen(r4), await store.client.strlen(p6), await store.client.strlen(r6), await store.client.hlen(x)];
-      assert.deepEqual(await lengths(), [76 + 40 * 6, 40 * 38, 9 * 18, 9 * 38, 2 * 49]);
+      assert.deepEqual(await lengths(), [HEADER_BYTES + 40 * 6, 40 * 38, 9 * 18, 9 * 38, 2 * 49]);
       // every peer is still there, ids in the order of the addresses
       const r = await announce(v4[0].id, 4, v4[0].addr, t + 2000, 100);
       assert.equal(r.incomplete, 49);
@@ -423,11 +506,11 @@ for (const kind of kinds) {
       // the first four (but v4[0], which re-announced) expire: the strings are rebuilt to size
       let [e] = await store.scrape([infoHash], t + lifetime);
       assert.equal(e.incomplete, 37 + 9);
-      assert.deepEqual(await lengths(), [76 + 37 * 6, 37 * 38, 9 * 18, 9 * 38, 2 * 46]);
+      assert.deepEqual(await lengths(), [HEADER_BYTES + 37 * 6, 37 * 38, 9 * 18, 9 * 38, 2 * 46]);
       // all but v4[0] expire
       [e] = await store.scrape([infoHash], t + 1000 + lifetime);
       assert.deepEqual([e.complete, e.incomplete], [0, 1]);
-      assert.deepEqual(await lengths(), [76 + 6, 38, 0, 0, 2]);
+      assert.deepEqual(await lengths(), [HEADER_BYTES + 6, 38, 0, 0, 2]);
       const again = await announce(v4[0].id, 4, v4[0].addr, t + 1000 + lifetime, 10);
       assert.deepEqual([again.incomplete, again.peers.length], [1, 0]);
       // the last peer expires: nothing is left (no completed count)
@@ -459,7 +542,7 @@ for (const kind of kinds) {
       await Promise.all(Array.from({ length: chunk + 1 }, () => store.announce({ ...base, peerId: randomBytes(20), family: 6, addr: randomBytes(18), now })));
       const [m, r4, p6, r6] = store.swarmKeys(infoHash);
       const chunks = [`${m}.1`, `${m}.2`, `${r4}.1`, `${r4}.2`, `${p6}.1`, `${r6}.1`];
-      assert.deepEqual((await keysOf(store, infoHash)).filter((k) => /\.\d+$/.test(k)).sort(), chunks.sort());
+      assert.deepEqual((await keysOf(store, infoHash)).filter((k) => /\.\d+$/.test(k) && !/:x\.\d+$/.test(k)).sort(), chunks.sort());
       await sleep(500);
       assert.deepEqual(await keysOf(store, infoHash), []);
     });
@@ -485,7 +568,9 @@ for (const kind of kinds) {
           await announce(v4[0], 'completed', t, true);
           for (const p of [...v4.slice(1), ...v6]) await announce(p, 'started', t);
           const all = (await keysOf(mover, infoHash)).sort();
-          assert.deepEqual(all, [...keys, `${m}.1`, `${m}.2`, `${r4}.1`, `${r4}.2`].sort());
+          // (with more than INDEX_SPLIT peers, the index is in shards)
+          const shards = Array.from({ length: INDEX_SHARDS }, (_, h) => `${keys[4]}.${h}`);
+          assert.deepEqual(all, [...keys, `${m}.1`, `${m}.2`, `${r4}.1`, `${r4}.2`, ...shards].sort());
           // the nodes: the slot's master and another
           const masters = client.nodes('master');
           const slot = Number(await masters[0].cluster('KEYSLOT', m));
@@ -526,11 +611,14 @@ for (const kind of kinds) {
           // the script runs on the source; one of the chunks it reads is on the target already
           await moveKeys([`${r4}.1`]);
           await refused('source');
+          // the index's shards have moved too (the fast path reads its announcer's shard)
+          await moveKeys(shards);
+          await refused('source, index moved');
           // the declared keys have moved: the script runs on the target (ASK); a chunk is not there yet
           await moveKeys(keys);
           await refused('target');
           // the slot moves on: every call is answered, and nothing was lost or counted twice
-          await moveKeys(all.filter((k) => !keys.includes(k) && k !== `${r4}.1`));
+          await moveKeys(all.filter((k) => !keys.includes(k) && k !== `${r4}.1` && !shards.includes(k)));
           for (const node of masters) await node.cluster('SETSLOT', slot, 'NODE', targetId);
           for (const [, call] of attempts) await call();
           const [e] = await mover.scrape([infoHash], later);

@@ -76,7 +76,7 @@
  */
 
 /** Bytes of the swarm header at the start of the main key (layout above). */
-export const HEADER_BYTES = 76;
+export const HEADER_BYTES = 80;
 /** Pools of at most this many peers are purged exactly, and read whole by an announce. */
 export const SMALL_POOL = 128;
 /** Slots a big pool's purge cursor passes per announce or scrape, and removals at most. */
@@ -95,6 +95,17 @@ export const BOUND_BLOCK = 32;
  * 1,000,000 peers stalled Redis for 120 ms when its growth made jemalloc move it.
  */
 export const POOL_CHUNK = 4096;
+/**
+ * The index x of a swarm of at least INDEX_SPLIT peers is split into INDEX_SHARDS hashes
+ * x.<h> (same hash tag), by a hash of each field salted per swarm; it is one hash again when
+ * the swarm is down to INDEX_MERGE. Redis grows a hash's table at once: past 2^20 fields (about
+ * 524,000 peers of one swarm) that was a 16 MB allocation that held a master for 7-14 ms. In 64
+ * shards a swarm of 1,000,000 peers keeps about 36,000 fields per hash; and up to a few thousand
+ * peers the shards are small enough for Redis's compact listpack encoding.
+ */
+export const INDEX_SHARDS = 64;
+export const INDEX_SPLIT = 512;
+export const INDEX_MERGE = 128;
 
 /**
  * A script with another chunk size (for tests, so that chunk edges come within a few hundred
@@ -113,8 +124,8 @@ export function withPoolChunk(lua: string, slots: number): string {
 
 /** Constants of both scripts. */
 const LAYOUT = `
-local H = 76
-local HF = '>I4dddI4I4dI4I4I4dI4d'
+local H = 80
+local HF = '>I4dddI4I4dI4I4I4dI4dI4'
 local RS = 38
 local SMALL = ${SMALL_POOL}
 local SWEEP = ${SWEEP_SLOTS}
@@ -123,6 +134,12 @@ local X = KEYS[5]
 local BK = KEYS[7]
 local BLK = ${BOUND_BLOCK}
 local CH = ${POOL_CHUNK}
+local XN = ${INDEX_SHARDS}
+local XSPLIT = ${INDEX_SPLIT}
+local XMERGE = ${INDEX_MERGE}
+local XP = 33554393
+-- the index's seed: 0 while it is the one hash x, else the swarm's secret multiplier (in [1, XP))
+local XK = 0
 
 -- Chunks c > 0 of a pool are keys the scripts derive from the declared ones (same hash tag, so
 -- the same slot and node). While the slot is being migrated, such a key may be on the other node:
@@ -135,6 +152,38 @@ local function moving()
 end
 local function probe()
   if type(redis.pcall('EXISTS', KEYS[1] .. '.p', KEYS[1] .. '.q')) == 'table' then moving() end
+end
+-- the key of index field f: x, or while the index is sharded x.<h>, h = (sum of f's 2- or 3-byte
+-- pieces a_i times XK^i) mod XP mod XN: a polynomial hash with the swarm's secret multiplier XK
+-- modulo the prime XP, so that no client can aim its peer ids or addresses at one shard (every
+-- piece is multiplied: ids or addresses that differ by multiples of XN in one piece spread too;
+-- every product is below 2^53, so exact). A peer id's field (20 bytes, IPv6 21) goes by its id,
+-- an address's (4 or 8 bytes) by itself. About 0.25 µs (struct.unpack and arithmetic: a loop of
+-- string.byte over the bytes was 0.85 µs).
+local function xkey(f)
+  if XK == 0 then return X end
+  local n, h = #f
+  if n == 4 then
+    local a, b = struct.unpack('>I2I2', f)
+    h = (a * XK + b) % XP
+  elseif n == 8 then
+    local a, b, c = struct.unpack('>I3I3I2', f)
+    h = ((a * XK + b) % XP * XK + c) % XP
+  else
+    local a, b, c, d, e, g, j = struct.unpack('>I3I3I3I3I3I3I2', f)
+    h = (((((a * XK + b) % XP * XK + c) % XP * XK + d) % XP * XK + e) % XP * XK + g) % XP
+    h = (h * XK + j) % XP
+  end
+  return X .. '.' .. ((h * XK) % XP % XN)
+end
+-- the index's keys: x, and its shards while it is sharded (x then holds the field '' alone, so
+-- that every declared key of a swarm with peers exists: a migration then moves the script to the
+-- target node with the declared keys, as before)
+local function xkeys()
+  if XK == 0 then return { X } end
+  local ks = { X }
+  for h = 0, XN - 1 do ks[h + 2] = X .. '.' .. h end
+  return ks
 end
 -- the key and byte offset of slot i of a pool string: base key k (chunk 0, its slot 0 at byte o),
 -- w bytes a slot
@@ -192,7 +241,7 @@ local P4 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[1], off = H, size = 6, ak
 local P6 = { n = 0, s = 0, min = 0, cur = 0, pk = KEYS[3], off = 0, size = 18, ak = 8, rk = KEYS[4], tag = '\\6', bo = 8 }
 local cExists = false
 if mainExists then
-  completed, last, hlife, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6 = struct.unpack(HF, M)
+  completed, last, hlife, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6, XK = struct.unpack(HF, M)
   cExists = completed > 0
   -- the IPv4 addresses read with the header
   P4.A = M
@@ -207,8 +256,9 @@ else
 end
 if life == nil then life = hlife end
 -- a pool of CH / 2 peers or more may touch its chunks (it grows into one at CH, and one is
--- deleted when the pool shrinks to half a chunk below it)
-if P4.n >= CH / 2 or P6.n >= CH / 2 then probe() end
+-- deleted when the pool shrinks to half a chunk below it); a sharded index, or one this call may
+-- split, is in undeclared keys too
+if P4.n >= CH / 2 or P6.n >= CH / 2 or XK > 0 or P4.n + P6.n >= XSPLIT - 1 then probe() end
 P4.dl, P6.dl = dm, d6
 P4.fresh, P6.fresh = P4.n == 0, P6.n == 0
 P4.n0, P6.n0 = P4.n, P6.n
@@ -252,6 +302,48 @@ local function grow(p, c)
   end
 end
 
+-- the index split into its XN shards (the multiplier from the caller's random), or merged back
+-- into x: bounded (at most about 2 XSPLIT fields, or 2 XMERGE + XN). Each shard holds a field ''
+-- that is never deleted, so that a shard is never emptied and made again without a TTL.
+local function xsplit(seed)
+  local all = redis.call('HGETALL', X)
+  redis.call('DEL', X)
+  XK = seed
+  local t = {}
+  for _, k in ipairs(xkeys()) do t[k] = { '', '' } end
+  for i = 1, #all, 2 do
+    local a = t[xkey(all[i])]
+    a[#a + 1] = all[i]
+    a[#a + 1] = all[i + 1]
+  end
+  local pt = math.max(1, math.ceil(dm - now))
+  for k, fv in pairs(t) do
+    redis.call('HSET', k, unpack(fv))
+    redis.call('PEXPIRE', k, pt)
+  end
+  dirty = true
+end
+local function xmerge()
+  local ks = xkeys()
+  local fv = {}
+  for q = 2, #ks do
+    local all = redis.call('HGETALL', ks[q])
+    for i = 1, #all, 2 do
+      if all[i] ~= '' then
+        fv[#fv + 1] = all[i]
+        fv[#fv + 1] = all[i + 1]
+      end
+    end
+  end
+  redis.call('DEL', unpack(ks))
+  XK = 0
+  if #fv > 0 then
+    redis.call('HSET', X, unpack(fv))
+    redis.call('PEXPIRE', X, math.max(1, math.ceil(dm - now)))
+  end
+  dirty = true
+end
+
 -- a pool's keys expired before its header (see the TTLs above): the swarm's peers are taken as
 -- gone, dated deadline - lifetime for the retention, and the index goes with them
 local function lost()
@@ -264,7 +356,8 @@ local function lost()
     end
     p.n, p.s, p.min, p.cur, p.A, p.fresh = 0, 0, 0, 0, nil, true
   end
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], X, BK)
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], BK, unpack(xkeys()))
+  XK = 0
   wiped = true
   dirty = true
 end
@@ -292,12 +385,25 @@ local function move(p, from, to)
   local r = rc(p, from, from + 1)
   wr(p, to, 0, r)
   lower(p, to, struct.unpack('>d', r, 10))
-  redis.call('HSET', X, string.sub(r, 19, 38) .. p.tag, to)
+  local f = string.sub(r, 19, 38) .. p.tag
+  redis.call('HSET', xkey(f), f, to)
   p.A = nil
 end
 
 local function uncount(ak)
-  if redis.call('HINCRBY', X, ak, -1) <= 0 then redis.call('HDEL', X, ak) end
+  local k = xkey(ak)
+  if redis.call('HINCRBY', k, ak, -1) <= 0 then redis.call('HDEL', k, ak) end
+end
+
+-- appends f (and its value v) to the arguments for index key k in t
+local function xadd(t, k, f, v)
+  local a = t[k]
+  if not a then
+    a = {}
+    t[k] = a
+  end
+  a[#a + 1] = f
+  if v then a[#a + 1] = v end
 end
 
 -- removes the peer in slot i (index field idf, address key ak): the last seeder and the last
@@ -315,7 +421,7 @@ local function remove(p, i, idf, ak)
     local c = math.floor(p.n / CH) + 1
     redis.call('DEL', p.pk .. '.' .. c, p.rk .. '.' .. c)
   end
-  redis.call('HDEL', X, idf)
+  redis.call('HDEL', xkey(idf), idf)
   uncount(ak)
   dirty = true
 end
@@ -353,14 +459,16 @@ local function purgeAll(p)
   p.n, p.s, p.cur, p.A = #keep, sl, 0, nil
   local Ad = gr(p.pk, p.off, p.off + n * size)
   local del, dec = {}, {}
-  for k, j in ipairs(gone) do
-    del[k] = string.sub(R, j * RS - 19, j * RS) .. p.tag
+  for _, j in ipairs(gone) do
+    local f = string.sub(R, j * RS - 19, j * RS) .. p.tag
+    xadd(del, xkey(f), f)
     local ak = string.sub(Ad, (j - 1) * size + 1, (j - 1) * size + p.ak)
     dec[ak] = (dec[ak] or 0) + 1
   end
-  redis.call('HDEL', X, unpack(del))
+  for k, fs in pairs(del) do redis.call('HDEL', k, unpack(fs)) end
   for ak, d in pairs(dec) do
-    if redis.call('HINCRBY', X, ak, -d) <= 0 then redis.call('HDEL', X, ak) end
+    local k = xkey(ak)
+    if redis.call('HINCRBY', k, ak, -d) <= 0 then redis.call('HDEL', k, ak) end
   end
   if #keep == 0 then return end
   local a, r, hs = {}, {}, {}
@@ -368,13 +476,13 @@ local function purgeAll(p)
     a[k] = string.sub(Ad, (j - 1) * size + 1, j * size)
     r[k] = string.sub(R, (j - 1) * RS + 1, j * RS)
     if j ~= k then
-      hs[#hs + 1] = string.sub(r[k], 19, 38) .. p.tag
-      hs[#hs + 1] = k - 1
+      local f = string.sub(r[k], 19, 38) .. p.tag
+      xadd(hs, xkey(f), f, k - 1)
     end
   end
   redis.call('SET', p.pk, string.rep('\\0', p.off) .. table.concat(a), 'KEEPTTL')
   redis.call('SET', p.rk, table.concat(r), 'KEEPTTL')
-  if #hs > 0 then redis.call('HSET', X, unpack(hs)) end
+  for k, fv in pairs(hs) do redis.call('HSET', k, unpack(fv)) end
 end
 
 -- a big pool, a step: the SWEEP slots from its cursor, at most DROPS of the due ones removed
@@ -435,7 +543,7 @@ if P4.n + P6.n == 0 and now - last >= retention then completed = 0 end
 const FINISH = `
 local live = P4.n + P6.n
 if live == 0 then
-  if mainExists then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], X, BK) end
+  if mainExists then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], BK, unpack(xkeys())) end
   if completed > 0 then
     if mainExists or completed ~= completed0 or not cExists or dirty then
       redis.call('SET', KEYS[6], struct.pack('>I4d', completed, last), 'PX', math.max(1, math.ceil(last + retention - now)))
@@ -444,8 +552,9 @@ if live == 0 then
     redis.call('DEL', KEYS[6])
   end
 else
+  if XK > 0 and live <= XMERGE then xmerge() end
   if dirty then
-    local hdr = struct.pack(HF, completed, last, life, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6)
+    local hdr = struct.pack(HF, completed, last, life, dm, P4.n, P4.s, P4.min, P4.cur, P6.n, P6.s, P6.min, P6.cur, d6, XK)
     if P4.n == 0 and (P4.n0 > 0 or wiped) then
       -- the IPv4 pool emptied: the main key keeps the header only
       redis.call('DEL', KEYS[2])
@@ -457,7 +566,7 @@ else
     if P6.n == 0 and P6.n0 > 0 then redis.call('DEL', KEYS[3], KEYS[4]) end
     if refreshM then
       redis.call('PEXPIRE', KEYS[1], ttl)
-      redis.call('PEXPIRE', X, ttl)
+      for _, k in ipairs(xkeys()) do redis.call('PEXPIRE', k, ttl) end
       if P4.n > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
       for _, k in ipairs(chunkKeys(P4, P4.n)) do redis.call('PEXPIRE', k, ttl) end
     end
@@ -634,13 +743,16 @@ end
 -- holds a due peer, or the announcer is due itself); a seeder's window is random among the
 -- leechers.
 if #M >= H and ev ~= 2 then
-  local completed, last, hlife, dm, n4, s4, min4, cur4, n6, s6, min6, cur6, d6 = struct.unpack(HF, M)
+  local completed, last, hlife, dm, n4, s4, min4, cur4, n6, s6, min6, cur6, d6, xk = struct.unpack(HF, M)
+  XK = xk
   local n, s, mn, cur, pk, rk, off, size, co = n4, s4, min4, cur4, KEYS[1], KEYS[2], H, 6, 44
   if six then n, s, mn, cur, pk, rk, off, size, co = n6, s6, min6, cur6, KEYS[3], KEYS[4], 0, 18, 64 end
   local big = n > SMALL
   if n > 0 and now >= mn and (n4 == 0 or n4 > SMALL or min4 + life > now) and (n6 == 0 or n6 > SMALL or min6 + life > now)
     and dm - now >= life and (not six or d6 - now >= life) then
-    local v = redis.call('HGET', X, idf)
+    -- (a shard is undeclared: in a migration it may be on the other node, as chunks may)
+    local v = redis.pcall('HGET', xkey(idf), idf)
+    if type(v) == 'table' then moving() end
     local slot = -1
     if v then slot = tonumber(v) end
     if slot >= 0 and slot < n and (seederb == 1) == (slot < s) then
@@ -713,7 +825,7 @@ local ak = string.sub(addr, 1, p.ak)
 local slot = -1
 local old, trec
 if p.n > 0 then
-  local v = redis.call('HGET', X, idf)
+  local v = redis.call('HGET', xkey(idf), idf)
   if v then
     slot = tonumber(v)
     if slot >= p.n then slot = -1 end
@@ -747,7 +859,7 @@ end
 -- a new peer beyond a limit is answered but not stored; the address count is taken now
 local refused = 0
 if slot < 0 and not stopped then
-  if redis.call('HINCRBY', X, ak, 1) > maxAddr then
+  if redis.call('HINCRBY', xkey(ak), ak, 1) > maxAddr then
     refused = 2
   elseif P4.n + P6.n >= maxSwarm then
     refused = 1
@@ -778,7 +890,7 @@ local function recount()
   local ok = string.sub(old, 1, p.ak)
   if ok ~= ak then
     uncount(ok)
-    redis.call('HINCRBY', X, ak, 1)
+    redis.call('HINCRBY', xkey(ak), ak, 1)
   end
 end
 -- swaps the peers of slots a and b (a seeder flip)
@@ -790,7 +902,7 @@ local function swap(a, b)
   wa(p, b, xa)
   wr(p, b, 0, xr)
   lower(p, b, struct.unpack('>d', xr, 10))
-  redis.call('HSET', X, idf, b)
+  redis.call('HSET', xkey(idf), idf, b)
 end
 
 local nb = p.n
@@ -831,7 +943,7 @@ elseif wrote and not plain then
     -- (p.A stays valid: the slot written is the announcer's, never part of its reply)
     wa(p, slot, addr)
     wr(p, slot, 0, rec .. done .. id)
-    redis.call('HSET', X, idf, slot)
+    redis.call('HSET', xkey(idf), idf, slot)
     lower(p, slot, now)
     if p.n == SMALL + 1 then
       -- the pool turns big: its blocks start at the pool's bound
@@ -869,6 +981,8 @@ elseif wrote and (nb == 0 or now < p.min) then
   dirty = true
 end
 if dirty and now > last then last = now end
+-- (the probe above ran: the swarm had XSPLIT - 1 peers or more)
+if XK == 0 and P4.n + P6.n >= XSPLIT then xsplit(1 + math.floor(random * (XP - 1))) end
 ${FINISH}
 
 local peers, ids = '', ''
