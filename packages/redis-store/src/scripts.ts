@@ -5,15 +5,17 @@
  *   KEYS[1] m   the swarm header (HEADER_BYTES, big-endian, one struct.unpack: completed, last
  *               announce, peer lifetime, the TTL deadline of m, r4 and x; per pool n (peers),
  *               s (seeders), the earliest announce time of its peers (a lower bound), its purge
- *               cursor; the TTL deadline of p6 and r6), followed by the IPv4 pool's compact
+ *               cursor; the TTL deadline of p6 and r6; the index's multiplier, 0 while unsharded), followed by the IPv4 pool's compact
  *               addresses (6 bytes a slot);
  *   KEYS[2] r4  the IPv4 peers' records, 38 bytes a slot: the key record (1 if the peer announced
  *               a BEP 3 key | its 8-byte fingerprint (writeKeyRecord), or 9 zeros) | announce
  *               time (double, ms, the caller's clock) | 1 once counted completed | peer id;
  *   KEYS[3] p6  the IPv6 pool's addresses (18 bytes a slot);
  *   KEYS[4] r6  the IPv6 peers' records;
- *   KEYS[5] x   a hash: peer id (IPv6: id .. '\6') -> its slot, and address (IPv4: 4 bytes; IPv6:
- *               its /64, 8 bytes) -> how many peers of the swarm it holds;
+ *   KEYS[5] x   the index, a hash: peer id (IPv6: id .. '\6') -> its slot, and address (IPv4: 4
+ *               bytes; IPv6: its /64, 8 bytes) -> how many peers of the swarm it holds; from
+ *               INDEX_SPLIT peers to INDEX_MERGE, in INDEX_SHARDS hashes x.<h> instead (xkey), x
+ *               then holding the field '' alone, and the header the hash's multiplier;
  *   KEYS[6] c   the completed count and the latest announce time it covers (u32, double); exists
  *               only while the count is > 0, and outlives the peers by the retention;
  *   KEYS[7] b   while a pool is big, per block of BLK slots a lower bound of its peers' announce
@@ -28,7 +30,7 @@
  * bytes of every call is bounded whatever the swarm size (issue 7: the whole-pool layout before
  * this one read the whole pool on every announce, ≈ 620 µs of Redis CPU at 10,000 peers, and
  * rebuilt it in a purge, 145 ms at 100,000):
- * - a peer is found by HGET of its id in x (O(1)); a small pool's addresses come with the header;
+ * - a peer is found by HGET of its id in the index (O(1)); a small pool's addresses come with the header;
  * - a new peer takes slot n (a seeder: slot s, the first leecher moving to n): SETRANGE extends
  *   the strings, so they grow without a rebuild; slots from POOL_CHUNK on live in chunk keys
  *   (<key>.<c>, made whole when the pool enters them, deleted when it shrinks half a chunk
