@@ -39,9 +39,14 @@ test('names the clients of the usual peer-id conventions, with their versions', 
     ['OP7685', 'other', 'Opera build 7685'],
   ];
   for (const [prefix, style, name] of cases) {
-    const c = decodeClient(id(prefix));
-    assert.equal(c.style, style, String(prefix));
-    assert.equal(clientName(c), name, String(prefix));
+    // whatever the random rest of the id holds (digits and '-' among it)
+    for (let k = 0; k < 300; k++) {
+      const rest = k % 2 === 0 ? randomBytes(20) : Buffer.from(Array.from({ length: 20 }, () => '0123456789-'.charCodeAt(Math.floor(Math.random() * 11))));
+      const p = typeof prefix === 'string' ? Buffer.from(prefix, 'latin1') : prefix;
+      const c = decodeClient(Buffer.concat([p, rest.subarray(0, 20 - p.length)]));
+      assert.equal(c.style, style, String(prefix));
+      assert.equal(clientName(c), name, String(prefix));
+    }
   }
 });
 

@@ -179,12 +179,13 @@ function mainlineVersion(id: Uint8Array): ClientSoftware | undefined {
         i++;
         digits++;
       }
-      if (id[i] !== 0x2d || n > 255) break;
+      // (BEP 20: Mainline's prefix is 8 bytes, 'M4-3-6--'; aria2's longer, 'A2-1-37-0-')
+      if (id[i] !== 0x2d || n > 255 || i + 1 > (codeLength === 2 ? 10 : 8)) break;
       version.push(n);
       i++;
     }
-    // at least two numbers, each ended by '-', within the first 10 bytes
-    if (version.length >= 2 && i <= 10 && id[i - 1] === 0x2d) {
+    // at least two numbers, each ended by '-'
+    if (version.length >= 2) {
       return { style: 'mainline', code: String.fromCharCode(...id.subarray(0, codeLength)), version };
     }
   }

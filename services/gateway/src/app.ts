@@ -13,12 +13,16 @@ import { silentLogger, throttled, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
 import { openMemoryStore } from './store';
 import { UdpFrontend } from './udp-frontend';
+import { connectKafkaProducer, type RecordProducer } from './events/kafka-producer';
+import { EventPublisher } from './events/publisher';
 
 export interface Gateway {
   readonly httpPort: number;
   readonly udpPort: number;
   readonly store: SwarmStore;
   readonly metrics: GatewayMetrics;
+  /** the announce-event publisher (KAFKA_BROKERS), else undefined */
+  readonly events: EventPublisher | undefined;
   close(): Promise<void>;
 }
 
@@ -28,7 +32,14 @@ export interface GatewayDeps {
   log?: Logger;
   /** ms clock shared by the logic and connection IDs (tests) */
   now?: () => number;
+  /** how the event publisher reaches Kafka (default: kafkajs, config.events) */
+  connectEvents?: () => Promise<RecordProducer>;
 }
+
+/** Events per Kafka record at most (a record of 1,024 events is ≈ 69 kB, under Kafka's 1 MB). */
+const RECORD_EVENTS = 1024;
+/** How long a graceful close waits for the last events to reach Kafka. */
+const EVENTS_CLOSE_MS = 5000;
 
 /** How often the in-memory store drops expired peers and empty swarms. */
 const SWEEP_INTERVAL_MS = 30_000;
@@ -186,6 +197,22 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   });
   const limits = { maxScrapeHashes: config.maxScrapeHashes };
   const resolver = new ClientAddressResolver(config.trustedProxies);
+  const ev = config.events;
+  const events =
+    ev === undefined
+      ? undefined
+      : new EventPublisher({
+          gatewayId: ev.gatewayId,
+          connect:
+            deps.connectEvents ?? (() => connectKafkaProducer({ brokers: ev.brokers, topic: ev.topic, clientId: ev.gatewayId, sendTimeoutMs: ev.sendTimeoutMs, log })),
+          flushMs: ev.flushMs,
+          maxBufferedEvents: ev.maxBufferedEvents,
+          recordEvents: RECORD_EVENTS,
+          metrics,
+          log,
+          now,
+        });
+  if (events) metrics.eventsPending = () => events.pending;
   const frontend = new HttpFrontend({
     logic,
     resolver,
@@ -194,6 +221,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     maxUrlLength: config.maxUrlLength,
     fullScrape: config.fullScrape,
     limits,
+    events,
   });
   const admin = createAdminApp(metrics, log);
   const http = createServer(
@@ -232,6 +260,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       metrics,
       log,
       limits,
+      events,
     });
     udp.on('message', udpFrontend.onMessage);
     // send errors can come once per packet under a flood: one log line per period, with a count
@@ -244,17 +273,21 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     throw err;
   }
   const udpSocket = udp;
+  events?.start();
   return {
     httpPort: (http.address() as AddressInfo).port,
     udpPort: udpSocket.address().port,
     store,
     metrics,
+    events,
     async close() {
       stopSweeper?.();
       udpFrontend.close();
       await new Promise<void>((resolve) => udpSocket.close(() => resolve()));
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      // (after the listeners: every answered announce's event is in by now)
+      await events?.close(EVENTS_CLOSE_MS);
       if (!deps.store) await store.close();
     },
   };

@@ -24,6 +24,31 @@ describe('loadConfig', () => {
     assert.equal(c.httpRequestTimeoutMs, 15000);
     assert.equal(c.httpKeepAliveTimeoutMs, 5000);
     assert.equal(c.httpIdleTimeoutMs, 30000);
+    // no KAFKA_BROKERS: no events
+    assert.equal(c.events, undefined);
+  });
+
+  it('reads the announce-event settings, with defaults', () => {
+    const c = loadConfig({ KAFKA_BROKERS: ' kafka-1:9092, 10.0.0.3:9093 ' });
+    assert.deepEqual({ ...c.events, gatewayId: undefined }, {
+      brokers: ['kafka-1:9092', '10.0.0.3:9093'],
+      topic: 'announces',
+      gatewayId: undefined,
+      flushMs: 100,
+      maxBufferedEvents: 200_000,
+      sendTimeoutMs: 10_000,
+    });
+    // the host name by default (a pod's name), cut to a valid id
+    assert.match(c.events!.gatewayId, /^[A-Za-z0-9._:-]{1,64}$/);
+    const d = loadConfig({
+      KAFKA_BROKERS: 'k:1',
+      KAFKA_TOPIC: 'tracker.events',
+      TRACKER_GATEWAY_ID: 'gw-7',
+      TRACKER_EVENTS_FLUSH_MS: '50',
+      TRACKER_EVENTS_BUFFER: '5000',
+      TRACKER_EVENTS_SEND_TIMEOUT_MS: '2000',
+    });
+    assert.deepEqual(d.events, { brokers: ['k:1'], topic: 'tracker.events', gatewayId: 'gw-7', flushMs: 50, maxBufferedEvents: 5000, sendTimeoutMs: 2000 });
   });
 
   it('reads every variable', () => {
@@ -93,6 +118,7 @@ describe('loadConfig', () => {
         httpKeepAliveTimeoutMs: 1000,
         httpIdleTimeoutMs: 4000,
         logLevel: 'warn',
+        events: undefined,
       },
     );
   });
@@ -190,6 +216,11 @@ describe('loadConfig', () => {
       { TRACKER_HTTP_HEADERS_TIMEOUT_MS: '20000' },
       /^TRACKER_HTTP_HEADERS_TIMEOUT_MS \(20000\) must not exceed TRACKER_HTTP_REQUEST_TIMEOUT_MS \(15000\)$/,
     ],
+    [{ KAFKA_BROKERS: 'kafka' }, /^KAFKA_BROKERS must be a comma-separated list of host:port/],
+    [{ KAFKA_BROKERS: 'k:9092', KAFKA_TOPIC: 'a topic' }, /^KAFKA_TOPIC must be a Kafka topic name/],
+    [{ KAFKA_BROKERS: 'k:9092', TRACKER_GATEWAY_ID: 'gw 1' }, /^TRACKER_GATEWAY_ID must be 1-64 of/],
+    [{ KAFKA_BROKERS: 'k:9092', TRACKER_EVENTS_BUFFER: '10' }, /^TRACKER_EVENTS_BUFFER must be a whole number from 1000/],
+    [{ KAFKA_BROKERS: 'k:9092', TRACKER_EVENTS_FLUSH_MS: '0' }, /^TRACKER_EVENTS_FLUSH_MS must be a whole number from 1/],
   ];
   for (const [env, message] of bad) {
     it(`names the bad variable: ${JSON.stringify(env)}`, () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import {
   DEFAULT_MAX_PEERS_PER_ADDRESS,
@@ -67,6 +68,18 @@ export interface GatewayConfig {
   /** ms without a byte read or written after which a connection is closed (stalled readers) */
   httpIdleTimeoutMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** announce events to Kafka, or undefined (KAFKA_BROKERS unset: no events) */
+  events: EventsConfig | undefined;
+}
+
+export interface EventsConfig {
+  brokers: string[];
+  topic: string;
+  /** names this gateway in its events (and as the Kafka client id) */
+  gatewayId: string;
+  flushMs: number;
+  maxBufferedEvents: number;
+  sendTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -188,6 +201,32 @@ const schema = z.object({
   TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default('5000'),
   TRACKER_HTTP_IDLE_TIMEOUT_MS: int(100, 600_000).default('30000'),
   TRACKER_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  KAFKA_BROKERS: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (list) => list.length > 0 && list.every((e) => parseHostPort(e) !== undefined),
+      'must be a comma-separated list of host:port, e.g. kafka-1:9092,kafka-2:9092',
+    )
+    .optional(),
+  KAFKA_TOPIC: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name: 1-249 of A-Z a-z 0-9 . _ -')
+    .default('announces'),
+  TRACKER_GATEWAY_ID: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ : -')
+    .optional(),
+  TRACKER_EVENTS_FLUSH_MS: int(1, 60_000).default('100'),
+  TRACKER_EVENTS_BUFFER: int(1000, 100_000_000).default('200000'),
+  TRACKER_EVENTS_SEND_TIMEOUT_MS: int(100, 600_000).default('10000'),
 });
 
 /**
@@ -283,5 +322,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     httpKeepAliveTimeoutMs: e.TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS,
     httpIdleTimeoutMs: e.TRACKER_HTTP_IDLE_TIMEOUT_MS,
     logLevel: e.TRACKER_LOG_LEVEL,
+    events:
+      e.KAFKA_BROKERS === undefined
+        ? undefined
+        : {
+            brokers: e.KAFKA_BROKERS,
+            topic: e.KAFKA_TOPIC,
+            gatewayId: e.TRACKER_GATEWAY_ID ?? defaultGatewayId(),
+            flushMs: e.TRACKER_EVENTS_FLUSH_MS,
+            maxBufferedEvents: e.TRACKER_EVENTS_BUFFER,
+            sendTimeoutMs: e.TRACKER_EVENTS_SEND_TIMEOUT_MS,
+          },
   };
+}
+
+/** The host name (a pod's name on Kubernetes), cut to what a gateway id may hold. */
+function defaultGatewayId(): string {
+  const id = hostname().replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 64);
+  return id === '' ? 'gateway' : id;
 }

@@ -12,9 +12,11 @@ import {
   type ProtocolLimits,
 } from '@peertracker/protocol';
 import type { AnnounceReply, TrackerLogic } from '@peertracker/tracker';
+import { PROTOCOL_CODES } from '@peertracker/events';
 import { ClientAddressResolver, endpointOf } from './client-address';
 import { throttled, type Logger } from './log';
 import type { GatewayMetrics } from './metrics';
+import type { EventSink } from './events/sink';
 
 export interface HttpFrontendOptions {
   logic: TrackerLogic;
@@ -24,9 +26,12 @@ export interface HttpFrontendOptions {
   maxUrlLength: number;
   fullScrape: boolean;
   limits: ProtocolLimits;
+  /** gets every answered announce (KAFKA_BROKERS) */
+  events?: EventSink;
 }
 
 const INTERNAL_ERROR = 'tracker is temporarily unavailable, retry later';
+const PROTOCOL_HTTP = PROTOCOL_CODES.http;
 
 /**
  * Serves /announce and /scrape straight off node:http, before express: the express router costs
@@ -97,6 +102,7 @@ export class HttpFrontend {
     }
     (reply.family === 4 ? this.o.metrics.announceHttp4 : this.o.metrics.announceHttp6).inc();
     if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
+    this.o.events?.announced(request, reply.family, PROTOCOL_HTTP);
     send(res, body);
   }
 

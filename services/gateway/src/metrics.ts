@@ -52,6 +52,16 @@ export class GatewayMetrics {
   readonly udpConnects = new Tally();
   readonly storeTimeouts = new Tally();
   readonly storeFailures = new Tally();
+  /** announce events acknowledged by Kafka (KAFKA_BROKERS) */
+  readonly eventsPublished = new Tally();
+  /** announce events dropped: the buffer was full (Kafka slower than the announces) */
+  readonly eventsDroppedBufferFull = new Tally();
+  /** announce events dropped: their send to Kafka failed */
+  readonly eventsDroppedKafka = new Tally();
+  /** announce events dropped: no connection to Kafka */
+  readonly eventsDroppedUnavailable = new Tally();
+  /** announce events waiting to be sent (set by the publisher's owner) */
+  eventsPending: () => number = () => 0;
 
   /** Counts a failed announce or scrape by why its store call failed (store-errors.ts). */
   storeFailure(err: unknown): void {
@@ -134,6 +144,21 @@ export class GatewayMetrics {
         [{ kind: 'error' }, this.storeFailures],
       ],
     );
+    counter('tracker_events_published_total', 'Announce events acknowledged by Kafka', [], [[{}, this.eventsPublished]]);
+    counter('tracker_events_dropped_total', 'Announce events not published (the announces were answered all the same)', ['reason'], [
+      [{ reason: 'buffer_full' }, this.eventsDroppedBufferFull],
+      [{ reason: 'kafka_error' }, this.eventsDroppedKafka],
+      [{ reason: 'kafka_unavailable' }, this.eventsDroppedUnavailable],
+    ]);
+    const pending = () => this.eventsPending();
+    new Gauge({
+      name: 'tracker_events_pending',
+      help: 'Announce events waiting to be sent to Kafka, or being sent',
+      registers,
+      collect() {
+        this.set(pending());
+      },
+    });
     // The store's counts, NaN while it cannot say (Redis down): /metrics must keep answering
     // then, when the error counters matter most.
     let stats: Promise<{ peers: number; swarms: number } | undefined> | undefined;

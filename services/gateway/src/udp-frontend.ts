@@ -7,11 +7,14 @@ import {
   parseUdpRequest,
   type ProtocolLimits,
 } from '@peertracker/protocol';
+import type { AnnounceRequest } from '@peertracker/protocol';
 import type { AnnounceReply, TrackerLogic } from '@peertracker/tracker';
+import { PROTOCOL_CODES } from '@peertracker/events';
 import { endpointOf, unmapIPv4 } from './client-address';
 import type { ConnectionIds } from './connection-id';
 import { throttled, type Logger } from './log';
 import type { GatewayMetrics } from './metrics';
+import type { EventSink } from './events/sink';
 
 export interface UdpFrontendOptions {
   logic: TrackerLogic;
@@ -19,9 +22,12 @@ export interface UdpFrontendOptions {
   metrics: GatewayMetrics;
   log: Logger;
   limits: ProtocolLimits;
+  /** gets every answered announce (KAFKA_BROKERS) */
+  events?: EventSink;
 }
 
 const INTERNAL_ERROR = 'tracker is temporarily unavailable, retry later';
+const PROTOCOL_UDP = PROTOCOL_CODES.udp;
 
 /**
  * BEP 15 over one dgram socket. Only a connect request, or a packet carrying a connection ID that
@@ -80,13 +86,14 @@ export class UdpFrontend {
       } catch (err) {
         return this.serverError(tid, rinfo, err);
       }
+      const announce = request.announce;
       if (reply instanceof Promise) {
         reply.then(
-          (r) => this.answerAnnounce(tid, r, rinfo),
+          (r) => this.answerAnnounce(tid, announce, r, rinfo),
           (err: unknown) => this.serverError(tid, rinfo, err),
         );
       } else {
-        this.answerAnnounce(tid, reply, rinfo);
+        this.answerAnnounce(tid, announce, reply, rinfo);
       }
     } else {
       this.o.logic.scrape(request.infoHashes).then(
@@ -99,7 +106,7 @@ export class UdpFrontend {
     }
   };
 
-  private answerAnnounce(tid: number, reply: AnnounceReply, rinfo: RemoteInfo): void {
+  private answerAnnounce(tid: number, request: AnnounceRequest, reply: AnnounceReply, rinfo: RemoteInfo): void {
     let packet: Buffer;
     try {
       packet = encodeUdpAnnounce(tid, reply.interval, reply.incomplete, reply.complete, reply.peers);
@@ -108,6 +115,7 @@ export class UdpFrontend {
     }
     (reply.family === 4 ? this.o.metrics.announceUdp4 : this.o.metrics.announceUdp6).inc();
     if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
+    this.o.events?.announced(request, reply.family, PROTOCOL_UDP);
     this.send(packet, rinfo);
   }
 

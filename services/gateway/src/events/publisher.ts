@@ -1,0 +1,210 @@
+/*
+ * Announce events to Kafka without ever making an announce wait (DESIGN.md, invariant 6). An
+ * answered announce adds its event to the record being filled for its partition (no object, no
+ * promise: a few hundred nanoseconds); a timer seals the records every flushMs and sends them all
+ * in one producer call, one at a time. Memory is bounded by maxBufferedEvents: beyond it, and
+ * while Kafka cannot be reached, events are dropped and counted. A send that fails is counted as
+ * dropped and never sent again (no duplicates from this side); after a few failures in a row the
+ * producer is made anew, so publishing resumes by itself when Kafka is back.
+ */
+import type { AnnounceRequest } from '@peertracker/protocol';
+import { EVENT_CODES, RecordWriter, decodeClient, partitionOf, type ClientSoftware } from '@peertracker/events';
+import type { Logger } from '../log';
+import type { Tally } from '../metrics';
+import { sipHash24, sipKey, sipOut } from '../siphash24';
+import type { RecordProducer } from './kafka-producer';
+
+/** The peer key of an event: SipHash-2-4 of the peer id under this fixed key (packages/events/README.md). */
+export const PEER_KEY = sipKey(Buffer.from('PeerTracker:peer', 'latin1'));
+
+export interface EventMetrics {
+  eventsPublished: Tally;
+  eventsDroppedBufferFull: Tally;
+  eventsDroppedKafka: Tally;
+  eventsDroppedUnavailable: Tally;
+}
+
+export interface EventPublisherOptions {
+  gatewayId: string;
+  connect: () => Promise<RecordProducer>;
+  flushMs: number;
+  maxBufferedEvents: number;
+  /** events per record at most */
+  recordEvents: number;
+  metrics: EventMetrics;
+  log: Logger;
+  now?: () => number;
+}
+
+/** Sends after which the producer is made anew. */
+const FAILURES_BEFORE_RECONNECT = 3;
+const RECONNECT_MAX_MS = 10_000;
+/** Client prefixes remembered (a flood of random ids clears it, costing only decodes). */
+const CLIENT_CACHE = 4096;
+
+interface Sealed {
+  partition: number;
+  value: Buffer;
+  events: number;
+}
+
+export class EventPublisher {
+  private producer: RecordProducer | undefined;
+  private writers: RecordWriter[] = [];
+  private sealed: Sealed[] = [];
+  private buffered = 0;
+  private sending: Promise<void> | undefined;
+  private failures = 0;
+  private reconnectMs = 100;
+  private timer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly key = Buffer.alloc(8);
+  private readonly clients = new Map<string, ClientSoftware>();
+  private readonly now: () => number;
+
+  constructor(private readonly o: EventPublisherOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Connects in the background (announces do not wait for it) and starts the flush timer. */
+  start(): void {
+    this.timer = setInterval(() => this.flush(), this.o.flushMs);
+    this.timer.unref();
+    void this.connect();
+  }
+
+  /** Events waiting to be sent or being sent. */
+  get pending(): number {
+    return this.buffered;
+  }
+
+  get connected(): boolean {
+    return this.producer !== undefined;
+  }
+
+  /** The event of an answered announce. */
+  announced(req: AnnounceRequest, family: 4 | 6, protocol: number): void {
+    const m = this.o.metrics;
+    const producer = this.producer;
+    if (producer === undefined || this.closed) return m.eventsDroppedUnavailable.inc();
+    if (this.buffered >= this.o.maxBufferedEvents) return m.eventsDroppedBufferFull.inc();
+    const p = partitionOf(req.infoHash, producer.partitions);
+    let w = this.writers[p];
+    if (w.full) this.seal(p);
+    sipHash24(PEER_KEY, req.peerId);
+    this.key.writeUInt32LE(sipOut[0], 0);
+    this.key.writeUInt32LE(sipOut[1], 4);
+    const time = this.now();
+    if (!w.add(time, req.infoHash, this.key, 0, EVENT_CODES[req.event], req.left, req.uploaded, req.downloaded, protocol, family, this.client(req.peerId))) {
+      // (the clock went back, or more than 2^32 ms passed: a new record)
+      this.seal(p);
+      w = this.writers[p];
+      w.add(time, req.infoHash, this.key, 0, EVENT_CODES[req.event], req.left, req.uploaded, req.downloaded, protocol, family, this.client(req.peerId));
+    }
+    this.buffered++;
+  }
+
+  /** Seals every record and sends what is pending, unless a send is under way. */
+  flush(): void {
+    for (let p = 0; p < this.writers.length; p++) if (this.writers[p].size > 0) this.seal(p);
+    if (this.sending !== undefined || this.sealed.length === 0 || this.producer === undefined) return;
+    const batch = this.sealed;
+    this.sealed = [];
+    const events = batch.reduce((n, s) => n + s.events, 0);
+    const producer = this.producer;
+    this.sending = producer
+      .send(batch.map((s) => ({ partition: s.partition, value: s.value })))
+      .then(
+        () => {
+          this.o.metrics.eventsPublished.value += events;
+          if (this.failures > 0) this.o.log.info('Kafka: publishing announce events again');
+          this.failures = 0;
+        },
+        (err: unknown) => {
+          this.o.metrics.eventsDroppedKafka.value += events;
+          this.failures++;
+          if (this.failures === 1) this.o.log.warn('Kafka: announce events could not be sent; dropping them until it answers', { err: String(err) });
+          if (this.failures >= FAILURES_BEFORE_RECONNECT && this.producer === producer) this.reconnect();
+        },
+      )
+      .finally(() => {
+        this.buffered -= events;
+        this.sending = undefined;
+      });
+  }
+
+  /**
+   * Sends what is pending (waiting at most timeoutMs) and disconnects; events after this are
+   * dropped and counted. For a graceful stop.
+   */
+  async close(timeoutMs = 5000): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && this.producer !== undefined && (this.sending !== undefined || this.buffered > 0)) {
+      this.flush();
+      await Promise.race([this.sending ?? Promise.resolve(), new Promise((r) => setTimeout(r, 50))]);
+    }
+    this.closed = true;
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.close().catch(() => {});
+  }
+
+  private seal(p: number): void {
+    const w = this.writers[p];
+    const events = w.size;
+    const value = w.finish();
+    if (value !== undefined) this.sealed.push({ partition: p, value, events });
+  }
+
+  private client(peerId: Buffer): ClientSoftware {
+    const prefix = peerId.toString('latin1', 0, 10);
+    let c = this.clients.get(prefix);
+    if (c === undefined) {
+      c = decodeClient(peerId);
+      if (this.clients.size >= CLIENT_CACHE) this.clients.clear();
+      this.clients.set(prefix, c);
+    }
+    return c;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const producer = await this.o.connect();
+      if (this.closed) return void (await producer.close().catch(() => {}));
+      // (a new partition count: records being filled for the old one are sealed first)
+      for (let p = 0; p < this.writers.length; p++) if (this.writers[p].size > 0) this.seal(p);
+      this.writers = Array.from({ length: producer.partitions }, () => new RecordWriter(this.o.gatewayId, this.o.recordEvents));
+      // (records of partitions the topic no longer has: dropped and counted)
+      for (const s of this.sealed) {
+        if (s.partition < producer.partitions) continue;
+        this.o.metrics.eventsDroppedKafka.value += s.events;
+        this.buffered -= s.events;
+      }
+      this.sealed = this.sealed.filter((s) => s.partition < producer.partitions);
+      this.producer = producer;
+      this.reconnectMs = 100;
+      this.o.log.info('Kafka: publishing announce events', { partitions: producer.partitions });
+    } catch (err) {
+      this.o.log.warn('Kafka: cannot connect; announce events are dropped until it answers', { err: String(err), retryMs: this.reconnectMs });
+      this.scheduleConnect();
+    }
+  }
+
+  private scheduleConnect(): void {
+    this.reconnectTimer = setTimeout(() => void this.connect(), this.reconnectMs);
+    this.reconnectTimer.unref();
+    this.reconnectMs = Math.min(this.reconnectMs * 2, RECONNECT_MAX_MS);
+  }
+
+  private reconnect(): void {
+    const old = this.producer;
+    this.producer = undefined;
+    this.failures = 0;
+    void old?.close().catch(() => {});
+    this.scheduleConnect();
+  }
+}

@@ -1,0 +1,96 @@
+/*
+ * A real Kafka broker for tests (DESIGN.md, "Real infrastructure in tests"):
+ *   - KAFKA_BROKERS=host:port,…: a running cluster, used as it is and never stopped;
+ *   - otherwise deploy/kafka.sh runs a one-node KRaft broker from Maven Central's jars on this
+ *     machine's Java, on free 127.0.0.1 ports, in a temporary directory.
+ * Under CI=true a missing Java or Maven fails the test that asks for a broker; elsewhere
+ * kafkaSkipReason() says why the tests are skipped.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort } from '@peertracker/redis-store/dist/testing';
+
+const SCRIPT = resolve(__dirname, '../../../../deploy/kafka.sh');
+const START_TIMEOUT_MS = 90_000;
+
+export interface KafkaTestBroker {
+  brokers: string[];
+  /** Stops what this started (nothing for KAFKA_BROKERS). */
+  stop(): Promise<void>;
+  /**
+   * Local brokers only (outage tests): SIGKILL, and start again on the same port and data;
+   * SIGSTOP and SIGCONT (a broker that hangs).
+   */
+  outage?: { kill(): Promise<void>; start(): Promise<void>; pause(): void; resume(): void };
+}
+
+function installed(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+/** Why Kafka tests cannot run here, or undefined when they can (always undefined under CI=true). */
+export function kafkaSkipReason(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.KAFKA_BROKERS?.trim() || env.CI === 'true') return undefined;
+  const missing = ['java', 'mvn'].filter((c) => !installed(c));
+  return missing.length > 0 ? `Kafka tests need ${missing.join(' and ')} (or KAFKA_BROKERS): install Java 17 and Maven` : undefined;
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      done(true);
+    });
+    s.once('error', () => done(false));
+  });
+}
+
+export async function startKafkaTestBroker(env: NodeJS.ProcessEnv = process.env): Promise<KafkaTestBroker> {
+  const given = env.KAFKA_BROKERS?.trim();
+  if (given) return { brokers: given.split(',').map((b) => b.trim()), stop: async () => {} };
+  for (const cmd of ['java', 'mvn']) {
+    if (!installed(cmd)) throw new Error(`Kafka tests need ${cmd} on PATH (.ci/run installs it), or KAFKA_BROKERS`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'pt-kafka-'));
+  const port = await freePort();
+  let controller = await freePort();
+  while (controller === port) controller = await freePort();
+  const childEnv = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(controller), KAFKA_DIR: dir, KAFKA_PARTITIONS: '4' };
+  let child: ChildProcess | undefined;
+  let log = '';
+  const start = async () => {
+    child = spawn('bash', [SCRIPT, 'run'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (b: Buffer) => {
+      log = (log + b.toString()).slice(-4000);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (!(await listening(port))) {
+      if (child.exitCode !== null) throw new Error(`the Kafka broker exited (${child.exitCode}): ${log}`);
+      if (Date.now() > deadline) throw new Error(`the Kafka broker did not answer on 127.0.0.1:${port} in ${START_TIMEOUT_MS} ms: ${log}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const kill = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return {
+    brokers: [`127.0.0.1:${port}`],
+    stop: async () => {
+      child?.kill('SIGCONT');
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    outage: { kill, start, pause: () => child?.kill('SIGSTOP'), resume: () => child?.kill('SIGCONT') },
+  };
+}
