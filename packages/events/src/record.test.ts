@@ -38,6 +38,8 @@ const arbEvent = (base: number): fc.Arbitrary<AnnounceEvent> =>
     protocol: fc.constantFrom(...PROTOCOLS),
     family: fc.constantFrom(4 as const, 6 as const),
     client: arbClient,
+    seeders: fc.nat({ max: 0xffffffff }),
+    leechers: fc.nat({ max: 0xffffffff }),
   });
 /** A record's events: the first at the base time, the others within 2^32 ms after it. */
 const arbEvents = fc.integer({ min: 0, max: 2 ** 45 }).chain((base) =>
@@ -59,10 +61,10 @@ test('a record gives back its gateway and every event, in order', () => {
   );
 });
 
-test('the layout: 67 bytes an event after the header, no client address anywhere', () => {
+test('the layout: 75 bytes an event after the header, no client address anywhere', () => {
   const infoHash = randomBytes(20);
   const peerId = Buffer.from('-qB4650-abcdefghijkl');
-  const e: AnnounceEvent = { time: T, infoHash, peerKey: Buffer.from('0123456789abcdef', 'hex'), event: 'completed', left: 0, uploaded: 5, downloaded: 7, protocol: 'udp', family: 6, client: decodeClient(peerId) };
+  const e: AnnounceEvent = { time: T, infoHash, peerKey: Buffer.from('0123456789abcdef', 'hex'), event: 'completed', left: 0, uploaded: 5, downloaded: 7, protocol: 'udp', family: 6, client: decodeClient(peerId), seeders: 3, leechers: 70_000 };
   const rec = encodeRecord('gw-1', [e, { ...e, time: T + 1500, event: 'stopped', protocol: 'http', family: 4 }]);
   assert.equal(rec.length, 4 + 4 + 12 + 2 * EVENT_BYTES);
   assert.equal(rec.toString('latin1', 0, 8), 'PT\x01\x04gw-1');
@@ -77,6 +79,7 @@ test('the layout: 67 bytes an event after the header, no client address anywhere
   assert.equal(rec[20 + 58], 1 | (4 << 4));
   assert.equal(rec.toString('latin1', 20 + 59, 20 + 63), 'qB\0\0');
   assert.deepEqual([...rec.subarray(20 + 63, 20 + 67)], [4, 6, 5, 0]);
+  assert.deepEqual([rec.readUInt32BE(20 + 67), rec.readUInt32BE(20 + 71)], [3, 70_000]);
   // the peer id itself is not in the record
   assert.equal(rec.indexOf(peerId.subarray(8)), -1);
 });
@@ -136,7 +139,7 @@ test('RecordWriter: full at its capacity, a time beyond 2^32 ms refused, byte co
   const w = new RecordWriter('gw', 3);
   const h = randomBytes(20);
   const key = randomBytes(16);
-  const add = (time: number, left = 1) => w.add(time, h, key, 4, EVENT_CODES.none, left, 0, 0, PROTOCOL_CODES.http, 4, decodeClient(randomBytes(20)));
+  const add = (time: number, left = 1) => w.add(time, h, key, 4, EVENT_CODES.none, left, 0, 0, PROTOCOL_CODES.http, 4, decodeClient(randomBytes(20)), 1, 2);
   assert.equal(w.finish(), undefined);
   assert.ok(add(T));
   assert.equal(add(T - 1), false, 'an earlier time than the first');

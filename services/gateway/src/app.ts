@@ -36,7 +36,7 @@ export interface GatewayDeps {
   connectEvents?: () => Promise<RecordProducer>;
 }
 
-/** Events per Kafka record at most (a record of 1,024 events is ≈ 69 kB, under Kafka's 1 MB). */
+/** Events per Kafka record at most (a record of 1,024 events is ≈ 77 kB, under Kafka's 1 MB). */
 const RECORD_EVENTS = 1024;
 /** How long a graceful close waits for the last events to reach Kafka. */
 const EVENTS_CLOSE_MS = 5000;

@@ -83,7 +83,8 @@ async function waitFor(what: string, ok: () => boolean | Promise<boolean>, timeo
 const PREFIXES = ['-qB4650-', '-TR4060-', 'A2-1-37-0-', '-LT2090-', 'M7-12-1-'];
 const peerId = (i: number) => Buffer.concat([Buffer.from(PREFIXES[i % PREFIXES.length]), randomBytes(20 - PREFIXES[i % PREFIXES.length].length)]);
 
-async function httpAnnounce(gw: Gateway, a: { infoHash: Buffer; peerId: Buffer; left: number; uploaded: number; downloaded: number; event?: string }): Promise<void> {
+/** Announces over HTTP; the reply's seeders and leechers. */
+async function httpAnnounce(gw: Gateway, a: { infoHash: Buffer; peerId: Buffer; left: number; uploaded: number; downloaded: number; event?: string }): Promise<[number, number]> {
   const path =
     `/announce?info_hash=${percentEncode(a.infoHash)}&peer_id=${percentEncode(a.peerId)}&port=6881` +
     `&uploaded=${a.uploaded}&downloaded=${a.downloaded}&left=${a.left}` +
@@ -92,6 +93,7 @@ async function httpAnnounce(gw: Gateway, a: { infoHash: Buffer; peerId: Buffer; 
   assert.equal(r.status, 200);
   const body = bdecode(r.body) as Map<string, unknown>;
   assert.equal(body.get('failure reason'), undefined, 'the announce failed');
+  return [Number(body.get('complete')), Number(body.get('incomplete'))];
 }
 
 function totals(gw: Gateway) {
@@ -121,8 +123,8 @@ describe('announce events on Kafka', { skip }, () => {
       const events = ['started', 'none', 'completed', 'stopped', 'paused'] as const;
       for (let i = 0; i < 40; i++) {
         const a = { infoHash: hashes[i % 7], peerId: peerId(i), left: i % 3 === 0 ? 0 : 1000 * i, uploaded: 2 ** 40 + i, downloaded: 7 * i, event: events[i % 5] };
-        await httpAnnounce(gw, { ...a, event: a.event === 'none' ? undefined : a.event });
-        sent.push({ ...a, event: a.event, protocol: 'http', family: 4 });
+        const [seeders, leechers] = await httpAnnounce(gw, { ...a, event: a.event === 'none' ? undefined : a.event });
+        sent.push({ ...a, event: a.event, protocol: 'http', family: 4, seeders, leechers });
       }
       const cid = await udpConnect(gw.udpPort);
       const udpEvents = { none: 0, completed: 1, started: 2, stopped: 3 } as const;
@@ -131,14 +133,15 @@ describe('announce events on Kafka', { skip }, () => {
         const a = { infoHash: hashes[i % 7], peerId: peerId(i + 1), left: i % 2 === 0 ? 0 : 5 * i, uploaded: 0, downloaded: 0 };
         const reply = await udpExchange(gw.udpPort, udpAnnouncePacket({ connectionId: cid, transactionId: i, infoHash: a.infoHash, peerId: a.peerId, port: 6881, left: BigInt(a.left), event: udpEvents[ev] }));
         assert.equal(reply?.readUInt32BE(0), 1, 'an announce reply');
-        sent.push({ ...a, event: ev, protocol: 'udp', family: 4 });
+        sent.push({ ...a, event: ev, protocol: 'udp', family: 4, seeders: reply!.readUInt32BE(16), leechers: reply!.readUInt32BE(12) });
       }
       const records = await readTopic(kafka.brokers, topic, sent.length);
       const got = records.flatMap((r) => r.events);
       assert.ok(records.every((r) => r.gatewayId === 'gw-test' && r.version === 1));
       assert.equal(got.length, sent.length, 'events in the topic');
-      const key = (e: { infoHash: Buffer; event: string; left: number; uploaded: number; downloaded: number; protocol: string; family: number }, peer: string, client: string) =>
-        [e.infoHash.toString('hex'), peer, e.event, e.left, e.uploaded, e.downloaded, e.protocol, e.family, client].join(' ');
+      type Said = { infoHash: Buffer; event: string; left: number; uploaded: number; downloaded: number; protocol: string; family: number; seeders: number; leechers: number };
+      const key = (e: Said, peer: string, client: string) =>
+        [e.infoHash.toString('hex'), peer, e.event, e.left, e.uploaded, e.downloaded, e.protocol, e.family, e.seeders, e.leechers, client].join(' ');
       const want = sent.map((s) => key(s, peerKey(s.peerId), clientName(decodeClient(s.peerId)))).sort();
       assert.deepEqual(got.map((e) => key(e, e.peerKey.toString('hex'), clientName(e.client))).sort(), want);
       // names as analysts read them

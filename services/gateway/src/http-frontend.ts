@@ -102,7 +102,7 @@ export class HttpFrontend {
     }
     (reply.family === 4 ? this.o.metrics.announceHttp4 : this.o.metrics.announceHttp6).inc();
     if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
-    this.o.events?.announced(request, reply.family, PROTOCOL_HTTP);
+    this.o.events?.announced(request, reply.family, PROTOCOL_HTTP, reply.complete, reply.incomplete);
     send(res, body);
   }
 

@@ -115,7 +115,7 @@ export class UdpFrontend {
     }
     (reply.family === 4 ? this.o.metrics.announceUdp4 : this.o.metrics.announceUdp6).inc();
     if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
-    this.o.events?.announced(request, reply.family, PROTOCOL_UDP);
+    this.o.events?.announced(request, reply.family, PROTOCOL_UDP, reply.complete, reply.incomplete);
     this.send(packet, rinfo);
   }
 

@@ -84,7 +84,7 @@ export class EventPublisher {
   }
 
   /** The event of an answered announce. */
-  announced(req: AnnounceRequest, family: 4 | 6, protocol: number): void {
+  announced(req: AnnounceRequest, family: 4 | 6, protocol: number, seeders: number, leechers: number): void {
     const m = this.o.metrics;
     const producer = this.producer;
     if (producer === undefined || this.closed) return m.eventsDroppedUnavailable.inc();
@@ -96,11 +96,13 @@ export class EventPublisher {
     this.key.writeUInt32LE(sipOut[0], 0);
     this.key.writeUInt32LE(sipOut[1], 4);
     const time = this.now();
-    if (!w.add(time, req.infoHash, this.key, 0, EVENT_CODES[req.event], req.left, req.uploaded, req.downloaded, protocol, family, this.client(req.peerId))) {
+    const client = this.client(req.peerId);
+    const ev = EVENT_CODES[req.event];
+    if (!w.add(time, req.infoHash, this.key, 0, ev, req.left, req.uploaded, req.downloaded, protocol, family, client, seeders, leechers)) {
       // (the clock went back, or more than 2^32 ms passed: a new record)
       this.seal(p);
       w = this.writers[p];
-      w.add(time, req.infoHash, this.key, 0, EVENT_CODES[req.event], req.left, req.uploaded, req.downloaded, protocol, family, this.client(req.peerId));
+      w.add(time, req.infoHash, this.key, 0, ev, req.left, req.uploaded, req.downloaded, protocol, family, client, seeders, leechers);
     }
     this.buffered++;
   }
