@@ -120,6 +120,19 @@ function parseHostPort(entry: string): { host: string; port: number } | undefine
   return { host, port };
 }
 
+/** A comma-separated list of host:port (blank entries ignored), as strings. */
+function hostPortList(example: string) {
+  return z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean),
+    )
+    .refine((list) => list.length > 0 && list.every((e) => parseHostPort(e) !== undefined), `must be a comma-separated list of host:port, e.g. ${example}`);
+}
+
 const schema = z.object({
   TRACKER_HOST: z
     .string()
@@ -163,18 +176,7 @@ const schema = z.object({
       }
     }, 'must be a redis:// or rediss:// URL, e.g. redis://redis:6379')
     .optional(),
-  REDIS_CLUSTER_NODES: z
-    .string()
-    .transform((s) =>
-      s
-        .split(',')
-        .map((e) => e.trim())
-        .filter(Boolean),
-    )
-    .refine(
-      (list) => list.length > 0 && list.every((e) => parseHostPort(e) !== undefined),
-      'must be a comma-separated list of host:port, e.g. redis-1:6379,redis-2:6379',
-    )
+  REDIS_CLUSTER_NODES: hostPortList('redis-1:6379,redis-2:6379')
     .transform((list) => list.map((e) => parseHostPort(e)!))
     .optional(),
   TRACKER_REDIS_KEY_PREFIX: z
@@ -201,19 +203,7 @@ const schema = z.object({
   TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default('5000'),
   TRACKER_HTTP_IDLE_TIMEOUT_MS: int(100, 600_000).default('30000'),
   TRACKER_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-  KAFKA_BROKERS: z
-    .string()
-    .transform((s) =>
-      s
-        .split(',')
-        .map((e) => e.trim())
-        .filter(Boolean),
-    )
-    .refine(
-      (list) => list.length > 0 && list.every((e) => parseHostPort(e) !== undefined),
-      'must be a comma-separated list of host:port, e.g. kafka-1:9092,kafka-2:9092',
-    )
-    .optional(),
+  KAFKA_BROKERS: hostPortList('kafka-1:9092,kafka-2:9092').optional(),
   KAFKA_TOPIC: z
     .string()
     .trim()

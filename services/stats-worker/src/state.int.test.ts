@@ -1,0 +1,91 @@
+/* The atomic write of a batch on a real Redis Cluster: offsets, fencing, nothing counted twice. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { decodeClient, type AnnounceEvent } from '@peertracker/events';
+import { redisSkipReason, startRedisTestServer, type RedisTestServer } from '@peertracker/redis-store/dist/testing';
+import { addEvents, emptyDelta } from './aggregate';
+import { StatsState } from './state';
+
+const skip = redisSkipReason('cluster') ?? false;
+const T = Date.UTC(2026, 11, 2, 10, 0, 0);
+
+function event(infoHash: Buffer, o: Partial<AnnounceEvent> = {}): AnnounceEvent {
+  return {
+    time: T,
+    infoHash,
+    peerKey: randomBytes(8),
+    event: 'none',
+    left: 1,
+    uploaded: 0,
+    downloaded: 0,
+    protocol: 'udp',
+    family: 4,
+    client: decodeClient(Buffer.from('-qB4650-abcdefghijkl')),
+    seeders: 1,
+    leechers: 1,
+    ...o,
+  };
+}
+
+describe('stats state in Redis', { skip }, () => {
+  let redis: RedisTestServer;
+  let state: StatsState;
+  before(async () => {
+    redis = await startRedisTestServer('cluster');
+    state = new StatsState({ clusterNodes: redis.nodes }, `t${randomBytes(3).toString('hex')}:`);
+    await state.connect();
+  });
+  after(async () => {
+    await state?.close();
+    await redis?.stop();
+  });
+
+  it('writes a batch with its offsets once; a replay is refused as stale, an old epoch as fenced', async () => {
+    const h = randomBytes(20);
+    const hex = h.toString('hex');
+    const p = 3;
+    const first = await state.claim(p);
+    assert.deepEqual(first, { epoch: '1', offset: '' });
+    const batch = addEvents(emptyDelta(), [
+      event(h, { event: 'started', seeders: 4, leechers: 9 }),
+      event(h, { time: T + 1000, event: 'completed', seeders: 5, leechers: 8 }),
+      event(h, { time: T - 5000, seeders: 2, leechers: 20 }),
+    ]);
+    assert.deepEqual(await state.apply(p, first.epoch, '0', '3', batch), { status: 'ok' });
+    const t = await state.client.hgetall(`${state.stem(p)}t:${hex}`);
+    // the latest event's counts, the peaks over all, the earliest time as first seen
+    assert.deepEqual(t, { a: '3', c: '1', s: '5', l: '8', ls: String(T + 1000), ps: '5', pl: '20', f: String(T - 5000) });
+    // the same batch again (a redelivery): refused, nothing counted twice
+    assert.deepEqual(await state.apply(p, first.epoch, '0', '3', batch), { status: 'stale', offset: '3' });
+    assert.equal(await state.client.hget(`${state.stem(p)}t:${hex}`, 'a'), '3');
+    // another worker takes the partition: the first is fenced off
+    const second = await state.claim(p);
+    assert.deepEqual(second, { epoch: '2', offset: '3' });
+    const more = addEvents(emptyDelta(), [event(h, { time: T + 2000, seeders: 1, leechers: 30 })]);
+    assert.deepEqual(await state.apply(p, first.epoch, '3', '4', more), { status: 'fenced', epoch: '2' });
+    assert.deepEqual(await state.apply(p, second.epoch, '3', '4', more), { status: 'ok' });
+    assert.deepEqual(await state.client.hmget(`${state.stem(p)}t:${hex}`, 'a', 's', 'l', 'pl'), ['4', '1', '30', '30']);
+    // minutes, active torrents, clients per day; with TTLs
+    const minute = T - (T % 60_000);
+    assert.deepEqual(await state.client.hgetall(`${state.stem(p)}m:${minute}`), {
+      announces: '3',
+      'protocol:udp': '3',
+      'event:started': '1',
+      'event:completed': '1',
+      'event:none': '1',
+      'family:4': '3',
+    });
+    assert.deepEqual(await state.client.smembers(`${state.stem(p)}ma:${minute}`), [hex]);
+    assert.equal(await state.client.hget(`${state.stem(p)}c:2026-12-02`, 'qBittorrent 4.6.5'), '4');
+    assert.ok((await state.client.ttl(`${state.stem(p)}m:${minute}`)) > 86400);
+    assert.equal(await state.client.pfcount(`${state.stem(p)}u:${hex}:2026-12-02`), 4);
+  });
+
+  it('keeps each partition under its own hash tag (one slot)', async () => {
+    const slots = new Set<number>();
+    const node = (state.client as import('ioredis').Cluster).nodes('master')[0];
+    for (const k of ['epoch', 'offset', 't:00', 'm:0', 'c:2026-01-01']) slots.add(Number(await node.cluster('KEYSLOT', `${state.stem(7)}${k}`)));
+    assert.equal(slots.size, 1);
+  });
+});

@@ -1,0 +1,194 @@
+/*
+ * The stats worker on a real Kafka broker and a real Redis Cluster: exact totals although the
+ * worker is killed (SIGKILL) at random points while events flow, and garbage on the topic.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { decodeClient, encodeRecord, partitionOf, type AnnounceEvent } from '@peertracker/events';
+import { prng } from '@peertracker/tracker/dist/store-conformance';
+import { kafkaSkipReason, startKafkaTestBroker, type KafkaTestBroker } from '@peertracker/gateway/dist/testing/kafka';
+import { redisSkipReason, startRedisTestServer, type RedisTestServer } from '@peertracker/redis-store/dist/testing';
+import { addEvents, emptyDelta, type Delta } from './aggregate';
+import { StatsState } from './state';
+
+const skip = kafkaSkipReason() ?? redisSkipReason('cluster') ?? false;
+const PARTITIONS = 4;
+const MAIN = join(__dirname, 'main.js');
+
+function startWorker(env: Record<string, string>): ChildProcess & { output: string[] } {
+  const child = spawn(process.execPath, [MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { output: string[] };
+  child.output = [];
+  const keep = (b: Buffer) => {
+    child.output.push(b.toString());
+    if (child.output.length > 200) child.output.shift();
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return child;
+}
+
+async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await exited;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('stats worker', { skip }, () => {
+  let kafka: KafkaTestBroker;
+  let redis: RedisTestServer;
+  let state: StatsState;
+  before(async () => {
+    [kafka, redis] = await Promise.all([startKafkaTestBroker(), startRedisTestServer('cluster')]);
+  });
+  after(async () => {
+    await state?.close();
+    await Promise.all([kafka?.stop(), redis?.stop()]);
+  });
+
+  it('counts every event exactly once while it is killed at random points and restarted, skipping garbage records', async () => {
+    const topic = `w-${randomBytes(4).toString('hex')}`;
+    const prefix = `s${randomBytes(3).toString('hex')}:`;
+    // (generous retries: a connection reset while the new broker settles must not fail the test)
+    const client = new Kafka({ brokers: kafka.brokers, clientId: 'test', logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+    const admin = client.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+    const producer = client.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const env = {
+      KAFKA_BROKERS: kafka.brokers.join(','),
+      KAFKA_TOPIC: topic,
+      STATS_GROUP_ID: `g-${topic}`,
+      REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+      STATS_KEY_PREFIX: prefix,
+    };
+    const rnd = prng(11);
+    const torrents = Array.from({ length: 40 }, () => randomBytes(20));
+    const peerIds = ['-qB4650-', '-TR4060-', 'A2-1-37-0-', '-LT2090-', 'S58B-----'].map((p) => Buffer.concat([Buffer.from(p), randomBytes(20 - p.length)]));
+    const produced: AnnounceEvent[] = [];
+    let garbage = 0;
+    let producing = true;
+    // the gateways' shape: per round, one record per partition of the events for its torrents
+    const produce = (async () => {
+      const t0 = Date.now();
+      for (let round = 0; producing; round++) {
+        const byPartition = new Map<number, AnnounceEvent[]>();
+        for (let i = 0; i < 60; i++) {
+          const infoHash = torrents[Math.floor(rnd() * torrents.length)];
+          const e: AnnounceEvent = {
+            time: t0 + round * 50 + i,
+            infoHash,
+            peerKey: randomBytes(8),
+            event: (['none', 'started', 'completed', 'stopped'] as const)[Math.floor(rnd() * 4)],
+            left: Math.floor(rnd() * 1000),
+            uploaded: 0,
+            downloaded: 0,
+            protocol: rnd() < 0.5 ? 'udp' : 'http',
+            family: rnd() < 0.8 ? 4 : 6,
+            client: decodeClient(peerIds[Math.floor(rnd() * peerIds.length)]),
+            seeders: Math.floor(rnd() * 500),
+            leechers: Math.floor(rnd() * 500),
+          };
+          const p = partitionOf(infoHash, PARTITIONS);
+          byPartition.set(p, [...(byPartition.get(p) ?? []), e]);
+        }
+        const messages = [...byPartition].map(([partition, events]) => ({ partition, value: encodeRecord('gw-t', events) }));
+        if (round % 9 === 4) {
+          messages.push({ partition: round % PARTITIONS, value: randomBytes(100) });
+          garbage++;
+        }
+        await producer.send({ topic, acks: -1, messages });
+        for (const [, events] of byPartition) produced.push(...events);
+        await sleep(40);
+      }
+    })();
+    state = new StatsState({ clusterNodes: redis.nodes }, prefix);
+    await state.connect();
+    const counted = async () => {
+      let n = 0n;
+      for (let p = 0; p < PARTITIONS; p++) n += BigInt((await state.client.get(`${state.stem(p)}offset`)) ?? '0');
+      return n;
+    };
+    // kill -9 the worker five times, each at a random point after it has written something
+    // (so that Kafka's committed offsets, every 5 s, lag behind and batches come again), then
+    // let one finish
+    let worker = startWorker(env);
+    try {
+      for (let k = 0; k < 5; k++) {
+        const before = await counted();
+        const deadline = Date.now() + 60_000;
+        while ((await counted()) === before) {
+          assert.ok(Date.now() < deadline, `worker ${k} wrote nothing: ${worker.output.join('')}`);
+          await sleep(50);
+        }
+        await sleep(Math.floor(rnd() * 1500));
+        await kill(worker, 'SIGKILL');
+        worker = startWorker(env);
+      }
+      producing = false;
+      await produce;
+      // the end: every partition's stored offset at the topic's end
+      const ends = await admin.fetchTopicOffsets(topic);
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const stored = await Promise.all(ends.map((e) => state.client.get(`${state.stem(e.partition)}offset`)));
+        if (ends.every((e, i) => stored[i] === e.high)) break;
+        assert.ok(Date.now() < deadline, `offsets ${stored} did not reach ${ends.map((e) => e.high)}; worker output: ${worker.output.join('')}`);
+        await sleep(200);
+      }
+      await kill(worker, 'SIGTERM');
+    } finally {
+      await kill(worker, 'SIGKILL');
+      await producer.disconnect();
+      await admin.disconnect();
+    }
+    assert.ok(produced.length > 3000, `${produced.length} events produced`);
+    assert.ok(garbage > 0);
+    await assertTotals(state, addEvents(emptyDelta(), produced));
+  });
+});
+
+/** Every aggregate in Redis equals the expected delta, exactly (the unique-peer estimates within 3 %). */
+async function assertTotals(state: StatsState, want: Delta): Promise<void> {
+  const r = state.client;
+  for (const [hex, t] of want.torrents) {
+    const stem = state.stem(partitionOf(Buffer.from(hex, 'hex'), PARTITIONS));
+    const got = await r.hgetall(`${stem}t:${hex}`);
+    const expect: Record<string, string> = {
+      a: String(t.announces),
+      s: String(t.seeders),
+      l: String(t.leechers),
+      ls: String(t.lastTime),
+      ps: String(t.peakSeeders),
+      pl: String(t.peakLeechers),
+      f: String(t.firstTime),
+    };
+    if (t.completed > 0) expect.c = String(t.completed);
+    assert.deepEqual(got, expect, `torrent ${hex}`);
+    for (const [day, keys] of t.peers) {
+      const n = await r.pfcount(`${stem}u:${hex}:${day}`);
+      assert.ok(Math.abs(n - keys.size) <= Math.max(2, keys.size * 0.03), `unique peers of ${hex} on ${day}: ${n}, ${keys.size} expected`);
+    }
+  }
+  const stems = Array.from({ length: PARTITIONS }, (_, p) => state.stem(p));
+  for (const [minute, fields] of want.minutes) {
+    const sum = new Map<string, number>();
+    for (const s of stems) for (const [f, v] of Object.entries(await r.hgetall(`${s}m:${minute}`))) sum.set(f, (sum.get(f) ?? 0) + Number(v));
+    assert.deepEqual(Object.fromEntries([...sum].sort()), Object.fromEntries([...fields].sort()), `minute ${minute}`);
+    let active = 0;
+    for (const s of stems) active += await r.scard(`${s}ma:${minute}`);
+    assert.equal(active, want.active.get(minute)!.size, `active torrents in minute ${minute}`);
+  }
+  for (const [day, names] of want.clients) {
+    const sum = new Map<string, number>();
+    for (const s of stems) for (const [f, v] of Object.entries(await r.hgetall(`${s}c:${day}`))) sum.set(f, (sum.get(f) ?? 0) + Number(v));
+    assert.deepEqual(Object.fromEntries([...sum].sort()), Object.fromEntries([...names].sort()), `clients on ${day}`);
+  }
+}
