@@ -40,119 +40,176 @@ async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+type Worker = ReturnType<typeof startWorker>;
+
+interface Scenario {
+  rnd: () => number;
+  start(): Worker;
+  /** Resolves once the workers have written more than when it was called. */
+  progress(what: string, workers: Worker[]): Promise<void>;
+}
+
+/**
+ * Events produced the way gateways do (and garbage records among them) while `drive` starts and
+ * stops workers; then, with the workers drive leaves running, every partition counted to its end,
+ * and every figure exact.
+ */
+async function scenario(kafka: KafkaTestBroker, redis: RedisTestServer, seed: number, drive: (s: Scenario) => Promise<Worker[]>): Promise<void> {
+  const topic = `w-${randomBytes(4).toString('hex')}`;
+  const prefix = `s${randomBytes(3).toString('hex')}:`;
+  // (generous retries: a connection reset while the new broker settles must not fail the test)
+  const client = new Kafka({ brokers: kafka.brokers, clientId: 'test', logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+  const admin = client.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+  const producer = client.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const env = {
+    KAFKA_BROKERS: kafka.brokers.join(','),
+    KAFKA_TOPIC: topic,
+    STATS_GROUP_ID: `g-${topic}`,
+    REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+    STATS_KEY_PREFIX: prefix,
+  };
+  const rnd = prng(seed);
+  const torrents = Array.from({ length: 40 }, () => randomBytes(20));
+  const peerIds = ['-qB4650-', '-TR4060-', 'A2-1-37-0-', '-LT2090-', 'S58B-----'].map((p) => Buffer.concat([Buffer.from(p), randomBytes(20 - p.length)]));
+  const produced: AnnounceEvent[] = [];
+  let garbage = 0;
+  let producing = true;
+  // the gateways' shape: per round, one record per partition of the events for its torrents
+  const produce = (async () => {
+    const t0 = Date.now();
+    for (let round = 0; producing; round++) {
+      const byPartition = new Map<number, AnnounceEvent[]>();
+      for (let i = 0; i < 60; i++) {
+        const infoHash = torrents[Math.floor(rnd() * torrents.length)];
+        const e: AnnounceEvent = {
+          time: t0 + round * 50 + i,
+          infoHash,
+          peerKey: randomBytes(8),
+          event: (['none', 'started', 'completed', 'stopped'] as const)[Math.floor(rnd() * 4)],
+          left: Math.floor(rnd() * 1000),
+          uploaded: 0,
+          downloaded: 0,
+          protocol: rnd() < 0.5 ? 'udp' : 'http',
+          family: rnd() < 0.8 ? 4 : 6,
+          client: decodeClient(peerIds[Math.floor(rnd() * peerIds.length)]),
+          seeders: Math.floor(rnd() * 500),
+          leechers: Math.floor(rnd() * 500),
+        };
+        const p = partitionOf(infoHash, PARTITIONS);
+        byPartition.set(p, [...(byPartition.get(p) ?? []), e]);
+      }
+      const messages = [...byPartition].map(([partition, events]) => ({ partition, value: encodeRecord('gw-t', events) }));
+      if (round % 9 === 4) {
+        messages.push({ partition: round % PARTITIONS, value: randomBytes(100) });
+        garbage++;
+      }
+      await producer.send({ topic, acks: -1, messages });
+      for (const [, events] of byPartition) produced.push(...events);
+      await sleep(40);
+    }
+  })();
+  const state = new StatsState({ clusterNodes: redis.nodes }, prefix);
+  await state.connect();
+  const counted = async () => {
+    let n = 0n;
+    for (let p = 0; p < PARTITIONS; p++) n += BigInt((await state.client.get(`${state.stem(p)}offset`)) ?? '0');
+    return n;
+  };
+  const all: Worker[] = [];
+  const output = () => all.map((w) => w.output.join('')).join('\n---\n');
+  let running: Worker[] = [];
+  try {
+    running = await drive({
+      rnd,
+      start: () => {
+        const w = startWorker(env);
+        all.push(w);
+        return w;
+      },
+      async progress(what) {
+        const before = await counted();
+        const deadline = Date.now() + 60_000;
+        while ((await counted()) === before) {
+          assert.ok(Date.now() < deadline, `${what}: nothing written; workers' output: ${output()}`);
+          await sleep(50);
+        }
+      },
+    });
+    producing = false;
+    await produce;
+    // the end: every partition's stored offset at the topic's end
+    const ends = await admin.fetchTopicOffsets(topic);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const stored = await Promise.all(ends.map((e) => state.client.get(`${state.stem(e.partition)}offset`)));
+      if (ends.every((e, i) => stored[i] === e.high)) break;
+      assert.ok(Date.now() < deadline, `offsets ${stored} did not reach ${ends.map((e) => e.high)}; workers' output: ${output()}`);
+      await sleep(200);
+    }
+    for (const w of running) await kill(w, 'SIGTERM');
+    assert.ok(produced.length > 2000, `${produced.length} events produced`);
+    assert.ok(garbage > 0);
+    await assertTotals(state, addEvents(emptyDelta(), produced));
+  } finally {
+    producing = false;
+    await produce.catch(() => {});
+    for (const w of all) await kill(w, 'SIGKILL');
+    await producer.disconnect();
+    await admin.disconnect();
+    await state.close();
+  }
+}
+
 describe('stats worker', { skip }, () => {
   let kafka: KafkaTestBroker;
   let redis: RedisTestServer;
-  let state: StatsState;
   before(async () => {
     [kafka, redis] = await Promise.all([startKafkaTestBroker(), startRedisTestServer('cluster')]);
   });
   after(async () => {
-    await state?.close();
     await Promise.all([kafka?.stop(), redis?.stop()]);
   });
 
-  it('counts every event exactly once while it is killed at random points and restarted, skipping garbage records', async () => {
-    const topic = `w-${randomBytes(4).toString('hex')}`;
-    const prefix = `s${randomBytes(3).toString('hex')}:`;
-    // (generous retries: a connection reset while the new broker settles must not fail the test)
-    const client = new Kafka({ brokers: kafka.brokers, clientId: 'test', logLevel: logLevel.NOTHING, retry: { retries: 10 } });
-    const admin = client.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
-    const producer = client.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    const env = {
-      KAFKA_BROKERS: kafka.brokers.join(','),
-      KAFKA_TOPIC: topic,
-      STATS_GROUP_ID: `g-${topic}`,
-      REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(','),
-      STATS_KEY_PREFIX: prefix,
-    };
-    const rnd = prng(11);
-    const torrents = Array.from({ length: 40 }, () => randomBytes(20));
-    const peerIds = ['-qB4650-', '-TR4060-', 'A2-1-37-0-', '-LT2090-', 'S58B-----'].map((p) => Buffer.concat([Buffer.from(p), randomBytes(20 - p.length)]));
-    const produced: AnnounceEvent[] = [];
-    let garbage = 0;
-    let producing = true;
-    // the gateways' shape: per round, one record per partition of the events for its torrents
-    const produce = (async () => {
-      const t0 = Date.now();
-      for (let round = 0; producing; round++) {
-        const byPartition = new Map<number, AnnounceEvent[]>();
-        for (let i = 0; i < 60; i++) {
-          const infoHash = torrents[Math.floor(rnd() * torrents.length)];
-          const e: AnnounceEvent = {
-            time: t0 + round * 50 + i,
-            infoHash,
-            peerKey: randomBytes(8),
-            event: (['none', 'started', 'completed', 'stopped'] as const)[Math.floor(rnd() * 4)],
-            left: Math.floor(rnd() * 1000),
-            uploaded: 0,
-            downloaded: 0,
-            protocol: rnd() < 0.5 ? 'udp' : 'http',
-            family: rnd() < 0.8 ? 4 : 6,
-            client: decodeClient(peerIds[Math.floor(rnd() * peerIds.length)]),
-            seeders: Math.floor(rnd() * 500),
-            leechers: Math.floor(rnd() * 500),
-          };
-          const p = partitionOf(infoHash, PARTITIONS);
-          byPartition.set(p, [...(byPartition.get(p) ?? []), e]);
-        }
-        const messages = [...byPartition].map(([partition, events]) => ({ partition, value: encodeRecord('gw-t', events) }));
-        if (round % 9 === 4) {
-          messages.push({ partition: round % PARTITIONS, value: randomBytes(100) });
-          garbage++;
-        }
-        await producer.send({ topic, acks: -1, messages });
-        for (const [, events] of byPartition) produced.push(...events);
-        await sleep(40);
-      }
-    })();
-    state = new StatsState({ clusterNodes: redis.nodes }, prefix);
-    await state.connect();
-    const counted = async () => {
-      let n = 0n;
-      for (let p = 0; p < PARTITIONS; p++) n += BigInt((await state.client.get(`${state.stem(p)}offset`)) ?? '0');
-      return n;
-    };
-    // kill -9 the worker five times, each at a random point after it has written something
-    // (so that Kafka's committed offsets, every 5 s, lag behind and batches come again), then
-    // let one finish
-    let worker = startWorker(env);
-    try {
+  it('counts every event exactly once while it is killed at random points and restarted, skipping garbage records', () =>
+    // kill -9 the worker five times, each at a random point after it has written something (so
+    // that Kafka's committed offsets, every 5 s, lag behind and batches come again), then let one
+    // finish
+    scenario(kafka, redis, 11, async (s) => {
+      let worker = s.start();
       for (let k = 0; k < 5; k++) {
-        const before = await counted();
-        const deadline = Date.now() + 60_000;
-        while ((await counted()) === before) {
-          assert.ok(Date.now() < deadline, `worker ${k} wrote nothing: ${worker.output.join('')}`);
-          await sleep(50);
-        }
-        await sleep(Math.floor(rnd() * 1500));
+        await s.progress(`worker ${k}`, [worker]);
+        await sleep(Math.floor(s.rnd() * 1500));
         await kill(worker, 'SIGKILL');
-        worker = startWorker(env);
+        worker = s.start();
       }
-      producing = false;
-      await produce;
-      // the end: every partition's stored offset at the topic's end
-      const ends = await admin.fetchTopicOffsets(topic);
+      return [worker];
+    }));
+
+  it('counts every event exactly once while workers go 1 -> 3 -> 1, one of them killed', () =>
+    // two more workers join (a rebalance: partitions move, each taken with a new epoch), one of
+    // them is killed and the other stopped while events flow; the first one finishes
+    scenario(kafka, redis, 12, async (s) => {
+      const a = s.start();
+      await s.progress('one worker', [a]);
+      const b = s.start();
+      const c = s.start();
+      // (the group rebalances: wait until the new members have taken partitions and written)
       const deadline = Date.now() + 60_000;
-      for (;;) {
-        const stored = await Promise.all(ends.map((e) => state.client.get(`${state.stem(e.partition)}offset`)));
-        if (ends.every((e, i) => stored[i] === e.high)) break;
-        assert.ok(Date.now() < deadline, `offsets ${stored} did not reach ${ends.map((e) => e.high)}; worker output: ${worker.output.join('')}`);
-        await sleep(200);
+      while (![b, c].every((w) => w.output.join('').includes('partition claimed'))) {
+        assert.ok(Date.now() < deadline, 'the new workers were given no partition');
+        await sleep(100);
       }
-      await kill(worker, 'SIGTERM');
-    } finally {
-      await kill(worker, 'SIGKILL');
-      await producer.disconnect();
-      await admin.disconnect();
-    }
-    assert.ok(produced.length > 3000, `${produced.length} events produced`);
-    assert.ok(garbage > 0);
-    await assertTotals(state, addEvents(emptyDelta(), produced));
-  });
+      await s.progress('three workers', [a, b, c]);
+      await sleep(Math.floor(s.rnd() * 1000));
+      await kill(b, 'SIGKILL');
+      await s.progress('after the kill', [a, c]);
+      await kill(c, 'SIGTERM');
+      await s.progress('back to one', [a]);
+      return [a];
+    }));
 });
 
 /** Every aggregate in Redis equals the expected delta, exactly (the unique-peer estimates within 3 %). */
