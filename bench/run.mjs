@@ -10,9 +10,10 @@
 //   BENCH_DURATION     measured window per run, seconds or a Go duration (default 20)
 //   BENCH_PEERS / BENCH_TORRENTS / BENCH_NUMWANT   load (default 200000 / 4000 / 50)
 //   BENCH_SERVERS      comma list of responder,gateway (default both)
-//   BENCH_MODES        comma list of udp,http,cluster,swarm (default all four; cluster = the
-//                      gateway on a local Redis Cluster, below; swarm = the Redis store with one
-//                      swarm of 50 to 1,000,000 peers, bench/redis-swarm.mjs)
+//   BENCH_MODES        comma list of udp,http,cluster,swarm,events (default all five; cluster =
+//                      the gateway on a local Redis Cluster, below; swarm = the Redis store with
+//                      one swarm of 50 to 1,000,000 peers, bench/redis-swarm.mjs; events = the UDP
+//                      gateway with and without publishing to a local Kafka broker)
 //   BENCH_INFLIGHT     UDP outstanding requests (default 64) / BENCH_SOCKETS (default 4)
 //   BENCH_CONNS        HTTP keep-alive connections (default 64)
 //   BENCH_SERVER_CPU / BENCH_LOADGEN_CPU   cores for taskset (default 0 / 1)
@@ -61,7 +62,7 @@ const load = {
 const serverCpu = env.BENCH_SERVER_CPU ?? '0';
 const loadgenCpu = env.BENCH_LOADGEN_CPU ?? '1';
 const servers = list('BENCH_SERVERS', ['responder', 'gateway']);
-const modes = list('BENCH_MODES', ['udp', 'http', 'cluster', 'swarm']);
+const modes = list('BENCH_MODES', ['udp', 'http', 'cluster', 'swarm', 'events']);
 /** the modes that run the gateway and the responder under bench/loadgen */
 const loadModes = modes.filter((m) => m === 'udp' || m === 'http');
 const gatewayMain = env.BENCH_GATEWAY_MAIN ?? join(root, 'services/gateway/dist/main.js');
@@ -280,6 +281,7 @@ async function startServer(name, mode, { extraEnv = {}, tag = '' } = {}) {
   }
   return {
     pid: child.pid,
+    httpPort,
     target: `${HOST}:${mode === 'udp' ? udpPort : httpPort}`,
     logFile,
     isAlive: () => !exited,
@@ -432,6 +434,98 @@ async function clusterBench() {
     await redis.stop();
     serverPidsToKill.clear();
   }
+}
+
+// ---- events: what publishing to Kafka costs the gateway ----------------------------------------
+//
+// A local Kafka broker (deploy/kafka.sh) on the load generator's core; the UDP gateway on its own
+// core as in the embedded runs, without and with KAFKA_BROKERS, twice each, alternating. The
+// gateway's CPU per announce (its CPU over the window ÷ announces) with and without, in the same
+// run, and what became of the events (the gateway's /metrics).
+
+async function eventsBench() {
+  for (const cmd of ['java', 'mvn']) {
+    if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) return { skipped: `${cmd} not found (Debian: apt-get install openjdk-17-jre-headless maven)` };
+  }
+  const kafkaPort = await freeTcpPort();
+  let controllerPort = await freeTcpPort();
+  while (controllerPort === kafkaPort) controllerPort = await freeTcpPort();
+  const dir = join(outDir, `kafka-${process.pid}`);
+  process.stderr.write(`\nbench: events: starting a Kafka broker on core ${loadgenCpu} (deploy/kafka.sh)\n`);
+  const log = createWriteStream(join(outDir, 'kafka.log'));
+  await new Promise((r) => log.on('open', r));
+  const broker = track(
+    spawn('taskset', ['-c', loadgenCpu, 'bash', join(root, 'deploy/kafka.sh'), 'run'], {
+      cwd: root,
+      env: { ...env, KAFKA_PORT: String(kafkaPort), KAFKA_CONTROLLER_PORT: String(controllerPort), KAFKA_DIR: dir, KAFKA_PARTITIONS: '6' },
+      stdio: ['ignore', log, log],
+    }),
+  );
+  try {
+    const deadline = Date.now() + 120_000;
+    while (!(await new Promise((r) => net.connect(kafkaPort, HOST).once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false))))) {
+      if (broker.exitCode !== null) throw new Error(`the Kafka broker exited; see ${relative(root, join(outDir, 'kafka.log'))}`);
+      if (Date.now() > deadline) throw new Error('the Kafka broker did not answer within 120 s');
+      await sleep(200);
+    }
+    const runs = [];
+    for (const withKafka of [false, true, false, true]) {
+      process.stderr.write(`\nbench: events: UDP gateway ${withKafka ? 'publishing to Kafka' : 'without Kafka'}\n`);
+      const gw = await startServer('gateway', 'udp', {
+        tag: withKafka ? '-kafka' : '-nokafka',
+        extraEnv: withKafka ? { KAFKA_BROKERS: `${HOST}:${kafkaPort}`, TRACKER_GATEWAY_ID: 'bench' } : {},
+      });
+      const r = await runLoadgen('udp', gw);
+      let metrics = '';
+      if (withKafka) {
+        // (the last flush, then the counts)
+        await sleep(1000);
+        metrics = await new Promise((resolve) => {
+          http.get({ host: HOST, port: gw.httpPort, path: '/metrics', agent: false }, (res) => {
+            let body = '';
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve(body));
+          }).on('error', () => resolve(''));
+        });
+      }
+      const died = !gw.isAlive();
+      await gw.stop();
+      if (died) throw new Error(`the gateway died during the run; see ${relative(root, gw.logFile)}`);
+      if (!r.ok) throw new Error(r.error);
+      const x = r.result;
+      const metric = (re) => [...metrics.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+      runs.push({
+        withKafka,
+        announcesPerS: x.announces_per_sec,
+        p99us: x.p99_us,
+        gatewayCpuUsPerAnnounce: (x.server_cpu * x.seconds * 1e6) / x.announces,
+        eventsPublished: withKafka ? metric(/^tracker_events_published_total (\d+)/gm) : undefined,
+        eventsDropped: withKafka ? metric(/^tracker_events_dropped_total\{[^}]*\} (\d+)/gm) : undefined,
+        announcesTotal: withKafka ? metric(/^tracker_announces_total\{[^}]*\} (\d+)/gm) : undefined,
+      });
+    }
+    const mean = (k, w) => runs.filter((r) => r.withKafka === w).reduce((n, r) => n + r[k], 0) / 2;
+    const without = mean('gatewayCpuUsPerAnnounce', false);
+    const withK = mean('gatewayCpuUsPerAnnounce', true);
+    return { runs, cpuUsWithout: without, cpuUsWith: withK, addedCpuUs: withK - without };
+  } finally {
+    broker.kill('SIGKILL');
+    spawnSync('rm', ['-rf', dir]);
+  }
+}
+
+function eventsTable(e) {
+  const out = [
+    '| run | Kafka | announces/s | p99 µs | gateway CPU µs / announce | events published | events dropped | announces answered (warmup included) |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  e.runs.forEach((r, i) => {
+    out.push(
+      `| ${i + 1} | ${r.withKafka ? 'publishing' : 'off'} | ${fmtInt(r.announcesPerS)} | ${fmtInt(r.p99us)} | ${r.gatewayCpuUsPerAnnounce.toFixed(2)} | ${r.withKafka ? fmtInt(r.eventsPublished) : ''} | ${r.withKafka ? fmtInt(r.eventsDropped) : ''} | ${r.withKafka ? fmtInt(r.announcesTotal) : ''} |`,
+    );
+  });
+  out.push('', `Gateway CPU per announce: ${e.cpuUsWithout.toFixed(2)} µs without Kafka, ${e.cpuUsWith.toFixed(2)} µs publishing (means of two runs each): publishing adds ${e.addedCpuUs.toFixed(2)} µs.`);
+  return out.join('\n');
 }
 
 function clusterTable(rows) {
@@ -632,6 +726,22 @@ async function main() {
           'ratio = Redis CPU per announce ÷ the CPU of a do-nothing EVALSHA measured right after (DESIGN.md puts that at ≈ 2 µs on its machine).\n',
       );
     }
+  }
+
+  if (modes.includes('events')) {
+    let ev;
+    try {
+      ev = await eventsBench();
+    } catch (e) {
+      ev = { error: e?.message ?? String(e) };
+    }
+    report.events = ev;
+    process.stdout.write(`\n## Publishing announce events (UDP gateway, local Kafka broker on the load generator's core; ${durationSec} s per run)\n\n`);
+    if (ev.skipped) process.stdout.write(`skipped: ${ev.skipped}\n`);
+    else if (ev.error) {
+      failed = true;
+      process.stdout.write(`failed: ${ev.error}\n`);
+    } else process.stdout.write(`${eventsTable(ev)}\n`);
   }
 
   if (modes.includes('swarm')) {

@@ -147,8 +147,9 @@ export class RecordWriter {
     const b = this.body;
     const o = this.count * EVENT_BYTES;
     b.writeUInt32BE(dt, o);
-    b.set(infoHash.subarray(0, 20), o + 4);
-    b.set(peerKey.subarray(peerKeyAt, peerKeyAt + 8), o + 24);
+    // (set without subarray when the sizes are exact: a view per call showed in the gateway's profile)
+    b.set(infoHash.length === 20 ? infoHash : infoHash.subarray(0, 20), o + 4);
+    b.set(peerKeyAt === 0 && peerKey.length === 8 ? peerKey : peerKey.subarray(peerKeyAt, peerKeyAt + 8), o + 24);
     // (a client's byte counts as a reader accepts them: whole, 0 to 2^53 - 1)
     b.writeDoubleBE(byteCount(left), o + 32);
     b.writeDoubleBE(byteCount(uploaded), o + 40);

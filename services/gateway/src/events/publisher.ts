@@ -60,7 +60,9 @@ export class EventPublisher {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly key = Buffer.alloc(8);
-  private readonly clients = new Map<string, ClientSoftware>();
+  /** first 6 bytes of a peer id (as a number) -> bytes 6-9 (as a number) -> its client */
+  private readonly clients = new Map<number, Map<number, ClientSoftware>>();
+  private cached = 0;
   private readonly now: () => number;
 
   constructor(private readonly o: EventPublisherOptions) {
@@ -161,13 +163,28 @@ export class EventPublisher {
     if (value !== undefined) this.sealed.push({ partition: p, value, events });
   }
 
+  /**
+   * The client of a peer id, by its first 10 bytes (the longest prefix decodeClient reads:
+   * 'A2-1-37-0-'), kept in numbers: a string key per announce showed in the gateway's profile.
+   */
   private client(peerId: Buffer): ClientSoftware {
-    const prefix = peerId.toString('latin1', 0, 10);
-    let c = this.clients.get(prefix);
+    const head = peerId.readUIntBE(0, 6);
+    const tail = peerId.readUInt32BE(6);
+    let byTail = this.clients.get(head);
+    let c = byTail?.get(tail);
     if (c === undefined) {
       c = decodeClient(peerId);
-      if (this.clients.size >= CLIENT_CACHE) this.clients.clear();
-      this.clients.set(prefix, c);
+      if (this.cached >= CLIENT_CACHE) {
+        this.clients.clear();
+        this.cached = 0;
+        byTail = undefined;
+      }
+      if (byTail === undefined) {
+        byTail = new Map();
+        this.clients.set(head, byTail);
+      }
+      byTail.set(tail, c);
+      this.cached++;
     }
     return c;
   }
