@@ -212,7 +212,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
           log,
           now,
         });
-  if (events) metrics.eventsPending = () => events.pending;
+  if (events) {
+    metrics.eventsPending = () => events.pending;
+    metrics.eventsConnected = () => (events.connected ? 1 : 0);
+  }
   const frontend = new HttpFrontend({
     logic,
     resolver,

@@ -6,15 +6,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
 import { bdecode } from '@peertracker/protocol';
-import { clientName, decodeClient, decodeRecord, type AnnounceEvent, type DecodedRecord } from '@peertracker/events';
+import { clientName, decodeClient, type AnnounceEvent } from '@peertracker/events';
 import { createGateway, type Gateway } from './app';
 import { loadConfig } from './config';
 import { PEER_KEY } from './events/publisher';
 import { sipHash24, sipOut } from './siphash24';
 import { httpGet, percentEncode, udpAnnouncePacket, udpConnect, udpExchange } from './testing/clients';
-import { kafkaSkipReason, startKafkaTestBroker, type KafkaTestBroker } from './testing/kafka';
+import { kafkaSkipReason, readTopic, startKafkaTestBroker, type KafkaTestBroker } from './testing/kafka';
 
 const skip = kafkaSkipReason();
 
@@ -30,38 +29,6 @@ function config(brokers: string[], topic: string, extra: Record<string, string> 
     TRACKER_EVENTS_FLUSH_MS: '20',
     ...extra,
   });
-}
-
-/** Every record of the topic from its start, decoded, until `count` events are in (or timeoutMs). */
-async function readTopic(brokers: string[], topic: string, count: number, timeoutMs = 30_000): Promise<DecodedRecord[]> {
-  const kafka = new Kafka({ brokers, clientId: 'test-reader', logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `reader-${randomBytes(6).toString('hex')}` });
-  const records: DecodedRecord[] = [];
-  let events = 0;
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      consumer
-        .run({
-          eachMessage: async ({ message }) => {
-            const r = decodeRecord(message.value!);
-            records.push(r);
-            events += r.events.length;
-            if (events >= count) {
-              clearTimeout(timer);
-              // (a little longer: anything beyond count would show up as a duplicate)
-              setTimeout(resolve, 500);
-            }
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return records;
 }
 
 function peerKey(peerId: Buffer): string {

@@ -62,6 +62,8 @@ export class GatewayMetrics {
   readonly eventsDroppedUnavailable = new Tally();
   /** announce events waiting to be sent (set by the publisher's owner) */
   eventsPending: () => number = () => 0;
+  /** 1 while the publisher has a Kafka producer, 0 while not, NaN without KAFKA_BROKERS */
+  eventsConnected: () => number = () => NaN;
 
   /** Counts a failed announce or scrape by why its store call failed (store-errors.ts). */
   storeFailure(err: unknown): void {
@@ -151,6 +153,15 @@ export class GatewayMetrics {
       [{ reason: 'kafka_unavailable' }, this.eventsDroppedUnavailable],
     ]);
     const pending = () => this.eventsPending();
+    const connected = () => this.eventsConnected();
+    new Gauge({
+      name: 'tracker_events_connected',
+      help: '1 while announce events can be published (connected to Kafka), 0 while not; NaN without KAFKA_BROKERS',
+      registers,
+      collect() {
+        this.set(connected());
+      },
+    });
     new Gauge({
       name: 'tracker_events_pending',
       help: 'Announce events waiting to be sent to Kafka, or being sent',

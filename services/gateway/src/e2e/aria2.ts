@@ -193,7 +193,8 @@ export function torrentInfoHash(torrentPath: string): string {
  * downloads it with another into a separate directory, and checks the SHA-256 of the download.
  * Both clients are stopped and the temporary directory removed, whatever happens.
  */
-export async function transferThroughTracker(opts: TransferOptions): Promise<void> {
+/** Returns the torrent's info hash (hex). */
+export async function transferThroughTracker(opts: TransferOptions): Promise<string> {
   const { announceUrl, leecherAnnounceUrl, bytes = 3 * 1024 * 1024, timeoutMs = 60_000 } = opts;
   const url = new URL(announceUrl);
   const udp = url.protocol === 'udp:';
@@ -285,6 +286,7 @@ export async function transferThroughTracker(opts: TransferOptions): Promise<voi
     const downloaded = join(leechDir, 'payload.bin');
     if (!existsSync(downloaded)) assert.fail(explain(`leecher exited 0 but ${downloaded} does not exist`));
     assert.equal(sha256(downloaded), sha256(payload), explain('downloaded file differs from the original'));
+    return torrentInfoHash(torrent);
   } finally {
     await Promise.all([stop(leecher), stop(seeder)]);
     rmSync(workDir, { recursive: true, force: true });

@@ -7,10 +7,13 @@
  * kafkaSkipReason() says why the tests are skipped.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { decodeRecord, type DecodedRecord } from '@peertracker/events';
 import { freePort } from '@peertracker/redis-store/dist/testing';
 
 const SCRIPT = resolve(__dirname, '../../../../deploy/kafka.sh');
@@ -94,3 +97,36 @@ export async function startKafkaTestBroker(env: NodeJS.ProcessEnv = process.env)
     outage: { kill, start, pause: () => child?.kill('SIGSTOP'), resume: () => child?.kill('SIGCONT') },
   };
 }
+
+/** Every record of the topic from its start, decoded, until `count` events are in (or timeoutMs). */
+export async function readTopic(brokers: string[], topic: string, count: number, timeoutMs = 30_000): Promise<DecodedRecord[]> {
+  const kafka = new Kafka({ brokers, clientId: 'test-reader', logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `reader-${randomBytes(6).toString('hex')}` });
+  const records: DecodedRecord[] = [];
+  let events = 0;
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      consumer
+        .run({
+          eachMessage: async ({ message }) => {
+            const r = decodeRecord(message.value!);
+            records.push(r);
+            events += r.events.length;
+            if (events >= count) {
+              clearTimeout(timer);
+              // (a little longer: anything beyond count would show up as a duplicate)
+              setTimeout(resolve, 500);
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}
+
