@@ -73,7 +73,17 @@ async function main(): Promise<void> {
     state,
     log: { info: (m, f) => log('info', m, f), warn: (m, f) => log('warn', m, f) },
   });
-  await worker.start();
+  // (Kafka may not be up yet, or its topic may be missing: try again until it is)
+  for (let wait = 500; ; wait = Math.min(wait * 2, 10_000)) {
+    try {
+      await worker.start();
+      break;
+    } catch (err) {
+      log('warn', 'cannot join the consumer group yet; trying again', { err: String(err), retryMs: wait });
+      await worker.stop().catch(() => {});
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
   log('info', 'stats worker started', { topic: c.topic, group: c.groupId });
   const stop = async () => {
     await worker.stop().catch(() => {});

@@ -45,10 +45,12 @@ interface Owned {
 export class StatsWorker {
   readonly counts: WorkerCounts = { events: 0, badRecords: new Map(), fenced: 0 };
   private readonly consumer: Consumer;
+  private readonly kafka: Kafka;
   private owned = new Map<number, Owned>();
 
   constructor(private readonly o: WorkerOptions) {
     const kafka = new Kafka({ clientId: o.clientId, brokers: o.brokers, logLevel: logLevel.NOTHING });
+    this.kafka = kafka;
     this.consumer = kafka.consumer({ groupId: o.groupId, sessionTimeout: 6000, heartbeatInterval: 1000, maxWaitTimeInMs: 250 });
     // a rebalance: every partition is claimed anew (a new epoch) at its next batch
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
@@ -56,7 +58,20 @@ export class StatsWorker {
     });
   }
 
+  /**
+   * Joins the group. The topic is created (with the broker's default partitions) when it does not
+   * exist yet: a worker may start before any gateway has published.
+   */
   async start(): Promise<void> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      if (!(await admin.listTopics()).includes(this.o.topic)) {
+        await admin.createTopics({ topics: [{ topic: this.o.topic }], waitForLeaders: true });
+      }
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.o.topic, fromBeginning: true });
     // (Kafka's committed offsets only show the lag: every 5 s is enough, and the counted offsets
