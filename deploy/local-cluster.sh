@@ -50,7 +50,7 @@ wait_health() {
   local port=$1 name=$2
   for ((t = 0; ; t++)); do
     curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return
-    kill -0 "$(cat "$DIR/$name.pid")" 2>/dev/null || die "$name exited; its log: $DIR/$name.log"
+    kill -0 "$(cat "$DIR/$name.pid")" 2>/dev/null || die "$name exited: $(tail -3 "$DIR/$name.log")"
     ((t < TIMEOUT_S * 10)) || die "$name did not answer /health within ${TIMEOUT_S}s; its log: $DIR/$name.log"
     sleep 0.1
   done

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { partitionOf } from '@peertracker/events';
-import { freePort, redisSkipReason } from '@peertracker/redis-store/dist/testing';
+import { redisSkipReason } from '@peertracker/redis-store/dist/testing';
 import { httpGet, percentEncode } from '@peertracker/gateway/dist/testing/clients';
 import { kafkaSkipReason } from '@peertracker/gateway/dist/testing/kafka';
 import { StatsState } from './state';
@@ -32,11 +32,12 @@ const listening = (port: number) =>
 
 test('deploy/local-cluster.sh starts the cluster, whose worker counts announces to both gateways, and stops it all', { skip, timeout: 180_000 }, async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'pt-local-')), 'cluster');
-  // Redis on 6 ports and their bus ports (+ 10,000), all below Linux's ephemeral ports (32768 on),
-  // where other tests' free ports and outgoing connections are; Kafka and the gateways on free ports
+  // every port below Linux's ephemeral ports (32768 on), where other tests' free ports and
+  // outgoing connections are: Redis on base … base+5 and their bus ports (+ 10,000), Kafka on
+  // base+100 (its controller on the next), the gateways' HTTP and UDP on base+200 and base+201
   const base = 10_000 + Math.floor(Math.random() * 12_000);
-  const kafkaPort = await freePort();
-  const gatewayPort = await freePort();
+  const kafkaPort = base + 100;
+  const gatewayPort = base + 200;
   const env = { ...process.env, LOCAL_CLUSTER_DIR: dir, BASE_PORT: String(base), KAFKA_PORT: String(kafkaPort), GATEWAY_PORT: String(gatewayPort) };
   const run = (cmd: string) => spawnSync('bash', [SCRIPT, cmd], { env, encoding: 'utf8', timeout: 150_000 });
   const up = run('start');
