@@ -8,27 +8,17 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { partitionOf } from '@peertracker/events';
 import { redisSkipReason } from '@peertracker/redis-store/dist/testing';
 import { httpGet, percentEncode } from '@peertracker/gateway/dist/testing/clients';
-import { kafkaSkipReason } from '@peertracker/gateway/dist/testing/kafka';
+import { kafkaSkipReason, listening } from '@peertracker/gateway/dist/testing/kafka';
 import { StatsState } from './state';
 
 const SCRIPT = resolve(__dirname, '../../../deploy/local-cluster.sh');
 const skip = kafkaSkipReason() ?? redisSkipReason('cluster') ?? false;
 
-const listening = (port: number) =>
-  new Promise<boolean>((done) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      done(true);
-    });
-    s.once('error', () => done(false));
-  });
 
 test('deploy/local-cluster.sh starts the cluster, whose worker counts announces to both gateways, and stops it all', { skip, timeout: 180_000 }, async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'pt-local-')), 'cluster');

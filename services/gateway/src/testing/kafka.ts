@@ -41,7 +41,8 @@ export function kafkaSkipReason(env: NodeJS.ProcessEnv = process.env): string | 
   return missing.length > 0 ? `Kafka tests need ${missing.join(' and ')} (or KAFKA_BROKERS): install Java 17 and Maven` : undefined;
 }
 
-function listening(port: number): Promise<boolean> {
+/** true when something accepts TCP connections on 127.0.0.1:port */
+export function listening(port: number): Promise<boolean> {
   return new Promise((done) => {
     const s = connect(port, '127.0.0.1');
     s.once('connect', () => {
