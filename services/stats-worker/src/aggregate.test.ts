@@ -25,7 +25,7 @@ function ev(o: Partial<AnnounceEvent>): AnnounceEvent {
   };
 }
 
-test('per torrent: announces, completions, the latest counts, peaks, first seen, peers per day', () => {
+test('per torrent: announces, completions, the latest counts, peaks, first seen; per day too', () => {
   const d = addEvents(emptyDelta(), [
     ev({ event: 'started', seeders: 3, leechers: 10 }),
     ev({ time: T + 40_000, event: 'completed', seeders: 4, leechers: 9, peerKey: Buffer.alloc(8, 1) }),
@@ -36,7 +36,7 @@ test('per torrent: announces, completions, the latest counts, peaks, first seen,
   assert.equal(d.events, 4);
   const a = d.torrents.get(A.toString('hex'))!;
   assert.deepEqual(
-    { ...a, peers: [...a.peers].map(([day, keys]) => [day, [...keys].sort()]) },
+    { ...a, days: [...a.days].map(([day, x]) => [day, { ...x, peers: [...x.peers].sort() }]) },
     {
       announces: 3,
       completed: 1,
@@ -47,9 +47,9 @@ test('per torrent: announces, completions, the latest counts, peaks, first seen,
       peakLeechers: 30,
       firstTime: T - 10_000,
       // the second announce is on the next UTC day
-      peers: [
-        ['2026-12-02', ['0909090909090909']],
-        ['2026-12-03', ['0101010101010101']],
+      days: [
+        ['2026-12-02', { announces: 2, completed: 0, peakSeeders: 3, peakLeechers: 30, peers: ['0909090909090909'] }],
+        ['2026-12-03', { announces: 1, completed: 1, peakSeeders: 4, peakLeechers: 9, peers: ['0101010101010101'] }],
       ],
     },
   );
@@ -69,6 +69,12 @@ test('per minute and per day: by protocol, event and family; active torrents; cl
   });
   assert.deepEqual([...d.active.get(m0)!].sort(), [A.toString('hex'), B.toString('hex')]);
   assert.deepEqual([...d.active.get(m0 + 60_000)!], [A.toString('hex')]);
+  // the hours and days: the second minute is the next day's first
+  const h0 = T - (T % 3_600_000);
+  assert.deepEqual([...d.activeHours.keys()], [h0, h0 + 3_600_000]);
+  assert.deepEqual([...d.activeHours.get(h0)!].sort(), [A.toString('hex'), B.toString('hex')]);
+  assert.deepEqual([...d.activeDays.keys()], [Date.UTC(2026, 11, 2), Date.UTC(2026, 11, 3)]);
+  assert.equal(d.maxTime, T + 40_000);
   assert.deepEqual(Object.fromEntries(d.clients.get('2026-12-02')!), { 'Transmission 4.0.6': 2 });
   assert.deepEqual(Object.fromEntries(d.clients.get('2026-12-03')!), { 'Transmission 4.0.6': 1 });
   assert.equal(utcDay(Date.UTC(2026, 0, 1)), '2026-01-01');

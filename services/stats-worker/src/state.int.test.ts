@@ -75,6 +75,7 @@ describe('stats state in Redis', { skip }, () => {
       'event:completed': '1',
       'event:none': '1',
       'family:4': '3',
+      active: '1',
     });
     assert.deepEqual(await state.client.smembers(`${state.stem(p)}ma:${minute}`), [hex]);
     assert.equal(await state.client.hget(`${state.stem(p)}c:2026-12-02`, 'qBittorrent 4.6.5'), '4');
@@ -87,5 +88,62 @@ describe('stats state in Redis', { skip }, () => {
     const node = (state.client as import('ioredis').Cluster).nodes('master')[0];
     for (const k of ['epoch', 'offset', 't:00', 'm:0', 'c:2026-01-01']) slots.add(Number(await node.cluster('KEYSLOT', `${state.stem(7)}${k}`)));
     assert.equal(slots.size, 1);
+  });
+
+  it('rolls minutes up to hours and days; seals a period once events pass its end by the horizon; a late event still counts', async () => {
+    const p = 5;
+    const H = 3_600_000;
+    const s = state.stem(p);
+    const { epoch } = await state.claim(p);
+    const [x, y] = [randomBytes(20), randomBytes(20)];
+    const hour = T; // 10:00 UTC
+    const day = Date.UTC(2026, 11, 2);
+    let offset = 0;
+    const write = async (events: AnnounceEvent[]) => {
+      const r = await state.apply(p, epoch, String(offset), String(offset + 1), addEvents(emptyDelta(), events));
+      assert.deepEqual(r, { status: 'ok' });
+      offset++;
+    };
+    await write([event(x, { event: 'started' }), event(x, { time: T + 61_000 }), event(y, { time: T + 59 * 60_000, protocol: 'http' })]);
+    await write([event(x, { time: T + H + 5000, event: 'completed' })]);
+    assert.deepEqual(await state.roll(p, H), []);
+    const counters = async (k: string) => {
+      const { sealed, ...rest } = await state.client.hgetall(`${s}${k}`);
+      return { ...rest, ...(sealed ? { sealed } : {}) };
+    };
+    assert.deepEqual(await counters(`h:${hour}`), { announces: '3', 'protocol:udp': '2', 'protocol:http': '1', 'event:started': '1', 'event:none': '2', 'family:4': '3', active: '2' });
+    assert.deepEqual(await counters(`d:${day}`), { announces: '4', 'protocol:udp': '3', 'protocol:http': '1', 'event:started': '1', 'event:none': '2', 'event:completed': '1', 'family:4': '4', active: '2' });
+    assert.equal(await state.client.hget(`${s}h:${hour + H}`, 'active'), '1');
+    // (rolling again changes nothing)
+    await state.roll(p, H);
+    assert.equal(await state.client.hget(`${s}d:${day}`, 'announces'), '4');
+
+    // events pass 11:00 by the horizon: 10:00-11:00 is sealed, its torrent sets deleted
+    await write([event(y, { time: T + 2 * H + 1000 })]);
+    assert.deepEqual(await state.roll(p, H), []);
+    assert.equal(await state.client.hget(`${s}h:${hour}`, 'sealed'), '1');
+    assert.equal(await state.client.exists(`${s}ma:${T}`, `${s}ma:${T + 60_000}`, `${s}ha:${hour}`), 0);
+    assert.equal(await state.client.exists(`${s}ha:${hour + H}`), 1);
+    // a late event for the sealed hour: in every counter, and in late, but not in active
+    await write([event(randomBytes(20), { time: T + 30 * 60_000, event: 'stopped' })]);
+    await state.roll(p, H);
+    assert.deepEqual(await counters(`h:${hour}`), {
+      announces: '4', 'protocol:udp': '3', 'protocol:http': '1', 'event:started': '1', 'event:none': '2', 'event:stopped': '1', 'family:4': '4', active: '2', late: '1', sealed: '1',
+    });
+    // (the day is not sealed: the late torrent is new to it)
+    assert.deepEqual(await counters(`d:${day}`), {
+      announces: '6', 'protocol:udp': '5', 'protocol:http': '1', 'event:started': '1', 'event:none': '3', 'event:completed': '1', 'event:stopped': '1', 'family:4': '6', active: '3',
+    });
+
+    // the partition has nothing left to consume and the others are at the next day: the day is sealed
+    assert.deepEqual(await state.roll(p, H, day + 86_400_000 + 2 * H), [day]);
+    assert.equal(await state.client.hget(`${s}d:${day}`, 'sealed'), '1');
+    assert.equal(await state.client.exists(`${s}da:${day}`, `${s}ha:${hour + H}`), 0);
+    assert.equal(await state.client.zcard(`${s}open`), 0);
+    assert.equal(await state.client.ttl(`${s}d:${day}`) > 300 * 86400, true);
+    // the rankings of the day, for the top lists
+    assert.deepEqual(await state.client.zrevrange(`${s}za:2026-12-02`, 0, 1, 'WITHSCORES'), [x.toString('hex'), '3', y.toString('hex'), '2']);
+    assert.deepEqual(await state.client.zrange(`${s}zc:2026-12-02`, '0', '-1', 'WITHSCORES'), [x.toString('hex'), '1']);
+    assert.deepEqual(await state.partitions(), [3, 5]);
   });
 });

@@ -8,14 +8,27 @@
  *                partition in a rebalance cannot write to it any more;
  *   offset       the next offset to consume; a write must start there (else it is a replay of
  *                events already counted, or a gap), and moves it past the batch;
+ *   hw           the latest event time written (ms): how far the partition's events have come;
  *   t:<hash>     per torrent (hash): a announces, c completions, s / l seeders and leechers of
  *                its latest event, ls that event's time, ps / pl their peaks, f first seen (ms);
+ *   hd:<hash>    per torrent per UTC day: <day>:a, <day>:c, <day>:ps, <day>:pl;
  *   u:<hash>:<day>  HyperLogLog of the peer keys seen that UTC day (unique peers, an estimate);
- *   m:<minute>   per UTC minute (ms): announces, and by protocol:, event: and family:;
- *   ma:<minute>  the set of torrents announced that minute (active torrents: its size);
+ *   m:<minute>, h:<hour>, d:<day>  per UTC period (ms at its start): announces, and by
+ *                protocol:, event: and family:; active (torrents announced in it); late (announces
+ *                that came after the period was sealed, see below). The writes go to minutes;
+ *                hours and days are rolled up from them by the scheduled job (jobs.ts);
+ *   ma:, ha:, da:<period>  the torrents announced in the period, while it is open: a torrent
+ *                added to one for the first time adds 1 to the period's active;
+ *   dirty        the hours (h:<ms>) and days (d:<ms>) changed since the last roll-up;
+ *   open         the periods not sealed yet (h:<ms>, d:<ms>), scored by their end;
+ *   za:, zc:<day>  per UTC day: announces and completions per torrent (the rankings the top
+ *                lists are made from, kept for Retention.working);
  *   c:<day>      per UTC day: client name -> announces.
- * Minute keys expire after MINUTE_TTL_S, day keys after DAY_TTL_S (the roll-ups keep longer
- * series); torrents and partitions' epoch and offset do not expire.
+ * Sealing (jobs.ts) closes a period once the partition's events have passed its end by the
+ * horizon: its roll-up becomes final, its torrent sets are deleted (the memory they hold is what
+ * sealing is for). An event for a sealed period still counts in every counter (written straight
+ * to the sealed hour and day) and in late, but no longer in active.
+ * Retention: keys expire by TTL (Retention), counted from their last write; nothing needs a scan.
  * A script is refused up front when Redis is out of memory (Redis 7 checks before running a
  * script without the allow-oom flag), and answers TRYAGAIN before writing anything while the
  * partition's slot is being migrated (the keys it derives may be on the other node), so a batch
@@ -24,10 +37,30 @@
 import { Cluster, Redis } from 'ioredis';
 import type { Delta } from './aggregate';
 
-export const MINUTE_TTL_S = 2 * 86400;
-export const DAY_TTL_S = 400 * 86400;
+/** How long each kind of key is kept after its last write (seconds). */
+export interface Retention {
+  /** minute series (and the minutes' torrent sets, if a period is never sealed) */
+  minutes: number;
+  hours: number;
+  /** day series, per-torrent statistics and history, clients, top lists */
+  days: number;
+  /**
+   * working data: the per-day torrent rankings the top lists are made from, and the torrent sets
+   * of periods never sealed (sealing deletes them)
+   */
+  working: number;
+}
+
+export const DEFAULT_RETENTION: Retention = { minutes: 2 * 86400, hours: 90 * 86400, days: 400 * 86400, working: 3 * 86400 };
 
 export type RedisTarget = { url: string } | { clusterNodes: { host: string; port: number }[] };
+
+/** (the migration probe: both keys are absent, so a table answer means one is on another node) */
+const PROBE = `
+if type(redis.pcall('EXISTS', P .. 'probe.p', P .. 'probe.q')) == 'table' then
+  return redis.error_reply('TRYAGAIN the partition state is being migrated')
+end
+`;
 
 const CLAIM = `#!lua
 local e = redis.call('INCR', KEYS[1])
@@ -36,15 +69,30 @@ return { e, redis.call('GET', KEYS[2]) or '' }
 
 const APPLY = `#!lua
 local P = ARGV[1]
-if type(redis.pcall('EXISTS', P .. 'probe.p', P .. 'probe.q')) == 'table' then
-  return redis.error_reply('TRYAGAIN the partition state is being migrated')
-end
+${PROBE}
 local e = redis.call('GET', KEYS[1])
 if e ~= ARGV[2] then return { 'fenced', e or '' } end
 local o = redis.call('GET', KEYS[2])
 if o and o ~= ARGV[3] then return { 'stale', o } end
 local d = cjson.decode(ARGV[5])
-local MT, DT = ${MINUTE_TTL_S}, ${DAY_TTL_S}
+local MT, HT, DT, WT = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local H, D = 3600000, 86400000
+local function ms(x) return string.format('%d', x) end
+-- (unpack takes a few thousand values at most: long lists go in pieces)
+local function each(list, n, f)
+  for i = 1, #list, n do f({ unpack(list, i, math.min(i + n - 1, #list)) }) end
+end
+local function add(k, cmd, list, ttl)
+  local added = 0
+  each(list, 1000, function(part) added = added + redis.call(cmd, k, unpack(part)) end)
+  redis.call('EXPIRE', k, ttl)
+  return added
+end
+-- the higher of a hash's number field and v
+local function peak(k, f, v)
+  local cur = redis.call('HGET', k, f)
+  if not cur or tonumber(cur) < v then redis.call('HSET', k, f, v) end
+end
 for _, t in ipairs(d.t) do
   local k = P .. 't:' .. t[1]
   local cur = redis.call('HMGET', k, 'ls', 'ps', 'pl', 'f')
@@ -58,48 +106,190 @@ for _, t in ipairs(d.t) do
   if not cur[3] or tonumber(cur[3]) < t[8] then hs[#hs + 1] = 'pl'; hs[#hs + 1] = t[8] end
   if not cur[4] or tonumber(cur[4]) > tonumber(t[9]) then hs[#hs + 1] = 'f'; hs[#hs + 1] = t[9] end
   if #hs > 0 then redis.call('HSET', k, unpack(hs)) end
+  redis.call('EXPIRE', k, DT)
+  local hk = P .. 'hd:' .. t[1]
+  for _, x in ipairs(t[10]) do
+    local day = x[1]
+    redis.call('HINCRBY', hk, day .. ':a', x[2])
+    redis.call('ZINCRBY', P .. 'za:' .. day, x[2], t[1])
+    if x[3] > 0 then
+      redis.call('HINCRBY', hk, day .. ':c', x[3])
+      redis.call('ZINCRBY', P .. 'zc:' .. day, x[3], t[1])
+    end
+    peak(hk, day .. ':ps', x[4])
+    peak(hk, day .. ':pl', x[5])
+    add(P .. 'u:' .. t[1] .. ':' .. day, 'PFADD', x[6], DT)
+  end
+  redis.call('EXPIRE', hk, DT)
 end
--- (unpack takes a few thousand values at most: long lists go in pieces)
-local function each(list, n, f)
-  for i = 1, #list, n do f({ unpack(list, i, math.min(i + n - 1, #list)) }) end
+for _, day in ipairs(d.z) do
+  redis.call('EXPIRE', P .. 'za:' .. day, WT)
+  redis.call('EXPIRE', P .. 'zc:' .. day, WT)
 end
--- members added to a key (PFADD, SADD), or counts added to a hash's fields; then its TTL
-local function members(k, cmd, list, ttl)
-  each(list, 1000, function(part) redis.call(cmd, k, unpack(part)) end)
-  redis.call('EXPIRE', k, ttl)
+-- a period is open (rolled up from minutes, its torrent sets kept) until sealed
+local sealed = {}
+local function isSealed(kind, start)
+  local key = kind .. ':' .. ms(start)
+  if sealed[key] == nil then sealed[key] = redis.call('HEXISTS', P .. key, 'sealed') == 1 end
+  return sealed[key]
+end
+local function open(kind, start, length)
+  redis.call('ZADD', P .. 'open', 'NX', start + length, kind .. ':' .. ms(start))
 end
 local function counts(k, list, ttl)
   for _, f in ipairs(list) do redis.call('HINCRBY', k, f[1], f[2]) end
   redis.call('EXPIRE', k, ttl)
 end
-for _, u in ipairs(d.u) do members(P .. 'u:' .. u[1] .. ':' .. u[2], 'PFADD', u[3], DT) end
-for _, a in ipairs(d.a) do members(P .. 'ma:' .. a[1], 'SADD', a[2], MT) end
-for _, m in ipairs(d.m) do counts(P .. 'm:' .. m[1], m[2], MT) end
+for _, m in ipairs(d.m) do
+  local minute = tonumber(m[1])
+  local hour, day = minute - minute % H, minute - minute % D
+  counts(P .. 'm:' .. m[1], m[2], MT)
+  if not isSealed('h', hour) then
+    redis.call('SADD', P .. 'dirty', 'h:' .. ms(hour))
+    open('h', hour, H)
+  else
+    counts(P .. 'h:' .. ms(hour), m[2], HT)
+    redis.call('HINCRBY', P .. 'h:' .. ms(hour), 'late', m[3])
+    if not isSealed('d', day) then
+      redis.call('SADD', P .. 'dirty', 'd:' .. ms(day))
+    else
+      counts(P .. 'd:' .. ms(day), m[2], DT)
+      redis.call('HINCRBY', P .. 'd:' .. ms(day), 'late', m[3])
+    end
+  end
+  if not isSealed('d', day) then open('d', day, D) end
+end
+-- the torrents announced per period; a new one counts as active (not in a sealed period). The
+-- sets are deleted when their period is sealed; their TTL only bounds them if that never happens.
+local function active(kind, list, closed)
+  for _, a in ipairs(list) do
+    local start = tonumber(a[1])
+    if not closed(start) then
+      local n = add(P .. kind .. 'a:' .. a[1], 'SADD', a[2], WT)
+      redis.call('HINCRBY', P .. kind .. ':' .. a[1], 'active', n)
+    end
+  end
+end
+active('m', d.a, function(s) return isSealed('h', s - s % H) end)
+active('h', d.ah, function(s) return isSealed('h', s) end)
+active('d', d.ad, function(s) return isSealed('d', s) end)
 for _, c in ipairs(d.c) do counts(P .. 'c:' .. c[1], c[2], DT) end
+local hw = tonumber(redis.call('GET', P .. 'hw') or '0')
+if d.x > hw then redis.call('SET', P .. 'hw', ms(d.x)) end
 redis.call('SET', KEYS[2], ARGV[4])
 return { 'ok', ARGV[4] }
+`;
+
+const ROLL = `#!lua
+local P = ARGV[1]
+${PROBE}
+local HT, DT, HZ = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local H, D = 3600000, 86400000
+local function ms(x) return string.format('%d', x) end
+local SKIP = { active = true, late = true, sealed = true }
+-- target := the sum of the sources' counters (its active, late and sealed stay)
+local function sum(target, sources, ttl)
+  local acc, names = {}, {}
+  for _, k in ipairs(sources) do
+    local f = redis.call('HGETALL', k)
+    for i = 1, #f, 2 do
+      local n = f[i]
+      if not SKIP[n] then
+        if acc[n] == nil then names[#names + 1] = n; acc[n] = 0 end
+        acc[n] = acc[n] + tonumber(f[i + 1])
+      end
+    end
+  end
+  local hs = {}
+  for _, n in ipairs(names) do hs[#hs + 1] = n; hs[#hs + 1] = ms(acc[n]) end
+  if #hs > 0 then
+    redis.call('HSET', target, unpack(hs))
+    redis.call('EXPIRE', target, ttl)
+  end
+end
+local function rollHour(hour)
+  local src = {}
+  for i = 0, 59 do src[i + 1] = P .. 'm:' .. ms(hour + i * 60000) end
+  sum(P .. 'h:' .. ms(hour), src, HT)
+end
+local function rollDay(day)
+  local src = {}
+  for i = 0, 23 do src[i + 1] = P .. 'h:' .. ms(day + i * H) end
+  sum(P .. 'd:' .. ms(day), src, DT)
+end
+local function isSealed(kind, start) return redis.call('HEXISTS', P .. kind .. ':' .. ms(start), 'sealed') == 1 end
+-- 1. the changed hours, then their days
+local days, dayList = {}, {}
+local function dayChanged(day)
+  if not days[day] then days[day] = true; dayList[#dayList + 1] = day end
+end
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local t = tonumber(m:sub(3))
+  if m:sub(1, 1) == 'h' then
+    if not isSealed('h', t) then rollHour(t) end
+    dayChanged(t - t % D)
+  else
+    dayChanged(t)
+  end
+  redis.call('SREM', KEYS[1], m)
+end
+for _, day in ipairs(dayList) do
+  if not isSealed('d', day) then rollDay(day) end
+end
+-- 2. sealing: hours before days, since a day is rolled up from its hours
+local hw = tonumber(redis.call('GET', P .. 'hw') or '0')
+if ARGV[5] ~= '' and tonumber(ARGV[5]) > hw then hw = tonumber(ARGV[5]) end
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms(hw - HZ))
+table.sort(due, function(a, b)
+  if a:sub(1, 1) ~= b:sub(1, 1) then return a:sub(1, 1) == 'h' end
+  return tonumber(a:sub(3)) < tonumber(b:sub(3))
+end)
+local sealedDays = {}
+for _, m in ipairs(due) do
+  local t = tonumber(m:sub(3))
+  if m:sub(1, 1) == 'h' then
+    rollHour(t)
+    redis.call('HSET', P .. 'h:' .. ms(t), 'sealed', 1)
+    redis.call('EXPIRE', P .. 'h:' .. ms(t), HT)
+    local sets = { P .. 'ha:' .. ms(t) }
+    for i = 0, 59 do sets[#sets + 1] = P .. 'ma:' .. ms(t + i * 60000) end
+    redis.call('DEL', unpack(sets))
+  else
+    rollDay(t)
+    redis.call('HSET', P .. 'd:' .. ms(t), 'sealed', 1)
+    redis.call('EXPIRE', P .. 'd:' .. ms(t), DT)
+    redis.call('DEL', P .. 'da:' .. ms(t))
+    sealedDays[#sealedDays + 1] = ms(t)
+  end
+  redis.call('ZREM', KEYS[2], m)
+end
+return sealedDays
 `;
 
 export type ApplyResult = { status: 'ok' } | { status: 'fenced'; epoch: string } | { status: 'stale'; offset: string };
 
 interface Scripted {
   statsClaim(epochKey: string, offsetKey: string): Promise<[number, string]>;
-  statsApply(epochKey: string, offsetKey: string, stem: string, epoch: string, from: string, to: string, delta: string): Promise<[string, string]>;
+  statsApply(epochKey: string, offsetKey: string, stem: string, epoch: string, from: string, to: string, delta: string, ...ttls: number[]): Promise<[string, string]>;
+  statsRoll(dirtyKey: string, openKey: string, stem: string, hourTtl: number, dayTtl: number, horizonMs: number, progress: string): Promise<string[]>;
 }
 
 /** The delta as the script reads it (times as strings: Lua would print big numbers in e-notation). */
 export function serializeDelta(d: Delta): string {
   const t: unknown[] = [];
-  const u: unknown[] = [];
+  const z = new Set<string>();
   for (const [hex, x] of d.torrents) {
-    t.push([hex, x.announces, x.completed, x.seeders, x.leechers, String(x.lastTime), x.peakSeeders, x.peakLeechers, String(x.firstTime)]);
-    for (const [day, keys] of x.peers) u.push([hex, day, [...keys]]);
+    const days = [...x.days].map(([day, y]) => {
+      z.add(day);
+      return [day, y.announces, y.completed, y.peakSeeders, y.peakLeechers, [...y.peers]];
+    });
+    t.push([hex, x.announces, x.completed, x.seeders, x.leechers, String(x.lastTime), x.peakSeeders, x.peakLeechers, String(x.firstTime), days]);
   }
-  const m = [...d.minutes].map(([minute, f]) => [String(minute), [...f]]);
-  const a = [...d.active].map(([minute, set]) => [String(minute), [...set]]);
+  const m = [...d.minutes].map(([minute, f]) => [String(minute), [...f], f.get('announces') ?? 0]);
+  const sets = (active: Map<number, Set<string>>) => [...active].map(([start, set]) => [String(start), [...set]]);
   const c = [...d.clients].map(([day, f]) => [day, [...f]]);
   // (cjson decodes [] as an empty table either way)
-  return JSON.stringify({ t, u, m, a, c });
+  return JSON.stringify({ t, z: [...z], m, a: sets(d.active), ah: sets(d.activeHours), ad: sets(d.activeDays), c, x: Number.isFinite(d.maxTime) ? d.maxTime : 0 });
 }
 
 export class StatsState {
@@ -108,6 +298,7 @@ export class StatsState {
   constructor(
     target: RedisTarget,
     readonly prefix = 'st:',
+    readonly retention: Retention = DEFAULT_RETENTION,
   ) {
     const options = { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 3 };
     this.client =
@@ -116,10 +307,20 @@ export class StatsState {
         : new Cluster(target.clusterNodes, { lazyConnect: true, enableAutoPipelining: true, redisOptions: { maxRetriesPerRequest: 3 }, scaleReads: 'master' });
     this.client.defineCommand('statsClaim', { numberOfKeys: 2, lua: CLAIM });
     this.client.defineCommand('statsApply', { numberOfKeys: 2, lua: APPLY });
+    this.client.defineCommand('statsRoll', { numberOfKeys: 2, lua: ROLL });
   }
 
   async connect(): Promise<void> {
     await this.client.connect();
+  }
+
+  /** the set of the partitions ever claimed */
+  get partitionsKey(): string {
+    return `${this.prefix}partitions`;
+  }
+
+  async partitions(): Promise<number[]> {
+    return (await this.client.smembers(this.partitionsKey)).map(Number).sort((a, b) => a - b);
   }
 
   /** `<prefix>{p<n>}:`: every key of partition n starts so. */
@@ -131,16 +332,36 @@ export class StatsState {
   async claim(partition: number): Promise<{ epoch: string; offset: string }> {
     const s = this.stem(partition);
     const [epoch, offset] = await (this.client as unknown as Scripted).statsClaim(`${s}epoch`, `${s}offset`);
+    // (the readers and the scheduled jobs find the partitions here)
+    await this.client.sadd(this.partitionsKey, String(partition));
     return { epoch: String(epoch), offset };
   }
 
   /** Writes the delta of offsets [from, to) of the partition, if the epoch is still current and the partition's offset is `from`. */
   async apply(partition: number, epoch: string, from: string, to: string, delta: Delta): Promise<ApplyResult> {
     const s = this.stem(partition);
-    const [status, value] = await (this.client as unknown as Scripted).statsApply(`${s}epoch`, `${s}offset`, s, epoch, from, to, serializeDelta(delta));
+    const r = this.retention;
+    const [status, value] = await (this.client as unknown as Scripted).statsApply(`${s}epoch`, `${s}offset`, s, epoch, from, to, serializeDelta(delta), r.minutes, r.hours, r.days, r.working);
     if (status === 'ok') return { status };
     if (status === 'fenced') return { status, epoch: value };
     return { status: 'stale', offset: value };
+  }
+
+  /**
+   * Rolls the partition's changed hours up from their minutes, and the changed days from their
+   * hours; then seals the periods that ended `horizonMs` or more before the partition's latest
+   * event, or before `progress` (ms; when the partition has nothing left to consume, so its
+   * own events cannot show how far time has come). Returns the days sealed (ms at their start).
+   */
+  async roll(partition: number, horizonMs: number, progress?: number): Promise<number[]> {
+    const s = this.stem(partition);
+    const sealed = await (this.client as unknown as Scripted).statsRoll(`${s}dirty`, `${s}open`, s, this.retention.hours, this.retention.days, horizonMs, progress === undefined ? '' : String(progress));
+    return sealed.map(Number);
+  }
+
+  /** The partition's latest event time (ms; 0 before any). */
+  async progress(partition: number): Promise<number> {
+    return Number((await this.client.get(`${this.stem(partition)}hw`)) ?? 0);
   }
 
   async close(): Promise<void> {
