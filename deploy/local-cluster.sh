@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole PeerTracker cluster on one machine, without Docker: a 6-node Redis Cluster
 # (deploy/local-redis-cluster.sh), a Kafka broker (deploy/kafka.sh), two gateways sharing them, and
-# a stats worker counting their announce events into the Redis Cluster.
+# a stats worker counting their announce events into the Redis Cluster, and the stats API.
 #
 #   deploy/local-cluster.sh          start everything; prints the URLs
 #   deploy/local-cluster.sh stop     stop everything and delete the data directory
@@ -12,6 +12,9 @@
 #   BASE_PORT          Redis nodes on BASE_PORT … BASE_PORT+5 (default 7000; bus ports + 10000)
 #   KAFKA_PORT         the Kafka broker (default 9092; its controller on the next port)
 #   GATEWAY_PORT       gateway 1's HTTP and UDP port (default 6969); gateway 2 on the next one
+#   API_PORT           the stats API (default 8080)
+#   WORKER_PORT        the stats worker's /health and /metrics (default 9470)
+# Other variables the services read (TRACKER_*, STATS_*, e.g. STATS_ROLLUP_EVERY_MS) pass through.
 # Start and stop with the same variables. Everything listens on 127.0.0.1 only, without passwords:
 # for a laptop, not for production.
 set -euo pipefail
@@ -20,6 +23,8 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 DIR="${LOCAL_CLUSTER_DIR:-./.local-cluster}"
 GATEWAY_PORT="${GATEWAY_PORT:-6969}"
+API_PORT="${API_PORT:-8080}"
+WORKER_PORT="${WORKER_PORT:-9470}"
 TIMEOUT_S=60
 
 die() { echo "local-cluster: $*" >&2; exit 1; }
@@ -27,10 +32,13 @@ port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 [[ "$GATEWAY_PORT" =~ ^[0-9]+$ ]] && ((GATEWAY_PORT >= 1024 && GATEWAY_PORT < 65535)) \
   || die "GATEWAY_PORT=$GATEWAY_PORT: need a number from 1024 to 65534"
+for v in API_PORT WORKER_PORT; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] && ((${!v} >= 1024 && ${!v} <= 65535)) || die "$v=${!v}: need a number from 1024 to 65535"
+done
 
 stop_all() {
   local name pid
-  for name in worker gateway-2 gateway-1; do
+  for name in api worker gateway-2 gateway-1; do
     [[ -f "$DIR/$name.pid" ]] || continue
     pid="$(cat "$DIR/$name.pid")"
     kill "$pid" 2>/dev/null || true
@@ -62,8 +70,8 @@ start_all() {
   command -v curl >/dev/null || die "curl not found"
   [[ -d "$DIR" ]] && die "$DIR exists: the cluster may be running (run '$0 stop' first, or set LOCAL_CLUSTER_DIR)"
   local p
-  for p in "$GATEWAY_PORT" "$((GATEWAY_PORT + 1))"; do
-    port_taken "$p" && die "port $p is taken (GATEWAY_PORT chooses the gateways' ports)"
+  for p in "$GATEWAY_PORT" "$((GATEWAY_PORT + 1))" "$API_PORT" "$WORKER_PORT"; do
+    port_taken "$p" && die "port $p is taken (GATEWAY_PORT, API_PORT and WORKER_PORT choose the ports)"
   done
   mkdir -p "$DIR"
   touch "$DIR/.peertracker-local-cluster"
@@ -89,10 +97,16 @@ start_all() {
     echo $! >"$DIR/gateway-$i.pid"
   done
   KAFKA_BROKERS=$brokers REDIS_CLUSTER_NODES=$nodes STATS_WORKER_ID=worker-1 \
+    STATS_WORKER_HOST=127.0.0.1 STATS_WORKER_PORT=$WORKER_PORT \
     nohup node "$ROOT/services/stats-worker/dist/main.js" >"$DIR/worker.log" 2>&1 &
   echo $! >"$DIR/worker.pid"
+  REDIS_CLUSTER_NODES=$nodes STATS_API_HOST=127.0.0.1 STATS_API_PORT=$API_PORT \
+    nohup node "$ROOT/services/stats-worker/dist/api-main.js" >"$DIR/api.log" 2>&1 &
+  echo $! >"$DIR/api.pid"
   wait_health "$GATEWAY_PORT" gateway-1
   wait_health "$((GATEWAY_PORT + 1))" gateway-2
+  wait_health "$API_PORT" api
+  wait_health "$WORKER_PORT" worker
   # (until a gateway has its Kafka producer, its events are dropped and counted)
   for p in "$GATEWAY_PORT" "$((GATEWAY_PORT + 1))"; do
     for ((t = 0; ; t++)); do
@@ -107,8 +121,8 @@ start_all() {
 PeerTracker cluster up (data and logs in $DIR):
   gateway 1: http://127.0.0.1:$GATEWAY_PORT/announce  udp://127.0.0.1:$GATEWAY_PORT/announce
   gateway 2: http://127.0.0.1:$((GATEWAY_PORT + 1))/announce  udp://127.0.0.1:$((GATEWAY_PORT + 1))/announce
-  metrics:   http://127.0.0.1:$GATEWAY_PORT/metrics  http://127.0.0.1:$((GATEWAY_PORT + 1))/metrics
-  statistics (stats worker) in the Redis Cluster under st:{p<partition>}:
+  metrics:   http://127.0.0.1:$GATEWAY_PORT/metrics  http://127.0.0.1:$((GATEWAY_PORT + 1))/metrics  http://127.0.0.1:$WORKER_PORT/metrics
+  stats API: http://127.0.0.1:$API_PORT/v1/series?from=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:00Z)  (routes: http://127.0.0.1:$API_PORT/openapi.json)
 
 REDIS_CLUSTER_NODES=$nodes
 KAFKA_BROKERS=$brokers

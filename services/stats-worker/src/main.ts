@@ -1,61 +1,42 @@
 /*
- * The stats worker process. Configuration (environment):
+ * The stats worker process. Configuration (environment; config.ts checks it):
  *   KAFKA_BROKERS        host:port,… (required)
  *   KAFKA_TOPIC          the gateways' topic (default announces)
  *   STATS_GROUP_ID       the consumer group of every worker replica (default peertracker-stats)
  *   REDIS_URL or REDIS_CLUSTER_NODES   where the statistics go (one of them, required)
  *   STATS_KEY_PREFIX     put before every key (default st:)
  *   STATS_WORKER_ID      this replica's name (default the host name)
+ *   STATS_WORKER_HOST, STATS_WORKER_PORT   GET /health and /metrics (default 0.0.0.0:9470)
+ *   STATS_ROLLUP_EVERY_MS, STATS_TOP_EVERY_MS, STATS_SEAL_EVERY_MS, STATS_SEAL_HORIZON_S,
+ *   STATS_TOP_N          the scheduled jobs (jobs.ts)
+ *   STATS_KEEP_MINUTES_DAYS, STATS_KEEP_HOURS_DAYS, STATS_KEEP_DAYS_DAYS, STATS_KEEP_WORKING_DAYS
+ *                        retention per resolution (state.ts)
  * SIGTERM or SIGINT: the consumer leaves the group (its partitions go to the others) and exits.
  */
+import { createServer } from 'node:http';
 import { hostname } from 'node:os';
+import { Cluster, Redis } from 'ioredis';
+import { ConfigError, workerConfig } from './config';
+import { StatsJobs } from './jobs';
+import { WorkerMetrics } from './metrics';
 import { StatsState, type RedisTarget } from './state';
 import { StatsWorker } from './worker';
-
-class ConfigError extends Error {}
-
-function hostPorts(name: string, v: string): { host: string; port: number }[] {
-  const list = v
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean);
-  const parsed = list.map((e) => /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(e));
-  if (list.length === 0 || parsed.some((m) => m === null || Number(m[2]) < 1 || Number(m[2]) > 65535)) {
-    throw new ConfigError(`${name} must be a comma-separated list of host:port (got ${JSON.stringify(v)})`);
-  }
-  return parsed.map((m) => ({ host: m![1].replace(/^\[|\]$/g, ''), port: Number(m![2]) }));
-}
-
-function config(env: NodeJS.ProcessEnv) {
-  const get = (k: string) => (env[k]?.trim() ? env[k]!.trim() : undefined);
-  const brokers = get('KAFKA_BROKERS');
-  if (brokers === undefined) throw new ConfigError('KAFKA_BROKERS is required (host:port,…)');
-  const url = get('REDIS_URL');
-  const nodes = get('REDIS_CLUSTER_NODES');
-  if ((url === undefined) === (nodes === undefined)) throw new ConfigError('set exactly one of REDIS_URL and REDIS_CLUSTER_NODES');
-  const target: RedisTarget = url !== undefined ? { url } : { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', nodes!) };
-  const prefix = get('STATS_KEY_PREFIX') ?? 'st:';
-  if (/[{}\s]/.test(prefix)) throw new ConfigError('STATS_KEY_PREFIX must not contain {, } or whitespace');
-  const topic = get('KAFKA_TOPIC') ?? 'announces';
-  if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) throw new ConfigError(`KAFKA_TOPIC must be a Kafka topic name (got ${JSON.stringify(topic)})`);
-  return {
-    brokers: hostPorts('KAFKA_BROKERS', brokers).map((b) => `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`),
-    topic,
-    groupId: get('STATS_GROUP_ID') ?? 'peertracker-stats',
-    clientId: get('STATS_WORKER_ID') ?? hostname(),
-    target,
-    prefix,
-  };
-}
 
 function log(level: string, msg: string, fields: Record<string, unknown> = {}): void {
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
 }
 
+/** BullMQ's own connection: it blocks on it, so no command may time out by retries. */
+function queueConnection(target: RedisTarget): Redis | Cluster {
+  return 'url' in target
+    ? new Redis(target.url, { maxRetriesPerRequest: null })
+    : new Cluster(target.clusterNodes, { redisOptions: { maxRetriesPerRequest: null }, scaleReads: 'master' });
+}
+
 async function main(): Promise<void> {
-  let c: ReturnType<typeof config>;
+  let c: ReturnType<typeof workerConfig>;
   try {
-    c = config(process.env);
+    c = workerConfig(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`stats-worker: ${err.message}\n`);
@@ -63,16 +44,51 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const state = new StatsState(c.target, c.prefix);
+  const wlog = { info: (m: string, f?: Record<string, unknown>) => log('info', m, f), warn: (m: string, f?: Record<string, unknown>) => log('warn', m, f) };
+  const state = new StatsState(c.target, c.prefix, c.retention);
   await state.connect();
+  let metrics: WorkerMetrics | undefined;
   const worker = new StatsWorker({
     brokers: c.brokers,
     topic: c.topic,
     groupId: c.groupId,
-    clientId: c.clientId,
+    clientId: c.clientId ?? hostname(),
     state,
-    log: { info: (m, f) => log('info', m, f), warn: (m, f) => log('warn', m, f) },
+    log: wlog,
+    observer: {
+      written: (p, n, t) => metrics?.written(p, n, t),
+      badRecord: (r) => metrics?.badRecord(r),
+      fenced: () => metrics?.fenced(),
+    },
   });
+  metrics = new WorkerMetrics(state, () => worker.highWatermarks());
+  const jobs = new StatsJobs({
+    state,
+    connection: queueConnection(c.target),
+    highWatermarks: () => worker.highWatermarks(),
+    rollupEveryMs: c.rollupEveryMs,
+    topEveryMs: c.topEveryMs,
+    sealEveryMs: c.sealEveryMs,
+    horizonMs: c.horizonMs,
+    topN: c.topN,
+    log: wlog,
+    observe: (job, ok, s) => metrics?.job(job, ok, s),
+  });
+  let ready = false;
+  const server = createServer((req, res) => {
+    if (req.url === '/health') {
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ok' : 'starting' }));
+    } else if (req.url === '/metrics') {
+      metrics!.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics!.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500).end(String(err)),
+      );
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(c.port, c.host, resolve));
+  const addr = server.address();
   // (Kafka may not be up yet, or its topic may be missing: try again until it is)
   for (let wait = 500; ; wait = Math.min(wait * 2, 10_000)) {
     try {
@@ -84,10 +100,15 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, wait));
     }
   }
-  log('info', 'stats worker started', { topic: c.topic, group: c.groupId });
+  await jobs.start();
+  ready = true;
+  log('info', 'stats worker started', { topic: c.topic, group: c.groupId, port: typeof addr === 'object' && addr ? addr.port : c.port });
   const stop = async () => {
+    ready = false;
     await worker.stop().catch(() => {});
+    await jobs.stop().catch(() => {});
     await state.close();
+    server.close();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop());

@@ -183,7 +183,7 @@ return { 'ok', ARGV[4] }
 const ROLL = `#!lua
 local P = ARGV[1]
 ${PROBE}
-local HT, DT, HZ = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local HT, DT = tonumber(ARGV[2]), tonumber(ARGV[3])
 local H, D = 3600000, 86400000
 local function ms(x) return string.format('%d', x) end
 local SKIP = { active = true, late = true, sealed = true }
@@ -236,7 +236,10 @@ end
 for _, day in ipairs(dayList) do
   if not isSealed('d', day) then rollDay(day) end
 end
--- 2. sealing: hours before days, since a day is rolled up from its hours
+-- 2. sealing (ARGV[4]: the horizon in ms; '' seals nothing): hours before days, since a day is
+-- rolled up from its hours
+if ARGV[4] == '' then return {} end
+local HZ = tonumber(ARGV[4])
 local hw = tonumber(redis.call('GET', P .. 'hw') or '0')
 if ARGV[5] ~= '' and tonumber(ARGV[5]) > hw then hw = tonumber(ARGV[5]) end
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms(hw - HZ))
@@ -271,7 +274,7 @@ export type ApplyResult = { status: 'ok' } | { status: 'fenced'; epoch: string }
 interface Scripted {
   statsClaim(epochKey: string, offsetKey: string): Promise<[number, string]>;
   statsApply(epochKey: string, offsetKey: string, stem: string, epoch: string, from: string, to: string, delta: string, ...ttls: number[]): Promise<[string, string]>;
-  statsRoll(dirtyKey: string, openKey: string, stem: string, hourTtl: number, dayTtl: number, horizonMs: number, progress: string): Promise<string[]>;
+  statsRoll(dirtyKey: string, openKey: string, stem: string, hourTtl: number, dayTtl: number, horizonMs: string, progress: string): Promise<string[]>;
 }
 
 /** The delta as the script reads it (times as strings: Lua would print big numbers in e-notation). */
@@ -349,13 +352,15 @@ export class StatsState {
 
   /**
    * Rolls the partition's changed hours up from their minutes, and the changed days from their
-   * hours; then seals the periods that ended `horizonMs` or more before the partition's latest
-   * event, or before `progress` (ms; when the partition has nothing left to consume, so its
-   * own events cannot show how far time has come). Returns the days sealed (ms at their start).
+   * hours; then, given a horizon, seals the periods that ended `horizonMs` or more before the
+   * partition's latest event, or before `progress` (ms; when the partition has nothing left to
+   * consume, so its own events cannot show how far time has come). Returns the days sealed (ms
+   * at their start).
    */
-  async roll(partition: number, horizonMs: number, progress?: number): Promise<number[]> {
+  async roll(partition: number, horizonMs?: number, progress?: number): Promise<number[]> {
     const s = this.stem(partition);
-    const sealed = await (this.client as unknown as Scripted).statsRoll(`${s}dirty`, `${s}open`, s, this.retention.hours, this.retention.days, horizonMs, progress === undefined ? '' : String(progress));
+    const opt = (v: number | undefined) => (v === undefined ? '' : String(v));
+    const sealed = await (this.client as unknown as Scripted).statsRoll(`${s}dirty`, `${s}open`, s, this.retention.hours, this.retention.days, opt(horizonMs), opt(progress));
     return sealed.map(Number);
   }
 

@@ -70,6 +70,7 @@ async function scenario(kafka: KafkaTestBroker, redis: RedisTestServer, seed: nu
     STATS_GROUP_ID: `g-${topic}`,
     REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(','),
     STATS_KEY_PREFIX: prefix,
+    STATS_WORKER_PORT: '0',
   };
   const rnd = prng(seed);
   const torrents = Array.from({ length: 40 }, () => randomBytes(20));

@@ -8,7 +8,7 @@
  * worker has the partition now, and this one leaves it alone until it is given it again.
  * Offsets are also committed to Kafka after each write, for lag monitoring only.
  */
-import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { EventDecodeError, decodeRecord, type AnnounceEvent } from '@peertracker/events';
 import { addEvents, emptyDelta } from './aggregate';
 import type { StatsState } from './state';
@@ -25,6 +25,14 @@ export interface WorkerOptions {
   clientId: string;
   state: StatsState;
   log: WorkerLog;
+  /** told of each write, refused record and fenced write (for metrics) */
+  observer?: WorkerObserver;
+}
+
+export interface WorkerObserver {
+  written(partition: number, events: number, latestEventTime: number): void;
+  badRecord(reason: string): void;
+  fenced(): void;
 }
 
 export interface WorkerCounts {
@@ -81,6 +89,21 @@ export class StatsWorker {
 
   async stop(): Promise<void> {
     await this.consumer.disconnect();
+    await this.admin?.disconnect().catch(() => {});
+    this.admin = undefined;
+  }
+
+  private admin?: Admin;
+
+  /** Each partition's high watermark (the offset its next message will get), from Kafka. */
+  async highWatermarks(): Promise<Map<number, bigint>> {
+    if (this.admin === undefined) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    const offsets = await this.admin.fetchTopicOffsets(this.o.topic);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
   }
 
   private async batch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
@@ -113,6 +136,7 @@ export class StatsWorker {
       } catch (err) {
         const reason = err instanceof EventDecodeError ? err.reason : 'other';
         this.counts.badRecords.set(reason, (this.counts.badRecords.get(reason) ?? 0) + 1);
+        this.o.observer?.badRecord(reason);
         this.o.log.warn('skipped a record that is not an announce-event record', { partition: p, offset: m.offset, reason, err: String(err) });
         continue;
       }
@@ -123,6 +147,7 @@ export class StatsWorker {
     const r = await this.o.state.apply(p, owned.epoch, owned.next === '' ? from : owned.next, to, delta);
     if (r.status === 'fenced') {
       this.counts.fenced++;
+      this.o.observer?.fenced();
       this.owned.delete(p);
       this.o.log.warn('partition taken by another worker: its batch not written', { partition: p, epoch: owned.epoch, current: r.epoch });
       return;
@@ -135,6 +160,7 @@ export class StatsWorker {
     }
     owned.next = to;
     this.counts.events += delta.events;
+    this.o.observer?.written(p, delta.events, delta.maxTime);
     resolveOffset(messages[messages.length - 1].offset);
     await heartbeat();
   }

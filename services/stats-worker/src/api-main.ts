@@ -1,0 +1,65 @@
+/*
+ * The stats API process (api.ts). Configuration (environment; config.ts checks it):
+ *   REDIS_URL or REDIS_CLUSTER_NODES   where the statistics are (one of them, required)
+ *   STATS_KEY_PREFIX     as the workers' (default st:)
+ *   STATS_API_HOST, STATS_API_PORT     where it listens (default 0.0.0.0:8080)
+ * GET /openapi.json documents the routes; /health and /metrics are for operators.
+ * SIGTERM or SIGINT: /health answers 503, the server stops taking connections, answers what it
+ * has, and exits.
+ */
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { createApi } from './api';
+import { ConfigError, apiConfig } from './config';
+import { StatsReader } from './read';
+import { StatsState } from './state';
+
+function log(level: string, msg: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
+}
+
+async function main(): Promise<void> {
+  let c: ReturnType<typeof apiConfig>;
+  try {
+    c = apiConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`stats-api: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const state = new StatsState(c.target, c.prefix);
+  await state.connect();
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({ name: 'stats_api_requests_total', help: 'Stats API requests answered', labelNames: ['route', 'status'], registers: [registry] });
+  let ready = true;
+  const app = createApi({
+    reader: new StatsReader(state),
+    ready: () => ready,
+    metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
+  });
+  const counted = (req: import('express').Request, res: import('express').Response, next: import('express').NextFunction) => {
+    res.once('finish', () => requests.inc({ route: req.route?.path ?? 'other', status: String(res.statusCode) }));
+    next();
+  };
+  const server = (await import('express')).default().use(counted, app).listen(c.port, c.host);
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  const addr = server.address();
+  log('info', 'stats API started', { port: typeof addr === 'object' && addr ? addr.port : c.port });
+  const stop = () => {
+    ready = false;
+    server.close(() => {
+      void state.close().then(() => process.exit(0));
+    });
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  log('error', 'stats API failed', { err: String(err) });
+  process.exit(1);
+});

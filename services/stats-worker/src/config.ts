@@ -1,0 +1,86 @@
+/*
+ * Configuration of the stats worker and the stats API, from the environment. Every error names
+ * the variable and what it must be.
+ */
+import type { Retention, RedisTarget } from './state';
+
+export class ConfigError extends Error {}
+
+type Env = NodeJS.ProcessEnv;
+
+function get(env: Env, k: string): string | undefined {
+  const v = env[k]?.trim();
+  return v ? v : undefined;
+}
+
+export function hostPorts(name: string, v: string): { host: string; port: number }[] {
+  const list = v
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
+  const parsed = list.map((e) => /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(e));
+  if (list.length === 0 || parsed.some((m) => m === null || Number(m[2]) < 1 || Number(m[2]) > 65535)) {
+    throw new ConfigError(`${name} must be a comma-separated list of host:port (got ${JSON.stringify(v)})`);
+  }
+  return parsed.map((m) => ({ host: m![1].replace(/^\[|\]$/g, ''), port: Number(m![2]) }));
+}
+
+/** A whole number from min to max, or the default when unset. */
+export function integer(env: Env, name: string, min: number, max: number, dflt: number): number {
+  const v = get(env, name);
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`);
+  return Number(v);
+}
+
+/** REDIS_URL or REDIS_CLUSTER_NODES, and STATS_KEY_PREFIX: where the statistics are. */
+export function redisConfig(env: Env): { target: RedisTarget; prefix: string } {
+  const url = get(env, 'REDIS_URL');
+  const nodes = get(env, 'REDIS_CLUSTER_NODES');
+  if ((url === undefined) === (nodes === undefined)) throw new ConfigError('set exactly one of REDIS_URL and REDIS_CLUSTER_NODES');
+  const prefix = get(env, 'STATS_KEY_PREFIX') ?? 'st:';
+  if (/[{}\s]/.test(prefix)) throw new ConfigError('STATS_KEY_PREFIX must not contain {, } or whitespace');
+  return { target: url !== undefined ? { url } : { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', nodes!) }, prefix };
+}
+
+const DAY_S = 86400;
+
+/** How long each resolution is kept (STATS_KEEP_*_DAYS). */
+export function retentionConfig(env: Env): Retention {
+  return {
+    minutes: integer(env, 'STATS_KEEP_MINUTES_DAYS', 1, 3660, 2) * DAY_S,
+    hours: integer(env, 'STATS_KEEP_HOURS_DAYS', 1, 3660, 90) * DAY_S,
+    days: integer(env, 'STATS_KEEP_DAYS_DAYS', 1, 36600, 400) * DAY_S,
+    working: integer(env, 'STATS_KEEP_WORKING_DAYS', 2, 3660, 3) * DAY_S,
+  };
+}
+
+export function workerConfig(env: Env) {
+  const brokers = get(env, 'KAFKA_BROKERS');
+  if (brokers === undefined) throw new ConfigError('KAFKA_BROKERS is required (host:port,…)');
+  const topic = get(env, 'KAFKA_TOPIC') ?? 'announces';
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) throw new ConfigError(`KAFKA_TOPIC must be a Kafka topic name (got ${JSON.stringify(topic)})`);
+  return {
+    ...redisConfig(env),
+    retention: retentionConfig(env),
+    brokers: hostPorts('KAFKA_BROKERS', brokers).map((b) => `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`),
+    topic,
+    groupId: get(env, 'STATS_GROUP_ID') ?? 'peertracker-stats',
+    clientId: get(env, 'STATS_WORKER_ID'),
+    host: get(env, 'STATS_WORKER_HOST') ?? '0.0.0.0',
+    port: integer(env, 'STATS_WORKER_PORT', 0, 65535, 9470),
+    rollupEveryMs: integer(env, 'STATS_ROLLUP_EVERY_MS', 1000, 3_600_000, 30_000),
+    topEveryMs: integer(env, 'STATS_TOP_EVERY_MS', 1000, 3_600_000, 60_000),
+    sealEveryMs: integer(env, 'STATS_SEAL_EVERY_MS', 1000, 3_600_000, 300_000),
+    horizonMs: integer(env, 'STATS_SEAL_HORIZON_S', 60, 7 * DAY_S, 3600) * 1000,
+    topN: integer(env, 'STATS_TOP_N', 1, 10_000, 100),
+  };
+}
+
+export function apiConfig(env: Env) {
+  return {
+    ...redisConfig(env),
+    host: get(env, 'STATS_API_HOST') ?? '0.0.0.0',
+    port: integer(env, 'STATS_API_PORT', 0, 65535, 8080),
+  };
+}
