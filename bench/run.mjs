@@ -10,10 +10,12 @@
 //   BENCH_DURATION     measured window per run, seconds or a Go duration (default 20)
 //   BENCH_PEERS / BENCH_TORRENTS / BENCH_NUMWANT   load (default 200000 / 4000 / 50)
 //   BENCH_SERVERS      comma list of responder,gateway (default both)
-//   BENCH_MODES        comma list of udp,http,cluster,swarm,events (default all five; cluster =
-//                      the gateway on a local Redis Cluster, below; swarm = the Redis store with
-//                      one swarm of 50 to 1,000,000 peers, bench/redis-swarm.mjs; events = the UDP
-//                      gateway with and without publishing to a local Kafka broker)
+//   BENCH_MODES        comma list of udp,http,cluster,swarm,events,worker (default all six;
+//                      cluster = the gateway on a local Redis Cluster, below; swarm = the Redis
+//                      store with one swarm of 50 to 1,000,000 peers, bench/redis-swarm.mjs;
+//                      events = the UDP gateway with and without publishing to a local Kafka
+//                      broker; worker = one stats worker's events per CPU second,
+//                      bench/stats-worker.mjs)
 //   BENCH_INFLIGHT     UDP outstanding requests (default 64) / BENCH_SOCKETS (default 4)
 //   BENCH_CONNS        HTTP keep-alive connections (default 64)
 //   BENCH_SERVER_CPU / BENCH_LOADGEN_CPU   cores for taskset (default 0 / 1)
@@ -62,7 +64,7 @@ const load = {
 const serverCpu = env.BENCH_SERVER_CPU ?? '0';
 const loadgenCpu = env.BENCH_LOADGEN_CPU ?? '1';
 const servers = list('BENCH_SERVERS', ['responder', 'gateway']);
-const modes = list('BENCH_MODES', ['udp', 'http', 'cluster', 'swarm', 'events']);
+const modes = list('BENCH_MODES', ['udp', 'http', 'cluster', 'swarm', 'events', 'worker']);
 /** the modes that run the gateway and the responder under bench/loadgen */
 const loadModes = modes.filter((m) => m === 'udp' || m === 'http');
 const gatewayMain = env.BENCH_GATEWAY_MAIN ?? join(root, 'services/gateway/dist/main.js');
@@ -780,6 +782,29 @@ async function main() {
             'Redis CPU = the masters\' CPU over the run ÷ announces; bytes = MEMORY USAGE of the swarm\'s keys ÷ peers; longest call = SLOWLOG (wall time: a call preempted on a busy machine counts; the probe is a do-nothing EVALSHA sent every 64th call beside the store\'s).\n',
         );
       }
+    }
+  }
+
+  if (modes.includes('worker')) {
+    process.stdout.write('\n## Stats worker (one worker process on one core; Redis Cluster and Kafka on the other)\n\n');
+    process.stderr.write('\nbench: worker mode (node bench/stats-worker.mjs)\n');
+    const run = spawnSync(process.execPath, [join(benchDir, 'stats-worker.mjs')], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...env, BENCH_JSON: '1', REDIS_TEST_PROVIDER: 'local', REDIS_CLUSTER_NODES: '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 1_800_000,
+    });
+    const r = lastJsonLine(run.stdout);
+    if (!r) {
+      failed = true;
+      report.worker = { error: String(run.error ?? `exit ${run.status}`) };
+      process.stdout.write(`failed: ${report.worker.error}\n`);
+    } else {
+      report.worker = r;
+      process.stdout.write('| events | torrents (Zipf) | wall s (start included) | events/s | worker CPU µs / event | events per worker CPU s | Redis CPU µs / event |\n|---:|---:|---:|---:|---:|---:|---:|\n');
+      process.stdout.write(`| ${fmtInt(r.events)} | ${fmtInt(r.torrents)} | ${r.seconds} | ${fmtInt(r.eventsPerSecond)} | ${r.workerCpuUsPerEvent} | ${fmtInt(r.eventsPerWorkerCpuSecond)} | ${r.redisCpuUsPerEvent} |\n`);
+      process.stdout.write(`\nThe topic filled first (${r.eventsPerRecord} events a record, 6 partitions, as gateways publish), then one worker started and timed until every event was written; CPU from /proc.\n`);
     }
   }
 
