@@ -120,6 +120,7 @@ async function main() {
 
     // one worker, on its own core
     const redisClient = new Cluster(redis.nodes);
+    await new Promise((r, j) => redisClient.once('ready', r).once('error', j));
     const masters = redisClient.nodes('master');
     const pins = os.cpus().length >= 2;
     if (pins) {
