@@ -9,7 +9,7 @@
  */
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { createApi } from './api';
-import { ConfigError, apiConfig } from './config';
+import { configOrExit, apiConfig } from './config';
 import { StatsReader } from './read';
 import { StatsState } from './state';
 
@@ -18,16 +18,7 @@ function log(level: string, msg: string, fields: Record<string, unknown> = {}): 
 }
 
 async function main(): Promise<void> {
-  let c: ReturnType<typeof apiConfig>;
-  try {
-    c = apiConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`stats-api: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const c = configOrExit('stats-api', apiConfig);
   const state = new StatsState(c.target, c.prefix);
   await state.connect();
   const registry = new Registry();

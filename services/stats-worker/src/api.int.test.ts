@@ -21,6 +21,7 @@ import { createApi } from './api';
 import { StatsJobs } from './jobs';
 import { StatsReader } from './read';
 import { StatsState } from './state';
+import { announceEvent } from './testing';
 
 const skip = redisSkipReason('cluster') ?? false;
 const DAY = Date.UTC(2026, 10, 30);
@@ -35,23 +36,7 @@ function schemathesis(): string | undefined {
   return existsSync(installed) ? installed : undefined;
 }
 
-function event(infoHash: Buffer, time: number, o: Partial<AnnounceEvent> = {}): AnnounceEvent {
-  return {
-    time,
-    infoHash,
-    peerKey: randomBytes(8),
-    event: 'none',
-    left: 1,
-    uploaded: 0,
-    downloaded: 0,
-    protocol: 'udp',
-    family: 4,
-    client: decodeClient(Buffer.from('-qB4650-abcdefghijkl')),
-    seeders: 1,
-    leechers: 1,
-    ...o,
-  };
-}
+const event = announceEvent;
 
 describe('stats API', { skip }, () => {
   let redis: RedisTestServer;

@@ -84,3 +84,16 @@ export function apiConfig(env: Env) {
     port: integer(env, 'STATS_API_PORT', 0, 65535, 8080),
   };
 }
+
+/** The configuration, or exit 2 with the error (which names the variable) on stderr. */
+export function configOrExit<T>(process_: string, read: (env: Env) => T): T {
+  try {
+    return read(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${process_}: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

@@ -16,7 +16,7 @@
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { Cluster, Redis } from 'ioredis';
-import { ConfigError, workerConfig } from './config';
+import { configOrExit, workerConfig } from './config';
 import { StatsJobs } from './jobs';
 import { WorkerMetrics } from './metrics';
 import { StatsState, type RedisTarget } from './state';
@@ -34,16 +34,7 @@ function queueConnection(target: RedisTarget): Redis | Cluster {
 }
 
 async function main(): Promise<void> {
-  let c: ReturnType<typeof workerConfig>;
-  try {
-    c = workerConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`stats-worker: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const c = configOrExit('stats-worker', workerConfig);
   const wlog = { info: (m: string, f?: Record<string, unknown>) => log('info', m, f), warn: (m: string, f?: Record<string, unknown>) => log('warn', m, f) };
   const state = new StatsState(c.target, c.prefix, c.retention);
   await state.connect();

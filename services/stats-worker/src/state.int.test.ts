@@ -2,30 +2,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { decodeClient, type AnnounceEvent } from '@peertracker/events';
+import type { AnnounceEvent } from '@peertracker/events';
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from '@peertracker/redis-store/dist/testing';
 import { addEvents, emptyDelta } from './aggregate';
 import { StatsState } from './state';
+import { announceEvent } from './testing';
 
 const skip = redisSkipReason('cluster') ?? false;
 const T = Date.UTC(2026, 11, 2, 10, 0, 0);
 
 function event(infoHash: Buffer, o: Partial<AnnounceEvent> = {}): AnnounceEvent {
-  return {
-    time: T,
-    infoHash,
-    peerKey: randomBytes(8),
-    event: 'none',
-    left: 1,
-    uploaded: 0,
-    downloaded: 0,
-    protocol: 'udp',
-    family: 4,
-    client: decodeClient(Buffer.from('-qB4650-abcdefghijkl')),
-    seeders: 1,
-    leechers: 1,
-    ...o,
-  };
+  return announceEvent(infoHash, T, o);
 }
 
 describe('stats state in Redis', { skip }, () => {
