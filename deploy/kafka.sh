@@ -14,6 +14,13 @@
 #                     it; gitignored). `stop` deletes it.
 #   KAFKA_CACHE       where the jars go (default ${XDG_CACHE_HOME:-~/.cache}/peertracker/kafka-4.4.0)
 #   KAFKA_HEAP        the broker's heap (default 512m)
+# Several nodes (each broker and controller; one `run` or `start` per node, each with its own
+# ports and KAFKA_DIR):
+#   KAFKA_NODE_ID     this node's id (default 1)
+#   KAFKA_VOTERS      the controllers, id@host:controller-port,… (default this node alone)
+#   KAFKA_CLUSTER_ID  the cluster's id, the same on every node (default a new one: one node)
+#   KAFKA_REPLICATION replicas of new topics and of Kafka's own (default 1); min.insync.replicas
+#                     is one less (at least 1), so a topic survives one node's loss acknowledged
 # The broker listens on 127.0.0.1 only, without TLS or authentication: for a laptop and for
 # tests, not for production. Topics are created on first use with the partitions of
 # KAFKA_PARTITIONS (default 6).
@@ -27,12 +34,15 @@ DIR="${KAFKA_DIR:-./.kafka}"
 CACHE="${KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/peertracker/kafka-$VERSION}"
 HEAP="${KAFKA_HEAP:-512m}"
 PARTITIONS="${KAFKA_PARTITIONS:-6}"
+NODE_ID="${KAFKA_NODE_ID:-1}"
+VOTERS="${KAFKA_VOTERS:-$NODE_ID@127.0.0.1:$CPORT}"
+REPLICATION="${KAFKA_REPLICATION:-1}"
 TIMEOUT_S=60
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-for v in PORT CPORT PARTITIONS; do
+for v in PORT CPORT PARTITIONS NODE_ID REPLICATION; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v=${!v}: not a number"
 done
 ((PORT >= 1024 && PORT <= 65535 && CPORT >= 1024 && CPORT <= 65535 && PORT != CPORT)) \
@@ -55,10 +65,11 @@ run() {
   mkdir -p "$DIR/data"
   local dir
   dir="$(cd "$DIR" && pwd)"
+  local isr=$((REPLICATION > 1 ? REPLICATION - 1 : 1))
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$CPORT
+node.id=$NODE_ID
+controller.quorum.voters=$VOTERS
 listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
 advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
 controller.listener.names=CONTROLLER
@@ -66,17 +77,19 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=$PARTITIONS
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+default.replication.factor=$REPLICATION
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$REPLICATION
+transaction.state.log.replication.factor=$REPLICATION
+transaction.state.log.min.isr=$isr
+share.coordinator.state.topic.replication.factor=$REPLICATION
+share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 EOF
   if [[ ! -f "$dir/data/meta.properties" ]]; then
     java -cp "$CACHE/lib/*" -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties" \
-      kafka.tools.StorageTool format -t "$(java -cp "$CACHE/lib/*" kafka.tools.StorageTool random-uuid 2>/dev/null)" \
+      kafka.tools.StorageTool format -t "${KAFKA_CLUSTER_ID:-$(java -cp "$CACHE/lib/*" kafka.tools.StorageTool random-uuid 2>/dev/null)}" \
       -c "$dir/server.properties" >"$dir/format.log" 2>&1 || die "formatting the storage failed: $(cat "$dir/format.log")"
   fi
   exec java "-Xmx$HEAP" -cp "$CACHE/lib/*" -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties" \

@@ -56,14 +56,61 @@ export function listening(port: number): Promise<boolean> {
 export async function startKafkaTestBroker(env: NodeJS.ProcessEnv = process.env): Promise<KafkaTestBroker> {
   const given = env.KAFKA_BROKERS?.trim();
   if (given) return { brokers: given.split(',').map((b) => b.trim()), stop: async () => {} };
+  const [node] = await startNodes(1);
+  return { brokers: [`127.0.0.1:${node.port}`], stop: node.stop, outage: node };
+}
+
+/** A cluster of local Kafka nodes (each broker and controller), with its nodes' outages. */
+export interface KafkaTestCluster {
+  brokers: string[];
+  nodes: KafkaTestNode[];
+  stop(): Promise<void>;
+}
+
+export interface KafkaTestNode {
+  port: number;
+  /** SIGKILL; start again on the same port and data; SIGSTOP and SIGCONT */
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  pause(): void;
+  resume(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * `count` local nodes forming one KRaft cluster (for the broker-failure test), new topics with
+ * `count` replicas and min.insync.replicas one less. Always local: KAFKA_BROKERS is not used.
+ */
+export async function startKafkaTestCluster(count: number): Promise<KafkaTestCluster> {
+  const nodes = await startNodes(count);
+  return { brokers: nodes.map((n) => `127.0.0.1:${n.port}`), nodes, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
+}
+
+async function startNodes(count: number): Promise<KafkaTestNode[]> {
   for (const cmd of ['java', 'mvn']) {
     if (!installed(cmd)) throw new Error(`Kafka tests need ${cmd} on PATH (.ci/run installs it), or KAFKA_BROKERS`);
   }
+  const taken = new Set<number>();
+  const port = async () => {
+    let p = await freePort();
+    while (taken.has(p)) p = await freePort();
+    taken.add(p);
+    return p;
+  };
+  const ports: { port: number; controller: number }[] = [];
+  for (let i = 0; i < count; i++) ports.push({ port: await port(), controller: await port() });
+  const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p.controller}`).join(',');
+  // (Kafka's cluster ids are 16 bytes in URL-safe base64)
+  const clusterId = randomBytes(16).toString('base64url');
+  const nodes = ports.map((p, i) => node(i + 1, p.port, p.controller, { KAFKA_VOTERS: voters, KAFKA_CLUSTER_ID: clusterId, KAFKA_REPLICATION: String(count) }));
+  // (together: the controllers need a quorum before any of them answers)
+  await Promise.all(nodes.map((n) => n.start()));
+  return nodes;
+}
+
+function node(id: number, port: number, controller: number, extraEnv: Record<string, string>): KafkaTestNode {
   const dir = mkdtempSync(join(tmpdir(), 'pt-kafka-'));
-  const port = await freePort();
-  let controller = await freePort();
-  while (controller === port) controller = await freePort();
-  const childEnv = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(controller), KAFKA_DIR: dir, KAFKA_PARTITIONS: '4' };
+  const childEnv = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(controller), KAFKA_DIR: dir, KAFKA_PARTITIONS: '4', KAFKA_NODE_ID: String(id), ...extraEnv };
   let child: ChildProcess | undefined;
   let log = '';
   const start = async () => {
@@ -82,20 +129,22 @@ export async function startKafkaTestBroker(env: NodeJS.ProcessEnv = process.env)
   };
   const kill = async () => {
     const c = child;
-    if (!c || c.exitCode !== null) return;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise((r) => c.once('exit', r));
     c.kill('SIGKILL');
     await exited;
   };
-  await start();
   return {
-    brokers: [`127.0.0.1:${port}`],
+    port,
+    kill,
+    start,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
     stop: async () => {
       child?.kill('SIGCONT');
       await kill();
       rmSync(dir, { recursive: true, force: true });
     },
-    outage: { kill, start, pause: () => child?.kill('SIGSTOP'), resume: () => child?.kill('SIGCONT') },
   };
 }
 
