@@ -17,7 +17,7 @@ import { udpAnnouncePacket, udpConnect, udpExchange } from './testing/clients';
 import { kafkaSkipReason, readTopic, startKafkaTestCluster, type KafkaTestCluster } from './testing/kafka';
 
 // (local nodes only: a cluster given by KAFKA_BROKERS cannot be killed)
-const skip = kafkaSkipReason({ ...process.env, KAFKA_BROKERS: '' });
+const skip = kafkaSkipReason({ ...process.env, KAFKA_BROKERS: '', KAFKA_TEST_PROVIDER: 'local' });
 
 describe('announce events on a three-node Kafka cluster', { skip, timeout: 300_000 }, () => {
   let kafka: KafkaTestCluster;

@@ -1,10 +1,14 @@
 /*
- * A real Kafka broker for tests (DESIGN.md, "Real infrastructure in tests"):
- *   - KAFKA_BROKERS=host:port,…: a running cluster, used as it is and never stopped;
- *   - otherwise deploy/kafka.sh runs a one-node KRaft broker from Maven Central's jars on this
- *     machine's Java, on free 127.0.0.1 ports, in a temporary directory.
- * Under CI=true a missing Java or Maven fails the test that asks for a broker; elsewhere
- * kafkaSkipReason() says why the tests are skipped.
+ * A real Kafka broker for tests (DESIGN.md, "Real infrastructure in tests"), from the provider
+ * selectKafkaProvider() picks:
+ *   - env: KAFKA_BROKERS=host:port,…, a running cluster, used as it is and never stopped;
+ *   - local: deploy/kafka.sh runs a one-node KRaft broker from Maven Central's jars on this
+ *     machine's Java, on free 127.0.0.1 ports, in a temporary directory (what CI runs);
+ *   - testcontainers: a broker in Docker (kafka-testcontainers.ts), when Java or Maven is missing
+ *     and a Docker engine answers, or when KAFKA_TEST_PROVIDER=testcontainers.
+ * KAFKA_TEST_PROVIDER=local|testcontainers forces the choice. Under CI=true a missing Java or
+ * Maven fails the test that asks for a broker; elsewhere kafkaSkipReason() says why the tests are
+ * skipped. Only the local provider can kill and pause its broker (outage).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { decodeRecord, type DecodedRecord } from '@peertracker/events';
-import { freePort } from '@peertracker/redis-store/dist/testing';
+import { dockerEngineReachableSync, freePort } from '@peertracker/redis-store/dist/testing';
 
 const SCRIPT = resolve(__dirname, '../../../../deploy/kafka.sh');
 const START_TIMEOUT_MS = 90_000;
@@ -34,11 +38,26 @@ function installed(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
+export type KafkaProvider = 'env' | 'local' | 'testcontainers';
+
+export function selectKafkaProvider(env: NodeJS.ProcessEnv = process.env): KafkaProvider {
+  if (env.KAFKA_BROKERS?.trim()) return 'env';
+  const forced = env.KAFKA_TEST_PROVIDER?.trim();
+  if (forced === 'testcontainers' || forced === 'local') return forced;
+  if (forced) throw new Error(`KAFKA_TEST_PROVIDER: "${forced}" is neither "testcontainers" nor "local"`);
+  if (missingTools().length > 0 && dockerEngineReachableSync(env).reachable) return 'testcontainers';
+  return 'local';
+}
+
+function missingTools(): string[] {
+  return ['java', 'mvn'].filter((c) => !installed(c));
+}
+
 /** Why Kafka tests cannot run here, or undefined when they can (always undefined under CI=true). */
 export function kafkaSkipReason(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.KAFKA_BROKERS?.trim() || env.CI === 'true') return undefined;
-  const missing = ['java', 'mvn'].filter((c) => !installed(c));
-  return missing.length > 0 ? `Kafka tests need ${missing.join(' and ')} (or KAFKA_BROKERS): install Java 17 and Maven` : undefined;
+  if (env.CI === 'true' || selectKafkaProvider(env) !== 'local') return undefined;
+  const missing = missingTools();
+  return missing.length > 0 ? `Kafka tests need ${missing.join(' and ')}, a Docker engine, or KAFKA_BROKERS: install Java 17 and Maven` : undefined;
 }
 
 /** true when something accepts TCP connections on 127.0.0.1:port */
@@ -54,8 +73,9 @@ export function listening(port: number): Promise<boolean> {
 }
 
 export async function startKafkaTestBroker(env: NodeJS.ProcessEnv = process.env): Promise<KafkaTestBroker> {
-  const given = env.KAFKA_BROKERS?.trim();
-  if (given) return { brokers: given.split(',').map((b) => b.trim()), stop: async () => {} };
+  const provider = selectKafkaProvider(env);
+  if (provider === 'env') return { brokers: env.KAFKA_BROKERS!.split(',').map((b) => b.trim()), stop: async () => {} };
+  if (provider === 'testcontainers') return (await import('./kafka-testcontainers')).startKafkaContainer(env);
   const [node] = await startNodes(1);
   return { brokers: [`127.0.0.1:${node.port}`], stop: node.stop, outage: node };
 }
