@@ -53,7 +53,8 @@ export class EventPublisher {
   private writers: RecordWriter[] = [];
   private sealed: Sealed[] = [];
   private buffered = 0;
-  private sending: Promise<void> | undefined;
+  /** the send under way per partition (one at a time each: the records of a partition stay in order) */
+  private readonly sending = new Map<number, Promise<void>>();
   private failures = 0;
   private reconnectMs = 100;
   private timer: NodeJS.Timeout | undefined;
@@ -109,33 +110,50 @@ export class EventPublisher {
     this.buffered++;
   }
 
-  /** Seals every record and sends what is pending, unless a send is under way. */
+  /**
+   * Seals every record and sends what is pending, each partition's records apart: a partition
+   * whose leader is gone (its sends wait for a new one, or time out) does not hold up the others.
+   * A partition with a send under way keeps its records until that send is done.
+   */
   flush(): void {
     for (let p = 0; p < this.writers.length; p++) if (this.writers[p].size > 0) this.seal(p);
-    if (this.sending !== undefined || this.sealed.length === 0 || this.producer === undefined) return;
-    const batch = this.sealed;
-    this.sealed = [];
-    const events = batch.reduce((n, s) => n + s.events, 0);
+    if (this.sealed.length === 0 || this.producer === undefined) return;
     const producer = this.producer;
-    this.sending = producer
-      .send(batch.map((s) => ({ partition: s.partition, value: s.value })))
-      .then(
-        () => {
-          this.o.metrics.eventsPublished.value += events;
-          if (this.failures > 0) this.o.log.info('Kafka: publishing announce events again');
-          this.failures = 0;
-        },
-        (err: unknown) => {
-          this.o.metrics.eventsDroppedKafka.value += events;
-          this.failures++;
-          if (this.failures === 1) this.o.log.warn('Kafka: announce events could not be sent; dropping them until it answers', { err: String(err) });
-          if (this.failures >= FAILURES_BEFORE_RECONNECT && this.producer === producer) this.reconnect();
-        },
-      )
-      .finally(() => {
-        this.buffered -= events;
-        this.sending = undefined;
-      });
+    const ready = new Map<number, Sealed[]>();
+    const held: Sealed[] = [];
+    for (const s of this.sealed) {
+      if (this.sending.has(s.partition)) held.push(s);
+      else {
+        const list = ready.get(s.partition);
+        if (list === undefined) ready.set(s.partition, [s]);
+        else list.push(s);
+      }
+    }
+    this.sealed = held;
+    for (const [p, batch] of ready) {
+      const events = batch.reduce((n, s) => n + s.events, 0);
+      const send = producer
+        .send(batch.map((s) => ({ partition: s.partition, value: s.value })))
+        .then(
+          () => {
+            this.o.metrics.eventsPublished.value += events;
+            if (this.failures > 0) this.o.log.info('Kafka: publishing announce events again');
+            this.failures = 0;
+          },
+          (err: unknown) => {
+            this.o.metrics.eventsDroppedKafka.value += events;
+            this.failures++;
+            if (this.failures === 1) this.o.log.warn('Kafka: announce events could not be sent; dropping them until it answers', { err: String(err) });
+            // (consecutive failures with no success on any partition: the producer is made anew)
+            if (this.failures >= FAILURES_BEFORE_RECONNECT && this.producer === producer) this.reconnect();
+          },
+        )
+        .finally(() => {
+          this.buffered -= events;
+          this.sending.delete(p);
+        });
+      this.sending.set(p, send);
+    }
   }
 
   /**
@@ -146,9 +164,9 @@ export class EventPublisher {
     if (this.timer) clearInterval(this.timer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && this.producer !== undefined && (this.sending !== undefined || this.buffered > 0)) {
+    while (Date.now() < deadline && this.producer !== undefined && (this.sending.size > 0 || this.buffered > 0)) {
       this.flush();
-      await Promise.race([this.sending ?? Promise.resolve(), new Promise((r) => setTimeout(r, 50))]);
+      await Promise.race([...this.sending.values(), new Promise((r) => setTimeout(r, 50))]);
     }
     this.closed = true;
     const producer = this.producer;
