@@ -509,10 +509,92 @@ async function eventsBench() {
     const mean = (k, w) => runs.filter((r) => r.withKafka === w).reduce((n, r) => n + r[k], 0) / 2;
     const without = mean('gatewayCpuUsPerAnnounce', false);
     const withK = mean('gatewayCpuUsPerAnnounce', true);
-    return { runs, cpuUsWithout: without, cpuUsWith: withK, addedCpuUs: withK - without };
+    const lag = await eventsLag(kafkaPort);
+    return { runs, cpuUsWithout: without, cpuUsWith: withK, addedCpuUs: withK - without, lag };
   } finally {
     broker.kill('SIGKILL');
     spawnSync('rm', ['-rf', dir]);
+  }
+}
+
+/**
+ * The end-to-end lag: the publishing UDP gateway under the same load, with a stats worker (and a
+ * local Redis Cluster) counting its events on the load generator's core. Every 500 ms during the
+ * run the worker's stats_latest_event_age_seconds (now minus the newest event it has written);
+ * after the run, how long until it has written every event the gateway published.
+ */
+async function eventsLag(kafkaPort) {
+  const require = createRequire(import.meta.url);
+  const { startRedisTestServer } = require('../packages/redis-store/dist/testing/index.js');
+  const localEnv = { ...env, REDIS_TEST_PROVIDER: 'local' };
+  delete localEnv.REDIS_CLUSTER_NODES;
+  process.stderr.write('\nbench: events: end-to-end lag (a stats worker and a Redis Cluster on the load generator\'s core)\n');
+  const redis = await startRedisTestServer('cluster', localEnv);
+  const metricsPort = await freeTcpPort();
+  const topic = `lag-${process.pid}`;
+  const workerLog = createWriteStream(join(outDir, 'worker-lag.log'));
+  await new Promise((r) => workerLog.on('open', r));
+  const worker = track(
+    spawn('taskset', ['-c', loadgenCpu, process.execPath, join(root, 'services/stats-worker/dist/main.js')], {
+      cwd: root,
+      env: { ...env, KAFKA_BROKERS: `${HOST}:${kafkaPort}`, KAFKA_TOPIC: topic, STATS_GROUP_ID: topic, REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(','), STATS_WORKER_HOST: HOST, STATS_WORKER_PORT: String(metricsPort) },
+      stdio: ['ignore', workerLog, workerLog],
+    }),
+  );
+  const get = (port, path) =>
+    new Promise((resolve) => {
+      http.get({ host: HOST, port, path, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(res.statusCode === 200 ? body : ''));
+      }).on('error', () => resolve(''));
+    });
+  const metric = (text, name) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+  let gw;
+  try {
+    for (let t = 0; (await get(metricsPort, '/health')) === ''; t++) {
+      if (worker.exitCode !== null || t > 600) throw new Error(`the stats worker did not start; see ${relative(root, join(outDir, 'worker-lag.log'))}`);
+      await sleep(100);
+    }
+    gw = await startServer('gateway', 'udp', { tag: '-lag', extraEnv: { KAFKA_BROKERS: `${HOST}:${kafkaPort}`, KAFKA_TOPIC: topic, TRACKER_GATEWAY_ID: 'bench' } });
+    const ages = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const age = metric(await get(metricsPort, '/metrics'), 'stats_latest_event_age_seconds');
+        if (age > 0) ages.push(age);
+        await sleep(500);
+      }
+    })();
+    const r = await runLoadgen('udp', gw);
+    sampling = false;
+    await sampler;
+    if (!r.ok) throw new Error(r.error);
+    await sleep(1000);
+    const published = metric(await get(gw.httpPort, '/metrics'), 'tracker_events_published_total');
+    const stopped = performance.now();
+    let written = 0;
+    while ((written = metric(await get(metricsPort, '/metrics'), 'stats_events_written_total')) < published) {
+      if (performance.now() - stopped > 600_000) throw new Error(`the worker wrote ${written} of ${published} events in 10 minutes`);
+      await sleep(200);
+    }
+    ages.sort((a, b) => a - b);
+    const q = (f) => ages[Math.min(ages.length - 1, Math.floor(f * ages.length))];
+    return {
+      announcesPerS: r.result.announces_per_sec,
+      published,
+      samples: ages.length,
+      ageP50s: q(0.5),
+      ageP99s: q(0.99),
+      ageMaxS: ages[ages.length - 1],
+      drainS: (performance.now() - stopped) / 1000 + 1,
+    };
+  } catch (err) {
+    return { error: String(err.message ?? err) };
+  } finally {
+    await gw?.stop();
+    worker.kill('SIGKILL');
+    await redis.stop();
   }
 }
 
@@ -527,6 +609,15 @@ function eventsTable(e) {
     );
   });
   out.push('', `Gateway CPU per announce: ${e.cpuUsWithout.toFixed(2)} µs without Kafka, ${e.cpuUsWith.toFixed(2)} µs publishing (means of two runs each): publishing adds ${e.addedCpuUs.toFixed(2)} µs.`);
+  const l = e.lag;
+  if (l?.error) out.push('', `End-to-end lag run failed: ${l.error}`);
+  else if (l) {
+    out.push(
+      '',
+      `End-to-end lag (the same load, a stats worker and a Redis Cluster on the load generator's core): ${fmtInt(l.announcesPerS)} announces/s, ${fmtInt(l.published)} events published; ` +
+        `the newest written event's age over ${l.samples} samples: median ${l.ageP50s.toFixed(2)} s, p99 ${l.ageP99s.toFixed(2)} s, longest ${l.ageMaxS.toFixed(2)} s; every event written ${l.drainS.toFixed(1)} s after the load stopped.`,
+    );
+  }
   return out.join('\n');
 }
 
