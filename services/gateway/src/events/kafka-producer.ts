@@ -2,6 +2,8 @@
  * The one place that knows kafkajs (the design's client; it is unmaintained, so nothing else
  * imports it): sends records to chosen partitions of one topic with an idempotent producer.
  */
+// (first: it gives kafkajs a native CRC-32C before kafkajs loads)
+import './crc32c';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { Logger } from '../log';
 
