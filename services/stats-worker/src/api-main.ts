@@ -3,6 +3,7 @@
  *   REDIS_URL or REDIS_CLUSTER_NODES   where the statistics are (one of them, required)
  *   STATS_KEY_PREFIX     as the workers' (default st:)
  *   STATS_API_HOST, STATS_API_PORT     where it listens (default 0.0.0.0:8080)
+ *   STATS_API_MAX_INFLIGHT   requests answered at once; more get a 503 (default 32)
  * GET /openapi.json documents the routes; /health and /metrics are for operators.
  * SIGTERM or SIGINT: /health answers 503, the server stops taking connections, answers what it
  * has, and exits.
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
   let ready = true;
   const app = createApi({
     reader: new StatsReader(state),
+    maxInFlight: c.maxInFlight,
     ready: () => ready,
     metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
   });

@@ -224,6 +224,35 @@ describe('stats API', { skip }, () => {
     assert.deepEqual((await get(`/v1/torrents/${hex[0]}/history?from=2026-12-01&to=2026-11-01`)).json, { infoHash: hex[0], days: [], next: null });
   });
 
+  it('answers 503 with Retry-After beyond STATS_API_MAX_INFLIGHT requests at once, and serves again after', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const real = new StatsReader(state);
+    const slow = Object.assign(Object.create(real) as StatsReader, {
+      series: async (...args: Parameters<StatsReader['series']>) => {
+        await gate;
+        return real.series(...args);
+      },
+    });
+    const busy = createApi({ reader: slow, maxInFlight: 2, now: () => DAY + 12 * H }).listen(0, '127.0.0.1');
+    await new Promise((r) => busy.once('listening', r));
+    const busyPort = (busy.address() as AddressInfo).port;
+    try {
+      const path = '/v1/series?from=2026-11-30T10:00:00Z&limit=3';
+      const held = [httpGet(busyPort, path), httpGet(busyPort, path)];
+      await new Promise((r) => setTimeout(r, 200));
+      const refused = await httpGet(busyPort, path);
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers['retry-after'], '1');
+      assert.match(JSON.parse(refused.body.toString()).error.message, /busy/);
+      open();
+      assert.deepEqual((await Promise.all(held)).map((r) => r.status), [200, 200]);
+      assert.equal((await httpGet(busyPort, path)).status, 200);
+    } finally {
+      busy.close();
+    }
+  });
+
   it('a sealed day gets a final top list, which later runs do not change', async () => {
     // partition 0's events pass the day's end by the horizon; partition 1 has nothing left to
     // consume, so the others' progress seals it too

@@ -53,6 +53,11 @@ function dayStart(name: string, v: unknown): number {
 
 export interface ApiOptions {
   reader: StatsReader;
+  /**
+   * requests answered at once at most; more get a 503 with Retry-After (a page of minutes reads
+   * up to 1,440 hashes per partition: a flood of them would take Redis from the workers)
+   */
+  maxInFlight?: number;
   /** answers GET /health (false: 503) */
   ready?: () => boolean;
   /** the text of GET /metrics, when metrics are kept */
@@ -78,6 +83,25 @@ export function createApi(o: ApiOptions): express.Express {
       metrics().then(({ contentType, text }) => void res.type(contentType).send(text), next);
     });
   }
+  const maxInFlight = o.maxInFlight ?? 32;
+  let inFlight = 0;
+  app.use('/v1', (_req, res, next) => {
+    if (inFlight >= maxInFlight) {
+      res.set('Retry-After', '1').status(503).json({ error: { status: 503, message: `busy: ${maxInFlight} requests are being answered; try again in a second` } });
+      return;
+    }
+    inFlight++;
+    let done = false;
+    const release = () => {
+      if (!done) {
+        done = true;
+        inFlight--;
+      }
+    };
+    res.once('finish', release);
+    res.once('close', release);
+    next();
+  });
   app.use(
     OpenApiValidator.middleware({
       // (a deep copy: the validator annotates the document it is given)

@@ -82,6 +82,7 @@ export function apiConfig(env: Env) {
     ...redisConfig(env),
     host: get(env, 'STATS_API_HOST') ?? '0.0.0.0',
     port: integer(env, 'STATS_API_PORT', 0, 65535, 8080),
+    maxInFlight: integer(env, 'STATS_API_MAX_INFLIGHT', 1, 100_000, 32),
   };
 }
 

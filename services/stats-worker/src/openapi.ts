@@ -23,6 +23,11 @@ const error = {
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
 } as const;
 
+const busy = {
+  description: 'too many requests are being answered (STATS_API_MAX_INFLIGHT); try again after Retry-After seconds',
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+} as const;
+
 function table(schema: string, description: string) {
   return {
     description,
@@ -55,7 +60,7 @@ export const openApiDocument = {
           limit(1440, 60),
           format,
         ],
-        responses: { '200': table('Series', 'points from `from`, one per period, `limit` at most'), '400': error },
+        responses: { '200': table('Series', 'points from `from`, one per period, `limit` at most'), '400': error, '503': busy },
       },
     },
     '/v1/top': {
@@ -68,7 +73,7 @@ export const openApiDocument = {
           offset,
           format,
         ],
-        responses: { '200': table('Top', 'the list as the last top job made it'), '400': error },
+        responses: { '200': table('Top', 'the list as the last top job made it'), '400': error, '503': busy },
       },
     },
     '/v1/torrents/{infoHash}': {
@@ -79,6 +84,7 @@ export const openApiDocument = {
           '200': { description: 'the torrent', content: { 'application/json': { schema: { $ref: '#/components/schemas/Torrent' } } } },
           '400': error,
           '404': { description: 'no announce of this torrent was counted (or its statistics expired)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+          '503': busy,
         },
       },
     },
@@ -92,14 +98,14 @@ export const openApiDocument = {
           limit(366, 31),
           format,
         ],
-        responses: { '200': table('History', 'one row per day, from `from`, `limit` at most'), '400': error },
+        responses: { '200': table('History', 'one row per day, from `from`, `limit` at most'), '400': error, '503': busy },
       },
     },
     '/v1/clients': {
       get: {
         summary: 'Client software of a day: announces per client name and version',
         parameters: [day('the UTC day (default today)'), limit(1000, 100), offset, format],
-        responses: { '200': table('Clients', 'clients by announces, most first'), '400': error },
+        responses: { '200': table('Clients', 'clients by announces, most first'), '400': error, '503': busy },
       },
     },
   },
