@@ -51,6 +51,7 @@ export function retentionConfig(env: Env): Retention {
     minutes: integer(env, 'STATS_KEEP_MINUTES_DAYS', 1, 3660, 2) * DAY_S,
     hours: integer(env, 'STATS_KEEP_HOURS_DAYS', 1, 3660, 90) * DAY_S,
     days: integer(env, 'STATS_KEEP_DAYS_DAYS', 1, 36600, 400) * DAY_S,
+    torrentDays: integer(env, 'STATS_KEEP_TORRENT_DAYS', 1, 36600, 30) * DAY_S,
     working: integer(env, 'STATS_KEEP_WORKING_DAYS', 2, 3660, 3) * DAY_S,
   };
 }

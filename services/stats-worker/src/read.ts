@@ -124,13 +124,15 @@ export class StatsReader {
   /** The torrent's days from `start` (ms, a UTC midnight), `count` of them. */
   async history(infoHash: string, start: number, count: number): Promise<TorrentDay[]> {
     const stems = await this.stems();
-    const histories = await Promise.all(stems.map((s) => this.redis.hgetall(`${s}hd:${infoHash}`)));
     const days = Array.from({ length: count }, (_, i) => utcDay(start + i * DAY_MS));
+    // the months' keys of every partition: month -> one hash per partition
+    const months = [...new Set(days.map((d) => d.slice(0, 7)))];
+    const byMonth = new Map(await Promise.all(months.map(async (m) => [m, await Promise.all(stems.map((s) => this.redis.hgetall(`${s}hd:${infoHash}:${m}`)))] as const)));
     // (per partition, then added: a torrent is in one partition unless the topic's partitions
     // were changed, and the keys of several partitions cannot be merged on a Redis Cluster)
     const unique = await Promise.all(days.map((day) => Promise.all(stems.map((s) => this.redis.pfcount(`${s}u:${infoHash}:${day}`)))));
     return days.map((day, i) => {
-      const f = (name: string) => histories.map((h) => Number(h[`${day}:${name}`] ?? 0));
+      const f = (name: string) => byMonth.get(day.slice(0, 7))!.map((h) => Number(h[`${day.slice(8)}:${name}`] ?? 0));
       return {
         day,
         announces: f('a').reduce((a, b) => a + b, 0),

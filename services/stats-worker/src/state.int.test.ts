@@ -68,6 +68,14 @@ describe('stats state in Redis', { skip }, () => {
     assert.equal(await state.client.hget(`${state.stem(p)}c:2026-12-02`, 'qBittorrent 4.6.5'), '4');
     assert.ok((await state.client.ttl(`${state.stem(p)}m:${minute}`)) > 86400);
     assert.equal(await state.client.pfcount(`${state.stem(p)}u:${hex}:2026-12-02`), 4);
+    // a torrent's days: one key per month, kept for the torrent-days retention (30 days), not
+    // refreshed into forever by a torrent that stays active
+    const month = `${state.stem(p)}hd:${hex}:2026-12`;
+    assert.deepEqual(await state.client.hgetall(month), { '02:a': '4', '02:c': '1', '02:ps': '5', '02:pl': '30' });
+    for (const k of [month, `${state.stem(p)}u:${hex}:2026-12-02`]) {
+      const ttl = await state.client.ttl(k);
+      assert.ok(ttl > 29 * 86400 && ttl <= 30 * 86400, `${k}: TTL ${ttl}`);
+    }
   });
 
   it('keeps each partition under its own hash tag (one slot)', async () => {

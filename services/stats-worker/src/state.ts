@@ -11,8 +11,11 @@
  *   hw           the latest event time written (ms): how far the partition's events have come;
  *   t:<hash>     per torrent (hash): a announces, c completions, s / l seeders and leechers of
  *                its latest event, ls that event's time, ps / pl their peaks, f first seen (ms);
- *   hd:<hash>    per torrent per UTC day: <day>:a, <day>:c, <day>:ps, <day>:pl;
+ *   hd:<hash>:<YYYY-MM>  per torrent per UTC day of that month: <DD>:a, <DD>:c, <DD>:ps, <DD>:pl
+ *                (a key per month, so that a torrent active for years holds only the retained
+ *                months: Redis 7.0 cannot expire a hash's fields);
  *   u:<hash>:<day>  HyperLogLog of the peer keys seen that UTC day (unique peers, an estimate);
+ *                these two kept for Retention.torrentDays;
  *   m:<minute>, h:<hour>, d:<day>  per UTC period (ms at its start): announces, and by
  *                protocol:, event: and family:; active (torrents announced in it); late (announces
  *                that came after the period was sealed, see below). The writes go to minutes;
@@ -42,8 +45,10 @@ export interface Retention {
   /** minute series (and the minutes' torrent sets, if a period is never sealed) */
   minutes: number;
   hours: number;
-  /** day series, per-torrent statistics and history, clients, top lists */
+  /** day series, per-torrent totals, clients, top lists */
   days: number;
+  /** a torrent's days (history and unique peers): a key per torrent and day or month */
+  torrentDays: number;
   /**
    * working data: the per-day torrent rankings the top lists are made from, and the torrent sets
    * of periods never sealed (sealing deletes them)
@@ -51,7 +56,7 @@ export interface Retention {
   working: number;
 }
 
-export const DEFAULT_RETENTION: Retention = { minutes: 2 * 86400, hours: 90 * 86400, days: 400 * 86400, working: 3 * 86400 };
+export const DEFAULT_RETENTION: Retention = { minutes: 2 * 86400, hours: 90 * 86400, days: 400 * 86400, torrentDays: 30 * 86400, working: 3 * 86400 };
 
 export type RedisTarget = { url: string } | { clusterNodes: { host: string; port: number }[] };
 
@@ -75,7 +80,7 @@ if e ~= ARGV[2] then return { 'fenced', e or '' } end
 local o = redis.call('GET', KEYS[2])
 if o and o ~= ARGV[3] then return { 'stale', o } end
 local d = cjson.decode(ARGV[5])
-local MT, HT, DT, WT = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local MT, HT, DT, WT, TT = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local H, D = 3600000, 86400000
 local function ms(x) return string.format('%d', x) end
 -- (unpack takes a few thousand values at most: long lists go in pieces)
@@ -107,20 +112,21 @@ for _, t in ipairs(d.t) do
   if not cur[4] or tonumber(cur[4]) > tonumber(t[9]) then hs[#hs + 1] = 'f'; hs[#hs + 1] = t[9] end
   if #hs > 0 then redis.call('HSET', k, unpack(hs)) end
   redis.call('EXPIRE', k, DT)
-  local hk = P .. 'hd:' .. t[1]
   for _, x in ipairs(t[10]) do
     local day = x[1]
-    redis.call('HINCRBY', hk, day .. ':a', x[2])
+    -- (day is YYYY-MM-DD: the month's key, the day's fields)
+    local hk, dd = P .. 'hd:' .. t[1] .. ':' .. day:sub(1, 7), day:sub(9, 10)
+    redis.call('HINCRBY', hk, dd .. ':a', x[2])
     redis.call('ZINCRBY', P .. 'za:' .. day, x[2], t[1])
     if x[3] > 0 then
-      redis.call('HINCRBY', hk, day .. ':c', x[3])
+      redis.call('HINCRBY', hk, dd .. ':c', x[3])
       redis.call('ZINCRBY', P .. 'zc:' .. day, x[3], t[1])
     end
-    peak(hk, day .. ':ps', x[4])
-    peak(hk, day .. ':pl', x[5])
-    add(P .. 'u:' .. t[1] .. ':' .. day, 'PFADD', x[6], DT)
+    peak(hk, dd .. ':ps', x[4])
+    peak(hk, dd .. ':pl', x[5])
+    redis.call('EXPIRE', hk, TT)
+    add(P .. 'u:' .. t[1] .. ':' .. day, 'PFADD', x[6], TT)
   end
-  redis.call('EXPIRE', hk, DT)
 end
 for _, day in ipairs(d.z) do
   redis.call('EXPIRE', P .. 'za:' .. day, WT)
@@ -344,7 +350,7 @@ export class StatsState {
   async apply(partition: number, epoch: string, from: string, to: string, delta: Delta): Promise<ApplyResult> {
     const s = this.stem(partition);
     const r = this.retention;
-    const [status, value] = await (this.client as unknown as Scripted).statsApply(`${s}epoch`, `${s}offset`, s, epoch, from, to, serializeDelta(delta), r.minutes, r.hours, r.days, r.working);
+    const [status, value] = await (this.client as unknown as Scripted).statsApply(`${s}epoch`, `${s}offset`, s, epoch, from, to, serializeDelta(delta), r.minutes, r.hours, r.days, r.working, r.torrentDays);
     if (status === 'ok') return { status };
     if (status === 'fenced') return { status, epoch: value };
     return { status: 'stale', offset: value };

@@ -230,10 +230,10 @@ async function assertTotals(state: StatsState, want: Delta): Promise<void> {
     };
     if (t.completed > 0) expect.c = String(t.completed);
     assert.deepEqual(got, expect, `torrent ${hex}`);
-    const history = await r.hgetall(`${stem}hd:${hex}`);
     for (const [day, d] of t.days) {
-      assert.equal(history[`${day}:a`], String(d.announces), `announces of ${hex} on ${day}`);
-      assert.equal(history[`${day}:c`] ?? '0', String(d.completed), `completions of ${hex} on ${day}`);
+      const history = await r.hgetall(`${stem}hd:${hex}:${day.slice(0, 7)}`);
+      assert.equal(history[`${day.slice(8)}:a`], String(d.announces), `announces of ${hex} on ${day}`);
+      assert.equal(history[`${day.slice(8)}:c`] ?? '0', String(d.completed), `completions of ${hex} on ${day}`);
       const n = await r.pfcount(`${stem}u:${hex}:${day}`);
       assert.ok(Math.abs(n - d.peers.size) <= Math.max(2, d.peers.size * 0.03), `unique peers of ${hex} on ${day}: ${n}, ${d.peers.size} expected`);
     }
