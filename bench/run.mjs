@@ -572,6 +572,7 @@ async function eventsLag(kafkaPort) {
     if (!r.ok) throw new Error(r.error);
     await sleep(1000);
     const published = metric(await get(gw.httpPort, '/metrics'), 'tracker_events_published_total');
+    if (!(published > 0)) throw new Error('the gateway published no events (or its /metrics did not answer)');
     const stopped = performance.now();
     let written = 0;
     while ((written = metric(await get(metricsPort, '/metrics'), 'stats_events_written_total')) < published) {
@@ -594,6 +595,7 @@ async function eventsLag(kafkaPort) {
   } finally {
     await gw?.stop();
     worker.kill('SIGKILL');
+    workerLog.end();
     await redis.stop();
   }
 }

@@ -12,11 +12,9 @@ import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { createApi } from './api';
 import { configOrExit, apiConfig } from './config';
 import { StatsReader } from './read';
+import { log } from './log';
 import { StatsState } from './state';
 
-function log(level: string, msg: string, fields: Record<string, unknown> = {}): void {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
-}
 
 async function main(): Promise<void> {
   const c = configOrExit('stats-api', apiConfig);
@@ -31,12 +29,9 @@ async function main(): Promise<void> {
     maxInFlight: c.maxInFlight,
     ready: () => ready,
     metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
+    answered: (route, status) => requests.inc({ route, status: String(status) }),
   });
-  const counted = (req: import('express').Request, res: import('express').Response, next: import('express').NextFunction) => {
-    res.once('finish', () => requests.inc({ route: req.route?.path ?? 'other', status: String(res.statusCode) }));
-    next();
-  };
-  const server = (await import('express')).default().use(counted, app).listen(c.port, c.host);
+  const server = app.listen(c.port, c.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const addr = server.address();
   log('info', 'stats API started', { port: typeof addr === 'object' && addr ? addr.port : c.port });

@@ -286,6 +286,8 @@ describe('stats API', { skip }, () => {
     const child = spawn(st, ['run', `http://127.0.0.1:${port}/openapi.json`, '--checks', 'all', '--max-examples', '60', '--seed', '1'], {
       env: { ...process.env, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // (ended with the test, should it time out)
+      signal: t.signal,
     });
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));

@@ -63,6 +63,8 @@ export interface ApiOptions {
   /** the text of GET /metrics, when metrics are kept */
   metrics?: () => Promise<{ contentType: string; text: string }>;
   now?: () => number;
+  /** told of every answer: the route's pattern ('other' when none matched) and the status */
+  answered?: (route: string, status: number) => void;
 }
 
 export function createApi(o: ApiOptions): express.Express {
@@ -70,6 +72,13 @@ export function createApi(o: ApiOptions): express.Express {
   const now = o.now ?? Date.now;
   const app = express();
   app.disable('x-powered-by');
+  if (o.answered) {
+    const answered = o.answered;
+    app.use((req, res, next) => {
+      res.once('finish', () => answered(req.route?.path ?? 'other', res.statusCode));
+      next();
+    });
+  }
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
@@ -155,7 +164,8 @@ export function createApi(o: ApiOptions): express.Express {
 
   app.get('/v1/torrents/:infoHash/history', async (req, res) => {
     const infoHash = String(req.params.infoHash).toLowerCase();
-    const to = req.query.to === undefined ? now() - (now() % DAY_MS) : dayStart('to', req.query.to);
+    const today = now();
+    const to = req.query.to === undefined ? today - (today % DAY_MS) : dayStart('to', req.query.to);
     const from = req.query.from === undefined ? to - 29 * DAY_MS : dayStart('from', req.query.from);
     const limit = Number(req.query.limit ?? 31);
     // (from after to: no days)

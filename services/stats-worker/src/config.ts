@@ -56,14 +56,27 @@ export function retentionConfig(env: Env): Retention {
   };
 }
 
+/**
+ * (a period stays open until the events pass its end by the horizon; its minutes and torrent sets
+ * must outlive that, with a day to spare, or its roll-up and active count would lose them)
+ */
+function checkHorizon(horizonMs: number, r: Retention): void {
+  if (horizonMs / 1000 + DAY_S >= Math.min(r.minutes, r.working)) {
+    throw new ConfigError('STATS_SEAL_HORIZON_S plus a day must be shorter than STATS_KEEP_MINUTES_DAYS and STATS_KEEP_WORKING_DAYS');
+  }
+}
+
 export function workerConfig(env: Env) {
   const brokers = get(env, 'KAFKA_BROKERS');
   if (brokers === undefined) throw new ConfigError('KAFKA_BROKERS is required (host:port,…)');
   const topic = get(env, 'KAFKA_TOPIC') ?? 'announces';
   if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) throw new ConfigError(`KAFKA_TOPIC must be a Kafka topic name (got ${JSON.stringify(topic)})`);
+  const retention = retentionConfig(env);
+  const horizonMs = integer(env, 'STATS_SEAL_HORIZON_S', 60, 7 * DAY_S, 3600) * 1000;
+  checkHorizon(horizonMs, retention);
   return {
     ...redisConfig(env),
-    retention: retentionConfig(env),
+    retention,
     brokers: hostPorts('KAFKA_BROKERS', brokers).map((b) => `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`),
     topic,
     groupId: get(env, 'STATS_GROUP_ID') ?? 'peertracker-stats',
@@ -73,8 +86,9 @@ export function workerConfig(env: Env) {
     rollupEveryMs: integer(env, 'STATS_ROLLUP_EVERY_MS', 1000, 3_600_000, 30_000),
     topEveryMs: integer(env, 'STATS_TOP_EVERY_MS', 1000, 3_600_000, 60_000),
     sealEveryMs: integer(env, 'STATS_SEAL_EVERY_MS', 1000, 3_600_000, 300_000),
-    horizonMs: integer(env, 'STATS_SEAL_HORIZON_S', 60, 7 * DAY_S, 3600) * 1000,
+    horizonMs,
     topN: integer(env, 'STATS_TOP_N', 1, 10_000, 100),
+    maxClockSkewMs: integer(env, 'STATS_MAX_CLOCK_SKEW_S', 1, 86_400, 600) * 1000,
   };
 }
 

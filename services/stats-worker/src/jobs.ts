@@ -160,28 +160,51 @@ export class StatsJobs {
       }
       for (const day of await state.roll(p, this.o.horizonMs, caughtUp ? latest : undefined)) sealed.add(utcDay(day));
     }
+    // (a day sealed here waits in a set until every partition has sealed it, then gets its
+    // final lists: a run that fails before that leaves it there for the next run)
+    const pending = `${state.prefix}{top}:pending`;
+    if (sealed.size > 0) await state.client.sadd(pending, ...sealed);
     const open = await this.openDays();
-    for (const day of sealed) await this.makeTop(day, !open.has(day));
+    for (const day of await state.client.smembers(pending)) {
+      if (open.has(day)) continue;
+      await this.makeTop(day, true);
+      await state.client.srem(pending, day);
+    }
   }
 
-  /** The day's top-N by announces and by completions, merged from every partition's rankings. */
+  /**
+   * The day's top-N by announces and by completions, merged from every partition's rankings.
+   * Nothing is written when no partition has rankings of the day (they expired): a list made
+   * before stays as it was.
+   */
   async makeTop(day: string, final: boolean): Promise<void> {
     const { state, topN } = this.o;
     const partitions = await state.partitions();
     for (const by of ['announces', 'completions'] as const) {
       const [own, other] = by === 'announces' ? ['za', 'zc'] : ['zc', 'za'];
-      const candidates: { p: number; hash: string; value: number }[] = [];
-      for (const p of partitions) {
-        const r = await state.client.zrevrange(`${state.stem(p)}${own}:${day}`, 0, topN - 1, 'WITHSCORES');
-        for (let i = 0; i < r.length; i += 2) candidates.push({ p, hash: r[i], value: Number(r[i + 1]) });
+      const keys = partitions.map((p) => `${state.stem(p)}${own}:${day}`);
+      const exists = await Promise.all(keys.map((k) => state.client.exists(k)));
+      if (by === 'announces' && !exists.some(Boolean)) return;
+      // (a torrent is in one partition unless partitions were added to the topic: its parts
+      // are summed, and the top N of all are among each partition's top N)
+      const values = new Map<string, { own: number; other: number }>();
+      for (const [i, p] of partitions.entries()) {
+        if (!exists[i]) continue;
+        const r = await state.client.zrevrange(keys[i], 0, topN - 1, 'WITHSCORES');
+        const hashes = r.filter((_, j) => j % 2 === 0);
+        if (hashes.length === 0) continue;
+        const others = await state.client.zmscore(`${state.stem(p)}${other}:${day}`, ...hashes);
+        hashes.forEach((h, j) => {
+          const v = values.get(h) ?? { own: 0, other: 0 };
+          v.own += Number(r[2 * j + 1]);
+          v.other += Number(others[j] ?? 0);
+          values.set(h, v);
+        });
       }
-      // (a torrent is in one partition only, so the top N of all are among each one's top N)
-      candidates.sort((a, b) => b.value - a.value || (a.hash < b.hash ? -1 : 1));
-      const torrents: TopEntry[] = [];
-      for (const c of candidates.slice(0, topN)) {
-        const o = Number((await state.client.zscore(`${state.stem(c.p)}${other}:${day}`, c.hash)) ?? 0);
-        torrents.push({ infoHash: c.hash, announces: by === 'announces' ? c.value : o, completions: by === 'announces' ? o : c.value });
-      }
+      const torrents: TopEntry[] = [...values]
+        .sort(([ha, a], [hb, b]) => b.own - a.own || (ha < hb ? -1 : 1))
+        .slice(0, topN)
+        .map(([infoHash, v]) => ({ infoHash, announces: by === 'announces' ? v.own : v.other, completions: by === 'announces' ? v.other : v.own }));
       const list: TopList = { day, by, updatedAt: Date.now(), final, torrents };
       await (state.client as unknown as { statsPutTop(k: string, v: string, ttl: number): Promise<number> }).statsPutTop(topKey(state.prefix, by, day), JSON.stringify(list), state.retention.days);
     }

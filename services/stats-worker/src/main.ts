@@ -9,6 +9,7 @@
  *   STATS_WORKER_HOST, STATS_WORKER_PORT   GET /health and /metrics (default 0.0.0.0:9470)
  *   STATS_ROLLUP_EVERY_MS, STATS_TOP_EVERY_MS, STATS_SEAL_EVERY_MS, STATS_SEAL_HORIZON_S,
  *   STATS_TOP_N          the scheduled jobs (jobs.ts)
+ *   STATS_MAX_CLOCK_SKEW_S  events timed further ahead of this clock are skipped (default 600)
  *   STATS_KEEP_MINUTES_DAYS, STATS_KEEP_HOURS_DAYS, STATS_KEEP_DAYS_DAYS, STATS_KEEP_WORKING_DAYS
  *                        retention per resolution (state.ts)
  * SIGTERM or SIGINT: the consumer leaves the group (its partitions go to the others) and exits.
@@ -19,12 +20,10 @@ import { Cluster, Redis } from 'ioredis';
 import { configOrExit, workerConfig } from './config';
 import { StatsJobs } from './jobs';
 import { WorkerMetrics } from './metrics';
+import { log } from './log';
 import { StatsState, type RedisTarget } from './state';
 import { StatsWorker } from './worker';
 
-function log(level: string, msg: string, fields: Record<string, unknown> = {}): void {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
-}
 
 /** BullMQ's own connection: it blocks on it, so no command may time out by retries. */
 function queueConnection(target: RedisTarget): Redis | Cluster {
@@ -38,21 +37,18 @@ async function main(): Promise<void> {
   const wlog = { info: (m: string, f?: Record<string, unknown>) => log('info', m, f), warn: (m: string, f?: Record<string, unknown>) => log('warn', m, f) };
   const state = new StatsState(c.target, c.prefix, c.retention);
   await state.connect();
-  let metrics: WorkerMetrics | undefined;
-  const worker = new StatsWorker({
+  // (the metrics read the topic's offsets through the worker, made next)
+  const metrics: WorkerMetrics = new WorkerMetrics(state, () => worker.highWatermarks());
+  const worker: StatsWorker = new StatsWorker({
     brokers: c.brokers,
     topic: c.topic,
     groupId: c.groupId,
     clientId: c.clientId ?? hostname(),
     state,
     log: wlog,
-    observer: {
-      written: (p, n, t) => metrics?.written(p, n, t),
-      badRecord: (r) => metrics?.badRecord(r),
-      fenced: () => metrics?.fenced(),
-    },
+    observer: metrics,
+    maxClockSkewMs: c.maxClockSkewMs,
   });
-  metrics = new WorkerMetrics(state, () => worker.highWatermarks());
   const jobs = new StatsJobs({
     state,
     connection: queueConnection(c.target),
@@ -63,15 +59,15 @@ async function main(): Promise<void> {
     horizonMs: c.horizonMs,
     topN: c.topN,
     log: wlog,
-    observe: (job, ok, s) => metrics?.job(job, ok, s),
+    observe: (job, ok, s) => metrics.job(job, ok, s),
   });
   let ready = false;
   const server = createServer((req, res) => {
     if (req.url === '/health') {
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ok' : 'starting' }));
     } else if (req.url === '/metrics') {
-      metrics!.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics!.registry.contentType }).end(text),
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
     } else {

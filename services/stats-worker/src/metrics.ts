@@ -3,6 +3,8 @@
  *   stats_events_written_total            events written to Redis
  *   stats_bad_records_total{reason}       records that are not announce-event records, skipped
  *   stats_fenced_writes_total             batches refused because another worker had the partition
+ *   stats_future_events_total             events skipped for a time ahead of the worker's clock by
+ *                                         more than STATS_MAX_CLOCK_SKEW_S
  *   stats_latest_event_age_seconds        now minus the newest event time written by this worker
  *                                         (the end-to-end lag while announces flow)
  *   stats_consumer_lag{partition}         messages in the topic not yet written (from Kafka's
@@ -20,6 +22,7 @@ export class WorkerMetrics implements WorkerObserver {
   private readonly eventsWritten = new Counter({ name: 'stats_events_written_total', help: 'Announce events written to Redis', registers: [this.registry] });
   private readonly bad = new Counter({ name: 'stats_bad_records_total', help: 'Kafka records that are not announce-event records, skipped', labelNames: ['reason'], registers: [this.registry] });
   private readonly fencedWrites = new Counter({ name: 'stats_fenced_writes_total', help: 'Batches not written because another worker had taken the partition', registers: [this.registry] });
+  private readonly future = new Counter({ name: 'stats_future_events_total', help: "Events skipped for a time ahead of the worker's clock (a gateway clock wrong)", registers: [this.registry] });
   private readonly jobRuns = new Counter({ name: 'stats_job_runs_total', help: 'Scheduled job runs', labelNames: ['job', 'status'], registers: [this.registry] });
   private readonly jobSeconds = new Histogram({ name: 'stats_job_duration_seconds', help: 'Scheduled job run time', labelNames: ['job'], buckets: [0.01, 0.05, 0.25, 1, 5, 30], registers: [this.registry] });
 
@@ -62,6 +65,10 @@ export class WorkerMetrics implements WorkerObserver {
 
   fenced(): void {
     this.fencedWrites.inc();
+  }
+
+  futureEvents(count: number): void {
+    this.future.inc(count);
   }
 
   job(job: string, ok: boolean, seconds: number): void {

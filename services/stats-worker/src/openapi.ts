@@ -56,7 +56,7 @@ export const openApiDocument = {
           { name: 'resolution', in: 'query', schema: { type: 'string', enum: ['minute', 'hour', 'day'], default: 'minute' } },
           // (allowReserved: a time as people type it, 2026-12-02T10:00:00Z, with its colons)
           { name: 'from', in: 'query', required: true, allowReserved: true, description: 'start (inclusive; rounded down to the resolution)', schema: { type: 'string', format: 'date-time' } },
-          { name: 'to', in: 'query', allowReserved: true, description: 'end (exclusive; default now); after from', schema: { type: 'string', format: 'date-time' } },
+          { name: 'to', in: 'query', allowReserved: true, description: 'end (exclusive; default now); a `to` not after `from` gives no points', schema: { type: 'string', format: 'date-time' } },
           limit(1440, 60),
           format,
         ],

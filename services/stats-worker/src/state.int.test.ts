@@ -135,6 +135,14 @@ describe('stats state in Redis', { skip }, () => {
     assert.equal(await state.client.hget(`${s}d:${day}`, 'sealed'), '1');
     assert.equal(await state.client.exists(`${s}da:${day}`, `${s}ha:${hour + H}`), 0);
     assert.equal(await state.client.zcard(`${s}open`), 0);
+    // a late event for an hour of the sealed day that had no events: into that hour and the day,
+    // with late, and nothing opened again
+    await write([event(randomBytes(20), { time: day + 5 * H + 1000 })]);
+    await state.roll(p, H);
+    assert.deepEqual(await state.client.hmget(`${s}d:${day}`, 'announces', 'late', 'active'), ['7', '1', '3']);
+    assert.deepEqual(await state.client.hmget(`${s}h:${day + 5 * H}`, 'announces', 'late', 'active'), ['1', '1', null]);
+    assert.equal(await state.client.zcard(`${s}open`), 0);
+    assert.equal(await state.client.exists(`${s}ma:${day + 5 * H}`, `${s}ha:${day + 5 * H}`, `${s}da:${day}`), 0);
     assert.equal(await state.client.ttl(`${s}d:${day}`) > 300 * 86400, true);
     // the rankings of the day, for the top lists
     assert.deepEqual(await state.client.zrevrange(`${s}za:2026-12-02`, 0, 1, 'WITHSCORES'), [x.toString('hex'), '3', y.toString('hex'), '2']);

@@ -29,8 +29,10 @@
  *   c:<day>      per UTC day: client name -> announces.
  * Sealing (jobs.ts) closes a period once the partition's events have passed its end by the
  * horizon: its roll-up becomes final, its torrent sets are deleted (the memory they hold is what
- * sealing is for). An event for a sealed period still counts in every counter (written straight
- * to the sealed hour and day) and in late, but no longer in active.
+ * sealing is for). An event for a closed hour (sealed, or of a sealed day) still counts in every
+ * counter: straight into the hour, with the hour's late, and into its day (rolled up again, or,
+ * when the day is sealed, straight into it with the day's late); but no longer in the closed
+ * periods' active.
  * Retention: keys expire by TTL (Retention), counted from their last write; nothing needs a scan.
  * A script is refused up front when Redis is out of memory (Redis 7 checks before running a
  * script without the allow-oom flag), and answers TRYAGAIN before writing anything while the
@@ -42,7 +44,7 @@ import type { Delta } from './aggregate';
 
 /** How long each kind of key is kept after its last write (seconds). */
 export interface Retention {
-  /** minute series (and the minutes' torrent sets, if a period is never sealed) */
+  /** minute series */
   minutes: number;
   hours: number;
   /** day series, per-torrent totals, clients, top lists */
@@ -146,24 +148,29 @@ local function counts(k, list, ttl)
   for _, f in ipairs(list) do redis.call('HINCRBY', k, f[1], f[2]) end
   redis.call('EXPIRE', k, ttl)
 end
+-- an hour is closed when it is sealed, or its day is (an hour of a sealed day may have no key
+-- of its own: no events in it, or its key expired before the day's)
+local function hourClosed(hour) return isSealed('h', hour) or isSealed('d', hour - hour % D) end
 for _, m in ipairs(d.m) do
   local minute = tonumber(m[1])
   local hour, day = minute - minute % H, minute - minute % D
   counts(P .. 'm:' .. m[1], m[2], MT)
-  if not isSealed('h', hour) then
+  if not hourClosed(hour) then
     redis.call('SADD', P .. 'dirty', 'h:' .. ms(hour))
     open('h', hour, H)
+    open('d', day, D)
   else
+    -- late: straight into the closed hour, and into the day (rolled up again unless sealed)
     counts(P .. 'h:' .. ms(hour), m[2], HT)
     redis.call('HINCRBY', P .. 'h:' .. ms(hour), 'late', m[3])
     if not isSealed('d', day) then
       redis.call('SADD', P .. 'dirty', 'd:' .. ms(day))
+      open('d', day, D)
     else
       counts(P .. 'd:' .. ms(day), m[2], DT)
       redis.call('HINCRBY', P .. 'd:' .. ms(day), 'late', m[3])
     end
   end
-  if not isSealed('d', day) then open('d', day, D) end
 end
 -- the torrents announced per period; a new one counts as active (not in a sealed period). The
 -- sets are deleted when their period is sealed; their TTL only bounds them if that never happens.
@@ -176,8 +183,8 @@ local function active(kind, list, closed)
     end
   end
 end
-active('m', d.a, function(s) return isSealed('h', s - s % H) end)
-active('h', d.ah, function(s) return isSealed('h', s) end)
+active('m', d.a, function(s) return hourClosed(s - s % H) end)
+active('h', d.ah, hourClosed)
 active('d', d.ad, function(s) return isSealed('d', s) end)
 for _, c in ipairs(d.c) do counts(P .. 'c:' .. c[1], c[2], DT) end
 local hw = tonumber(redis.call('GET', P .. 'hw') or '0')
@@ -206,12 +213,14 @@ local function sum(target, sources, ttl)
       end
     end
   end
+  -- (counters only grow: a lower sum means source keys expired, and the target keeps its value)
+  local cur = #names > 0 and redis.call('HMGET', target, unpack(names)) or {}
   local hs = {}
-  for _, n in ipairs(names) do hs[#hs + 1] = n; hs[#hs + 1] = ms(acc[n]) end
-  if #hs > 0 then
-    redis.call('HSET', target, unpack(hs))
-    redis.call('EXPIRE', target, ttl)
+  for i, n in ipairs(names) do
+    if not cur[i] or tonumber(cur[i]) < acc[n] then hs[#hs + 1] = n; hs[#hs + 1] = ms(acc[n]) end
   end
+  if #hs > 0 then redis.call('HSET', target, unpack(hs)) end
+  if #names > 0 then redis.call('EXPIRE', target, ttl) end
 end
 local function rollHour(hour)
   local src = {}

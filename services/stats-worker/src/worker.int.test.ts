@@ -107,6 +107,11 @@ async function scenario(kafka: KafkaTestBroker, redis: RedisTestServer, seed: nu
         messages.push({ partition: round % PARTITIONS, value: randomBytes(100) });
         garbage++;
       }
+      if (round % 11 === 6) {
+        // a gateway whose clock is a day ahead: its events are skipped, not counted
+        const [partition, events] = [...byPartition][0];
+        messages.push({ partition, value: encodeRecord('gw-ahead', events.map((e) => ({ ...e, time: e.time + 86_400_000 }))) });
+      }
       await producer.send({ topic, acks: -1, messages });
       for (const [, events] of byPartition) produced.push(...events);
       await sleep(40);

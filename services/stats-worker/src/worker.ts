@@ -9,7 +9,7 @@
  * Offsets are also committed to Kafka after each write, for lag monitoring only.
  */
 import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
-import { EventDecodeError, decodeRecord, type AnnounceEvent } from '@peertracker/events';
+import { EventDecodeError, decodeRecord, type AnnounceEvent, type DecodedRecord } from '@peertracker/events';
 import { addEvents, emptyDelta } from './aggregate';
 import type { StatsState } from './state';
 
@@ -27,11 +27,23 @@ export interface WorkerOptions {
   log: WorkerLog;
   /** told of each write, refused record and fenced write (for metrics) */
   observer?: WorkerObserver;
+  /**
+   * events timed more than this ahead of the worker's clock are skipped and counted (default
+   * 10 minutes): one gateway clock far ahead would otherwise move the partition's progress on
+   * and seal periods before their events came
+   */
+  maxClockSkewMs?: number;
+  now?: () => number;
 }
+
+/** (Date cannot hold a later time: a day of it could not be named) */
+const MAX_DATE_MS = 8.64e15;
 
 export interface WorkerObserver {
   written(partition: number, events: number, latestEventTime: number): void;
   badRecord(reason: string): void;
+  /** events skipped for their time (ahead of the clock by more than maxClockSkewMs) */
+  futureEvents(count: number): void;
   fenced(): void;
 }
 
@@ -42,6 +54,8 @@ export interface WorkerCounts {
   badRecords: Map<string, number>;
   /** writes refused because another worker had the partition */
   fenced: number;
+  /** events skipped for a time ahead of the clock */
+  futureEvents: number;
 }
 
 interface Owned {
@@ -51,7 +65,7 @@ interface Owned {
 }
 
 export class StatsWorker {
-  readonly counts: WorkerCounts = { events: 0, badRecords: new Map(), fenced: 0 };
+  readonly counts: WorkerCounts = { events: 0, badRecords: new Map(), fenced: 0, futureEvents: 0 };
   private readonly consumer: Consumer;
   private readonly kafka: Kafka;
   private owned = new Map<number, Owned>();
@@ -89,20 +103,28 @@ export class StatsWorker {
 
   async stop(): Promise<void> {
     await this.consumer.disconnect();
-    await this.admin?.disconnect().catch(() => {});
+    const admin = this.admin;
     this.admin = undefined;
+    await admin?.then((a) => a.disconnect()).catch(() => {});
   }
 
-  private admin?: Admin;
+  private admin?: Promise<Admin>;
 
   /** Each partition's high watermark (the offset its next message will get), from Kafka. */
   async highWatermarks(): Promise<Map<number, bigint>> {
+    // (one admin connection, made once: the metrics and the seal job may ask at the same time)
     if (this.admin === undefined) {
       const admin = this.kafka.admin();
-      await admin.connect();
-      this.admin = admin;
+      this.admin = admin.connect().then(
+        () => admin,
+        (err: unknown) => {
+          this.admin = undefined;
+          throw err;
+        },
+      );
     }
-    const offsets = await this.admin.fetchTopicOffsets(this.o.topic);
+    const admin = await this.admin;
+    const offsets = await admin.fetchTopicOffsets(this.o.topic);
     return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
   }
 
@@ -130,9 +152,11 @@ export class StatsWorker {
     const delta = emptyDelta();
     for (const m of messages) {
       let events: AnnounceEvent[];
+      let decoded: DecodedRecord;
       try {
         if (m.value === null) throw new EventDecodeError('short', 'an empty message');
-        events = decodeRecord(m.value).events;
+        decoded = decodeRecord(m.value);
+        events = decoded.events;
       } catch (err) {
         const reason = err instanceof EventDecodeError ? err.reason : 'other';
         this.counts.badRecords.set(reason, (this.counts.badRecords.get(reason) ?? 0) + 1);
@@ -140,7 +164,14 @@ export class StatsWorker {
         this.o.log.warn('skipped a record that is not an announce-event record', { partition: p, offset: m.offset, reason, err: String(err) });
         continue;
       }
-      addEvents(delta, events);
+      const limit = Math.min(MAX_DATE_MS, (this.o.now ?? Date.now)() + (this.o.maxClockSkewMs ?? 600_000));
+      const timely = events.filter((e) => e.time <= limit);
+      if (timely.length < events.length) {
+        this.counts.futureEvents += events.length - timely.length;
+        this.o.observer?.futureEvents(events.length - timely.length);
+        this.o.log.warn('skipped events timed ahead of this clock', { partition: p, offset: m.offset, gateway: decoded.gatewayId, count: events.length - timely.length });
+      }
+      addEvents(delta, timely);
     }
     const from = messages[0].offset;
     const to = String(BigInt(messages[messages.length - 1].offset) + 1n);

@@ -1,9 +1,11 @@
 /*
  * Announce events to Kafka without ever making an announce wait (DESIGN.md, invariant 6). An
  * answered announce adds its event to the record being filled for its partition (no object, no
- * promise: a few hundred nanoseconds); a timer seals the records every flushMs and sends them all
- * in one producer call, one at a time. Memory is bounded by maxBufferedEvents: beyond it, and
- * while Kafka cannot be reached, events are dropped and counted. A send that fails is counted as
+ * promise: a few hundred nanoseconds); a timer seals the records every flushMs and sends each
+ * partition's apart, one send at a time per partition. Memory is bounded by maxBufferedEvents (for
+ * all partitions together: a partition whose sends hang holds its records until that bound, then
+ * every partition drops); beyond it, and while Kafka cannot be reached, events are dropped and
+ * counted. A send that fails is counted as
  * dropped and never sent again (no duplicates from this side); after a few failures in a row the
  * producer is made anew, so publishing resumes by itself when Kafka is back.
  */
@@ -142,10 +144,12 @@ export class EventPublisher {
           },
           (err: unknown) => {
             this.o.metrics.eventsDroppedKafka.value += events;
+            // (a send of a producer already replaced says nothing of the new one)
+            if (this.producer !== producer) return;
             this.failures++;
             if (this.failures === 1) this.o.log.warn('Kafka: announce events could not be sent; dropping them until it answers', { err: String(err) });
             // (consecutive failures with no success on any partition: the producer is made anew)
-            if (this.failures >= FAILURES_BEFORE_RECONNECT && this.producer === producer) this.reconnect();
+            if (this.failures >= FAILURES_BEFORE_RECONNECT) this.reconnect();
           },
         )
         .finally(() => {

@@ -123,8 +123,13 @@ async function startNodes(count: number): Promise<KafkaTestNode[]> {
   // (Kafka's cluster ids are 16 bytes in URL-safe base64)
   const clusterId = randomBytes(16).toString('base64url');
   const nodes = ports.map((p, i) => node(i + 1, p.port, p.controller, { KAFKA_VOTERS: voters, KAFKA_CLUSTER_ID: clusterId, KAFKA_REPLICATION: String(count) }));
-  // (together: the controllers need a quorum before any of them answers)
-  await Promise.all(nodes.map((n) => n.start()));
+  // (together: the controllers need a quorum before any of them answers; if one fails, all stop)
+  const started = await Promise.allSettled(nodes.map((n) => n.start()));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw (failed as PromiseRejectedResult).reason;
+  }
   return nodes;
 }
 
@@ -143,7 +148,10 @@ function node(id: number, port: number, controller: number, extraEnv: Record<str
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (!(await listening(port))) {
       if (child.exitCode !== null) throw new Error(`the Kafka broker exited (${child.exitCode}): ${log}`);
-      if (Date.now() > deadline) throw new Error(`the Kafka broker did not answer on 127.0.0.1:${port} in ${START_TIMEOUT_MS} ms: ${log}`);
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`the Kafka broker did not answer on 127.0.0.1:${port} in ${START_TIMEOUT_MS} ms: ${log}`);
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   };
