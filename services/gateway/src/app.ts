@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket as NetSocket } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Socket as NetSocket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import express from 'express';
 import { MemoryStore, TrackerLogic, type SwarmStore } from '@peertracker/tracker';
@@ -23,7 +23,19 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   /** the announce-event publisher (KAFKA_BROKERS), else undefined */
   readonly events: EventPublisher | undefined;
+  /**
+   * Stops at once: connections dropped, replies of requests in flight not sent. (Tests; a
+   * process stops with shutdown.)
+   */
   close(): Promise<void>;
+  /**
+   * Stops gracefully (SIGTERM): /health answers 503 at once, and after delayMs (for load
+   * balancers to take the gateway out) no new connections or datagrams are taken, the requests
+   * in flight are answered, the events of every answered announce are sent to Kafka, and the
+   * connections are closed; what is still open after timeoutMs (from the call) is dropped.
+   * True when everything was answered and sent in time.
+   */
+  shutdown(o: { delayMs: number; timeoutMs: number }): Promise<boolean>;
 }
 
 export interface GatewayDeps {
@@ -40,6 +52,8 @@ export interface GatewayDeps {
 const RECORD_EVENTS = 1024;
 /** How long a graceful close waits for the last events to reach Kafka. */
 const EVENTS_CLOSE_MS = 5000;
+/** on shutdown, how long a connection may stay without sending a request before it is closed */
+const IDLE_GRACE_MS = 1000;
 
 /** How often the in-memory store drops expired peers and empty swarms. */
 const SWEEP_INTERVAL_MS = 30_000;
@@ -149,11 +163,13 @@ function openFileLimit(): number | undefined {
 }
 
 /** Builds the express app for everything that is not announce/scrape. */
-export function createAdminApp(metrics: GatewayMetrics, log: Logger = silentLogger): express.Express {
+export function createAdminApp(metrics: GatewayMetrics, log: Logger = silentLogger, draining: () => boolean = () => false): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
+    // (503 while shutting down: readiness probes and load balancers take the gateway out)
+    if (draining()) res.status(503).json({ status: 'draining' });
+    else res.json({ status: 'ok' });
   });
   app.get('/metrics', async (_req, res, next) => {
     try {
@@ -226,7 +242,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     limits,
     events,
   });
-  const admin = createAdminApp(metrics, log);
+  let draining = false;
+  const admin = createAdminApp(metrics, log, () => draining);
   const http = createServer(
     {
       headersTimeout: config.httpHeadersTimeoutMs,
@@ -236,6 +253,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
     },
     (req, res) => {
+      // (while shutting down every connection ends with its answer)
+      if (draining) res.setHeader('Connection', 'close');
       if (!frontend.handle(req, res)) admin(req, res);
     },
   );
@@ -292,6 +311,37 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       // (after the listeners: every answered announce's event is in by now)
       await events?.close(EVENTS_CLOSE_MS);
       if (!deps.store) await store.close();
+    },
+    async shutdown({ delayMs, timeoutMs }) {
+      const deadline = Date.now() + timeoutMs;
+      const left = () => Math.max(0, deadline - Date.now());
+      const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      draining = true;
+      if (delayMs > 0) await sleep(Math.min(delayMs, left()));
+      // no new datagrams or connections. (net's close, not http's: http's also closes every
+      // connection without a request under way at once, and one accepted a moment ago, whose
+      // request is still on its way, would be cut)
+      udpSocket.removeListener('message', udpFrontend.onMessage);
+      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(http, () => resolve()));
+      // the requests in flight answered, each connection closed with its answer; connections
+      // still without a request after the grace are closed
+      const idleUntil = Date.now() + Math.min(IDLE_GRACE_MS, left());
+      // (metrics.httpConnections: the connections open now, limitHttpServer counts them)
+      while ((udpFrontend.pending > 0 || metrics.httpConnections > 0) && left() > 0) {
+        if (Date.now() >= idleUntil) http.closeIdleConnections();
+        await sleep(10);
+      }
+      const answered = udpFrontend.pending === 0 && metrics.httpConnections === 0;
+      stopSweeper?.();
+      udpFrontend.close();
+      await new Promise<void>((resolve) => udpSocket.close(() => resolve()));
+      http.closeAllConnections();
+      await closed;
+      // (after the listeners: every answered announce's event is in by now)
+      await events?.close(Math.max(left(), 1));
+      const sent = (events?.pending ?? 0) === 0;
+      if (!deps.store) await store.close();
+      return answered && sent;
     },
   };
 }

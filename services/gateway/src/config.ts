@@ -65,6 +65,10 @@ export interface GatewayConfig {
   httpRequestTimeoutMs: number;
   /** ms an idle keep-alive connection is kept after a response */
   httpKeepAliveTimeoutMs: number;
+  /** on SIGTERM: ms /health answers 503 before the listeners close (for load balancers) */
+  shutdownDelayMs: number;
+  /** on SIGTERM: ms from the signal within which the process exits, answered or not */
+  shutdownTimeoutMs: number;
   /** ms without a byte read or written after which a connection is closed (stalled readers) */
   httpIdleTimeoutMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -201,6 +205,8 @@ const schema = z.object({
   TRACKER_HTTP_HEADERS_TIMEOUT_MS: int(100, 600_000).default('10000'),
   TRACKER_HTTP_REQUEST_TIMEOUT_MS: int(100, 600_000).default('15000'),
   TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default('5000'),
+  TRACKER_SHUTDOWN_DELAY_MS: int(0, 600_000).default('0'),
+  TRACKER_SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default('10000'),
   TRACKER_HTTP_IDLE_TIMEOUT_MS: int(100, 600_000).default('30000'),
   TRACKER_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   KAFKA_BROKERS: hostPortList('kafka-1:9092,kafka-2:9092').optional(),
@@ -262,6 +268,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     e.TRACKER_HTTP_HEADERS_TIMEOUT_MS <= e.TRACKER_HTTP_REQUEST_TIMEOUT_MS,
     `TRACKER_HTTP_HEADERS_TIMEOUT_MS (${e.TRACKER_HTTP_HEADERS_TIMEOUT_MS}) must not exceed TRACKER_HTTP_REQUEST_TIMEOUT_MS (${e.TRACKER_HTTP_REQUEST_TIMEOUT_MS})`,
   );
+  // the drain needs time after the readiness delay
+  check(
+    e.TRACKER_SHUTDOWN_DELAY_MS < e.TRACKER_SHUTDOWN_TIMEOUT_MS,
+    `TRACKER_SHUTDOWN_DELAY_MS (${e.TRACKER_SHUTDOWN_DELAY_MS}) must be less than TRACKER_SHUTDOWN_TIMEOUT_MS (${e.TRACKER_SHUTDOWN_TIMEOUT_MS})`,
+  );
   // the inactivity timeout would otherwise cut announces still waiting for Redis
   check(
     e.TRACKER_HTTP_IDLE_TIMEOUT_MS > e.TRACKER_REDIS_TIMEOUT_MS,
@@ -310,6 +321,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     httpHeadersTimeoutMs: e.TRACKER_HTTP_HEADERS_TIMEOUT_MS,
     httpRequestTimeoutMs: e.TRACKER_HTTP_REQUEST_TIMEOUT_MS,
     httpKeepAliveTimeoutMs: e.TRACKER_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    shutdownDelayMs: e.TRACKER_SHUTDOWN_DELAY_MS,
+    shutdownTimeoutMs: e.TRACKER_SHUTDOWN_TIMEOUT_MS,
     httpIdleTimeoutMs: e.TRACKER_HTTP_IDLE_TIMEOUT_MS,
     logLevel: e.TRACKER_LOG_LEVEL,
     events:

@@ -39,19 +39,30 @@ async function main(): Promise<void> {
   });
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // (a second signal: stop now)
+      log.warn('stopping at once', { signal });
+      process.exit(1);
+    }
     stopping = true;
-    log.info('shutting down', { signal });
+    const { shutdownDelayMs: delayMs, shutdownTimeoutMs: timeoutMs } = config;
+    log.info('shutting down: /health answers 503, then the listeners close', { signal, delayMs, timeoutMs });
+    // (whatever hangs, the process is gone by the deadline)
+    setTimeout(() => {
+      log.error('shutdown took longer than TRACKER_SHUTDOWN_TIMEOUT_MS; exiting');
+      process.exit(1);
+    }, timeoutMs + 1000).unref();
     gateway
-      .close()
-      .then(() => store.close())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error('shutdown failed', { err });
-          process.exit(1);
-        },
-      );
+      .shutdown({ delayMs, timeoutMs })
+      .then(async (clean) => {
+        await store.close();
+        if (!clean) log.warn('shutdown timed out: requests or events were left', { timeoutMs });
+        process.exit(clean ? 0 : 1);
+      })
+      .catch((err: unknown) => {
+        log.error('shutdown failed', { err });
+        process.exit(1);
+      });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -39,6 +39,8 @@ export class UdpFrontend {
   private readonly reportServerError: (fields: Record<string, unknown>) => void;
   private readonly reportSendError: (fields: Record<string, unknown>) => void;
   private closed = false;
+  /** announces and scrapes waiting for the store (a graceful shutdown waits for them) */
+  pending = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -88,21 +90,33 @@ export class UdpFrontend {
       }
       const announce = request.announce;
       if (reply instanceof Promise) {
+        // (counted down in both callbacks: a finally() would be one more promise per announce)
+        this.pending++;
         reply.then(
-          (r) => this.answerAnnounce(tid, announce, r, rinfo),
-          (err: unknown) => this.serverError(tid, rinfo, err),
+          (r) => {
+            this.pending--;
+            this.answerAnnounce(tid, announce, r, rinfo);
+          },
+          (err: unknown) => {
+            this.pending--;
+            this.serverError(tid, rinfo, err);
+          },
         );
       } else {
         this.answerAnnounce(tid, announce, reply, rinfo);
       }
     } else {
-      this.o.logic.scrape(request.infoHashes).then(
-        (entries) => {
-          this.o.metrics.scrapeUdp.inc();
-          this.send(encodeUdpScrape(tid, entries), rinfo);
-        },
-        (err: unknown) => this.serverError(tid, rinfo, err),
-      );
+      this.pending++;
+      this.o.logic
+        .scrape(request.infoHashes)
+        .then(
+          (entries) => {
+            this.o.metrics.scrapeUdp.inc();
+            this.send(encodeUdpScrape(tid, entries), rinfo);
+          },
+          (err: unknown) => this.serverError(tid, rinfo, err),
+        )
+        .finally(() => this.pending--);
     }
   };
 

@@ -6,7 +6,7 @@
  *   STATS_API_MAX_INFLIGHT   requests answered at once; more get a 503 (default 32)
  * GET /openapi.json documents the routes; /health and /metrics are for operators.
  * SIGTERM or SIGINT: /health answers 503, the server stops taking connections, answers what it
- * has, and exits.
+ * has, and exits; within STATS_SHUTDOWN_TIMEOUT_MS (default 10 s) in any case.
  */
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { createApi } from './api';
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
       void state.close().then(() => process.exit(0));
     });
     server.closeIdleConnections();
-    setTimeout(() => process.exit(0), 10_000).unref();
+    setTimeout(() => process.exit(1), c.shutdownTimeoutMs).unref();
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -89,6 +89,7 @@ export function workerConfig(env: Env) {
     horizonMs,
     topN: integer(env, 'STATS_TOP_N', 1, 10_000, 100),
     maxClockSkewMs: integer(env, 'STATS_MAX_CLOCK_SKEW_S', 1, 86_400, 600) * 1000,
+    shutdownTimeoutMs: integer(env, 'STATS_SHUTDOWN_TIMEOUT_MS', 100, 600_000, 10_000),
   };
 }
 
@@ -98,6 +99,7 @@ export function apiConfig(env: Env) {
     host: get(env, 'STATS_API_HOST') ?? '0.0.0.0',
     port: integer(env, 'STATS_API_PORT', 0, 65535, 8080),
     maxInFlight: integer(env, 'STATS_API_MAX_INFLIGHT', 1, 100_000, 32),
+    shutdownTimeoutMs: integer(env, 'STATS_SHUTDOWN_TIMEOUT_MS', 100, 600_000, 10_000),
   };
 }
 

@@ -12,7 +12,10 @@
  *   STATS_MAX_CLOCK_SKEW_S  events timed further ahead of this clock are skipped (default 600)
  *   STATS_KEEP_MINUTES_DAYS, STATS_KEEP_HOURS_DAYS, STATS_KEEP_DAYS_DAYS, STATS_KEEP_WORKING_DAYS
  *                        retention per resolution (state.ts)
- * SIGTERM or SIGINT: the consumer leaves the group (its partitions go to the others) and exits.
+ * SIGTERM or SIGINT: /health answers 503, the batch being written is finished (its offsets are
+ * written with it, so nothing is counted twice or lost), the consumer leaves the group (its
+ * partitions go to the others), the jobs stop, and it exits; within STATS_SHUTDOWN_TIMEOUT_MS
+ * (default 10 s) in any case.
  */
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
@@ -91,6 +94,11 @@ async function main(): Promise<void> {
   ready = true;
   log('info', 'stats worker started', { topic: c.topic, group: c.groupId, port: typeof addr === 'object' && addr ? addr.port : c.port });
   const stop = async () => {
+    // (whatever hangs, the process is gone by STATS_SHUTDOWN_TIMEOUT_MS)
+    setTimeout(() => {
+      log('error', 'shutdown took longer than STATS_SHUTDOWN_TIMEOUT_MS; exiting');
+      process.exit(1);
+    }, c.shutdownTimeoutMs).unref();
     ready = false;
     await worker.stop().catch(() => {});
     await jobs.stop().catch(() => {});
