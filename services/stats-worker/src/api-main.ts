@@ -8,11 +8,11 @@
  * SIGTERM or SIGINT: /health answers 503, the server stops taking connections, answers what it
  * has, and exits; within STATS_SHUTDOWN_TIMEOUT_MS (default 10 s) in any case.
  */
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { createApi } from './api';
 import { configOrExit, apiConfig } from './config';
 import { StatsReader } from './read';
 import { log } from './log';
+import { ApiMetrics } from './metrics';
 import { StatsState } from './state';
 
 
@@ -20,16 +20,14 @@ async function main(): Promise<void> {
   const c = configOrExit('stats-api', apiConfig);
   const state = new StatsState(c.target, c.prefix);
   await state.connect();
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const requests = new Counter({ name: 'stats_api_requests_total', help: 'Stats API requests answered', labelNames: ['route', 'status'], registers: [registry] });
+  const metrics = new ApiMetrics();
   let ready = true;
   const app = createApi({
     reader: new StatsReader(state),
     maxInFlight: c.maxInFlight,
     ready: () => ready,
-    metrics: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
-    answered: (route, status) => requests.inc({ route, status: String(status) }),
+    metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+    answered: (route, status) => metrics.answered(route, status),
   });
   const server = app.listen(c.port, c.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));

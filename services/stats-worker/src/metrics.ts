@@ -76,3 +76,17 @@ export class WorkerMetrics implements WorkerObserver {
     this.jobSeconds.observe({ job }, seconds);
   }
 }
+
+/** The stats API's metrics (GET /metrics): stats_api_requests_total{route,status}. */
+export class ApiMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({ name: 'stats_api_requests_total', help: 'Stats API requests answered', labelNames: ['route', 'status'], registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  answered(route: string, status: number): void {
+    this.requests.inc({ route, status: String(status) });
+  }
+}
