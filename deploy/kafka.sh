@@ -42,6 +42,7 @@ TIMEOUT_S=60
 die() { echo "kafka.sh: $*" >&2; exit 1; }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+[[ "${KAFKA_CLUSTER_ID:-}" != -* ]] || die "KAFKA_CLUSTER_ID=$KAFKA_CLUSTER_ID: must not start with '-' (kafka-storage would take it for an option)"
 for v in PORT CPORT PARTITIONS NODE_ID REPLICATION; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v=${!v}: not a number"
 done

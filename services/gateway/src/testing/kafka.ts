@@ -120,8 +120,10 @@ async function startNodes(count: number): Promise<KafkaTestNode[]> {
   const ports: { port: number; controller: number }[] = [];
   for (let i = 0; i < count; i++) ports.push({ port: await port(), controller: await port() });
   const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p.controller}`).join(',');
-  // (Kafka's cluster ids are 16 bytes in URL-safe base64)
-  const clusterId = randomBytes(16).toString('base64url');
+  // (Kafka's cluster ids are 16 bytes in URL-safe base64; like Kafka's own, never one that
+  // starts with '-', which its command line would take for an option)
+  let clusterId = randomBytes(16).toString('base64url');
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
   const nodes = ports.map((p, i) => node(i + 1, p.port, p.controller, { KAFKA_VOTERS: voters, KAFKA_CLUSTER_ID: clusterId, KAFKA_REPLICATION: String(count) }));
   // (together: the controllers need a quorum before any of them answers; if one fails, all stop)
   const started = await Promise.allSettled(nodes.map((n) => n.start()));
