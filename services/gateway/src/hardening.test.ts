@@ -207,6 +207,16 @@ describe('refusals', () => {
       assert.equal(metricValue(text, 'tracker_peers_refused_total{reason="swarm-full"}'), 1);
       assert.equal(metricValue(text, 'tracker_peers_refused_total{reason="store-full"}'), 1);
       assert.equal(metricValue(text, 'tracker_announces_total{transport="http",family="4"}'), 3);
+      // every answered announce in the latency histogram of its transport, buckets cumulative
+      for (const [transport, n] of [['http', 3], ['udp', 2]] as const) {
+        assert.equal(metricValue(text, `tracker_announce_duration_seconds_count{transport="${transport}"}`), n);
+        assert.equal(metricValue(text, `tracker_announce_duration_seconds_bucket{transport="${transport}",le="+Inf"}`), n);
+        const buckets = [...text.matchAll(new RegExp(`^tracker_announce_duration_seconds_bucket\\{transport="${transport}",le="[^"]+"\\} (\\d+)$`, 'gm'))].map((m) => Number(m[1]));
+        assert.equal(buckets.length, 15);
+        assert.ok(buckets.every((v, i) => i === 0 || v >= buckets[i - 1]), String(buckets));
+        assert.ok(metricValue(text, `tracker_announce_duration_seconds_sum{transport="${transport}"}`) > 0);
+      }
+      assert.match(text, /^# TYPE tracker_announce_duration_seconds histogram$/m);
     } finally {
       await gw.close();
     }

@@ -67,6 +67,7 @@ export class HttpFrontend {
   }
 
   private announce(req: IncomingMessage, res: ServerResponse, query: string): void {
+    const started = performance.now();
     let request: AnnounceRequest;
     try {
       request = parseAnnounceQuery(query);
@@ -85,15 +86,15 @@ export class HttpFrontend {
     // The in-memory store answers synchronously; replying in the same tick is measurably faster.
     if (reply instanceof Promise) {
       reply.then(
-        (r) => this.answer(res, request, r),
+        (r) => this.answer(res, request, r, started),
         (err: unknown) => this.serverError(res, err),
       );
     } else {
-      this.answer(res, request, reply);
+      this.answer(res, request, reply, started);
     }
   }
 
-  private answer(res: ServerResponse, request: AnnounceRequest, reply: AnnounceReply): void {
+  private answer(res: ServerResponse, request: AnnounceRequest, reply: AnnounceReply, started: number): void {
     let body: Buffer;
     try {
       body = encodeReply(request, reply);
@@ -104,6 +105,7 @@ export class HttpFrontend {
     if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
     this.o.events?.announced(request, reply.family, PROTOCOL_HTTP, reply.complete, reply.incomplete);
     send(res, body);
+    this.o.metrics.latencyHttp.observe((performance.now() - started) / 1000);
   }
 
   private scrape(res: ServerResponse, query: string): void {

@@ -11,6 +11,26 @@ export class Tally {
 }
 
 /**
+ * Announce latency as a Prometheus histogram, kept in plain arrays and written out at scrape time
+ * (a prom-client Histogram's observe() hashes its labels on every call, as its counters do).
+ * Seconds from the request's arrival to its reply, for answered announces.
+ */
+export class LatencyHistogram {
+  static readonly BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+  /** per bound, the observations at or below it (and above the previous one); the last: above all */
+  readonly counts = new Float64Array(LatencyHistogram.BOUNDS.length + 1);
+  sum = 0;
+
+  observe(seconds: number): void {
+    const b = LatencyHistogram.BOUNDS;
+    let i = 0;
+    while (i < b.length && seconds > b[i]) i++;
+    this.counts[i]++;
+    this.sum += seconds;
+  }
+}
+
+/**
  * Prometheus metrics of one gateway. Each gateway has its own registry so several can run in one
  * process (tests). Request counters are Tallies copied into prom-client at scrape time: even a
  * label-bound prom-client `inc()` hashes its labels, 2% of the UDP gateway's CPU in a profile.
@@ -18,6 +38,8 @@ export class Tally {
 export class GatewayMetrics {
   readonly registry = new Registry();
 
+  readonly latencyHttp = new LatencyHistogram();
+  readonly latencyUdp = new LatencyHistogram();
   readonly announceHttp4 = new Tally();
   readonly announceHttp6 = new Tally();
   readonly announceUdp4 = new Tally();
@@ -213,6 +235,35 @@ export class GatewayMetrics {
         },
       });
     }
+
+    const latency: Array<[string, LatencyHistogram]> = [
+      ['http', this.latencyHttp],
+      ['udp', this.latencyUdp],
+    ];
+    this.registry.registerMetric({
+      name: 'tracker_announce_duration_seconds',
+      // (what prom-client asks of a metric: its text is made from get())
+      get: async () => ({
+        name: 'tracker_announce_duration_seconds',
+        help: 'Seconds from an announce request to its answer (the store call included)',
+        type: 'histogram',
+        aggregator: 'sum',
+        values: latency.flatMap(([transport, h]) => {
+          let cumulative = 0;
+          const buckets = LatencyHistogram.BOUNDS.map((le, i) => {
+            cumulative += h.counts[i];
+            return { metricName: 'tracker_announce_duration_seconds_bucket', labels: { transport, le: String(le) }, value: cumulative };
+          });
+          const count = cumulative + h.counts[LatencyHistogram.BOUNDS.length];
+          return [
+            ...buckets,
+            { metricName: 'tracker_announce_duration_seconds_bucket', labels: { transport, le: '+Inf' }, value: count },
+            { metricName: 'tracker_announce_duration_seconds_sum', labels: { transport }, value: h.sum },
+            { metricName: 'tracker_announce_duration_seconds_count', labels: { transport }, value: count },
+          ];
+        }),
+      }),
+    } as unknown as Parameters<Registry['registerMetric']>[0]);
 
     function counter<L extends string>(
       name: string,

@@ -82,6 +82,7 @@ export class UdpFrontend {
     }
     const tid = request.transactionId;
     if (request.action === 'announce') {
+      const started = performance.now();
       let reply: AnnounceReply | Promise<AnnounceReply>;
       try {
         reply = this.o.logic.announce(request.announce, from);
@@ -95,7 +96,7 @@ export class UdpFrontend {
         reply.then(
           (r) => {
             this.pending--;
-            this.answerAnnounce(tid, announce, r, rinfo);
+            this.answerAnnounce(tid, announce, r, rinfo, started);
           },
           (err: unknown) => {
             this.pending--;
@@ -103,7 +104,7 @@ export class UdpFrontend {
           },
         );
       } else {
-        this.answerAnnounce(tid, announce, reply, rinfo);
+        this.answerAnnounce(tid, announce, reply, rinfo, started);
       }
     } else {
       this.pending++;
@@ -120,7 +121,7 @@ export class UdpFrontend {
     }
   };
 
-  private answerAnnounce(tid: number, request: AnnounceRequest, reply: AnnounceReply, rinfo: RemoteInfo): void {
+  private answerAnnounce(tid: number, request: AnnounceRequest, reply: AnnounceReply, rinfo: RemoteInfo, started: number): void {
     let packet: Buffer;
     try {
       packet = encodeUdpAnnounce(tid, reply.interval, reply.incomplete, reply.complete, reply.peers);
@@ -131,6 +132,7 @@ export class UdpFrontend {
     if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
     this.o.events?.announced(request, reply.family, PROTOCOL_UDP, reply.complete, reply.incomplete);
     this.send(packet, rinfo);
+    this.o.metrics.latencyUdp.observe((performance.now() - started) / 1000);
   }
 
   private serverError(transactionId: number, rinfo: RemoteInfo, err: unknown): void {
