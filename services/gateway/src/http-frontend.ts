@@ -67,7 +67,7 @@ export class HttpFrontend {
   }
 
   private announce(req: IncomingMessage, res: ServerResponse, query: string): void {
-    const started = performance.now();
+    const started = this.o.metrics.latencyHttp.start();
     let request: AnnounceRequest;
     try {
       request = parseAnnounceQuery(query);
@@ -105,7 +105,7 @@ export class HttpFrontend {
     if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
     this.o.events?.announced(request, reply.family, PROTOCOL_HTTP, reply.complete, reply.incomplete);
     send(res, body);
-    this.o.metrics.latencyHttp.observe((performance.now() - started) / 1000);
+    this.o.metrics.latencyHttp.end(started);
   }
 
   private scrape(res: ServerResponse, query: string): void {

@@ -13,9 +13,25 @@ export class Tally {
 /**
  * Announce latency as a Prometheus histogram, kept in plain arrays and written out at scrape time
  * (a prom-client Histogram's observe() hashes its labels on every call, as its counters do).
- * Seconds from the request's arrival to its reply, for answered announces.
+ * Seconds from the request's arrival to its reply, for one answered announce in SAMPLE_EVERY:
+ * timing every one (two performance.now() calls) cost 9 % of the UDP gateway's throughput in
+ * `npm run bench` (ratio 0.511 against 0.560 without), a sample of one in 16 leaves the
+ * percentiles as they are and the cost a sixteenth.
  */
 export class LatencyHistogram {
+  static readonly SAMPLE_EVERY = 16;
+  private tick = 0;
+
+  /** performance.now() for an announce to be timed, -1 for one not timed */
+  start(): number {
+    return (this.tick = (this.tick + 1) & (LatencyHistogram.SAMPLE_EVERY - 1)) === 0 ? performance.now() : -1;
+  }
+
+  /** after the answer of an announce that start() was called for */
+  end(started: number): void {
+    if (started >= 0) this.observe((performance.now() - started) / 1000);
+  }
+
   static readonly BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
   /** per bound, the observations at or below it (and above the previous one); the last: above all */
   readonly counts = new Float64Array(LatencyHistogram.BOUNDS.length + 1);
@@ -245,7 +261,7 @@ export class GatewayMetrics {
       // (what prom-client asks of a metric: its text is made from get())
       get: async () => ({
         name: 'tracker_announce_duration_seconds',
-        help: 'Seconds from an announce request to its answer (the store call included)',
+        help: 'Seconds from an announce request to its answer (the store call included), for one announce in 16',
         type: 'histogram',
         aggregator: 'sum',
         values: latency.flatMap(([transport, h]) => {

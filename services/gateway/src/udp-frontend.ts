@@ -82,7 +82,7 @@ export class UdpFrontend {
     }
     const tid = request.transactionId;
     if (request.action === 'announce') {
-      const started = performance.now();
+      const started = this.o.metrics.latencyUdp.start();
       let reply: AnnounceReply | Promise<AnnounceReply>;
       try {
         reply = this.o.logic.announce(request.announce, from);
@@ -132,7 +132,7 @@ export class UdpFrontend {
     if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
     this.o.events?.announced(request, reply.family, PROTOCOL_UDP, reply.complete, reply.incomplete);
     this.send(packet, rinfo);
-    this.o.metrics.latencyUdp.observe((performance.now() - started) / 1000);
+    this.o.metrics.latencyUdp.end(started);
   }
 
   private serverError(transactionId: number, rinfo: RemoteInfo, err: unknown): void {
