@@ -218,7 +218,7 @@ describe('stats worker', { skip }, () => {
     }));
 });
 
-/** Every aggregate in Redis equals the expected delta, exactly (the unique-peer estimates within 3 %). */
+/** Every aggregate in Redis equals the expected delta, exactly (the unique-peer estimates, HyperLogLogs with 0.81 % standard error, within 5 %: six of those; 3 % failed once in CI, 90 for 93). */
 async function assertTotals(state: StatsState, want: Delta): Promise<void> {
   const r = state.client;
   for (const [hex, t] of want.torrents) {
@@ -240,7 +240,7 @@ async function assertTotals(state: StatsState, want: Delta): Promise<void> {
       assert.equal(history[`${day.slice(8)}:a`], String(d.announces), `announces of ${hex} on ${day}`);
       assert.equal(history[`${day.slice(8)}:c`] ?? '0', String(d.completed), `completions of ${hex} on ${day}`);
       const n = await r.pfcount(`${stem}u:${hex}:${day}`);
-      assert.ok(Math.abs(n - d.peers.size) <= Math.max(2, d.peers.size * 0.03), `unique peers of ${hex} on ${day}: ${n}, ${d.peers.size} expected`);
+      assert.ok(Math.abs(n - d.peers.size) <= Math.max(3, d.peers.size * 0.05), `unique peers of ${hex} on ${day}: ${n}, ${d.peers.size} expected`);
     }
   }
   const stems = Array.from({ length: PARTITIONS }, (_, p) => state.stem(p));
