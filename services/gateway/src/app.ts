@@ -296,6 +296,21 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   }
   const udpSocket = udp;
   events?.start();
+  /**
+   * The end of close and shutdown: what is left dropped (replies of requests still in flight not
+   * sent), the listeners closed (httpClosed: the HTTP server's close, begun by the caller), the
+   * held events sent within eventsMs, the store closed if the gateway opened it.
+   */
+  const stopAll = async (httpClosed: Promise<void>, eventsMs: number) => {
+    stopSweeper?.();
+    udpFrontend.close();
+    await new Promise<void>((resolve) => udpSocket.close(() => resolve()));
+    http.closeAllConnections();
+    await httpClosed;
+    // (after the listeners: every answered announce's event is in by now)
+    await events?.close(eventsMs);
+    if (!deps.store) await store.close();
+  };
   return {
     httpPort: (http.address() as AddressInfo).port,
     udpPort: udpSocket.address().port,
@@ -303,14 +318,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     metrics,
     events,
     async close() {
-      stopSweeper?.();
-      udpFrontend.close();
-      await new Promise<void>((resolve) => udpSocket.close(() => resolve()));
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-      // (after the listeners: every answered announce's event is in by now)
-      await events?.close(EVENTS_CLOSE_MS);
-      if (!deps.store) await store.close();
+      await stopAll(new Promise<void>((resolve) => http.close(() => resolve())), EVENTS_CLOSE_MS);
     },
     async shutdown({ delayMs, timeoutMs }) {
       const deadline = Date.now() + timeoutMs;
@@ -332,16 +340,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
         await sleep(10);
       }
       const answered = udpFrontend.pending === 0 && metrics.httpConnections === 0;
-      stopSweeper?.();
-      udpFrontend.close();
-      await new Promise<void>((resolve) => udpSocket.close(() => resolve()));
-      http.closeAllConnections();
-      await closed;
-      // (after the listeners: every answered announce's event is in by now)
-      await events?.close(Math.max(left(), 1));
-      const sent = (events?.pending ?? 0) === 0;
-      if (!deps.store) await store.close();
-      return answered && sent;
+      await stopAll(closed, Math.max(left(), 1));
+      return answered && (events?.pending ?? 0) === 0;
     },
   };
 }
