@@ -21,7 +21,7 @@ import { nodesSnapshot, pin } from './redis-info.mjs';
 const require = createRequire(import.meta.url);
 const { startRedisTestServer, freePort } = require('../packages/redis-store/dist/testing/index.js');
 const { encodeRecord, partitionOf, decodeClient } = require('../packages/events/dist/index.js');
-const { Kafka, logLevel, CompressionTypes } = require('kafkajs');
+const { Kafka, logLevel } = require('kafkajs');
 const { Cluster } = require('ioredis');
 
 const EVENTS = Number(process.env.BENCH_WORKER_EVENTS ?? 1_000_000);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { AnnounceEvent } from '@peertracker/protocol';
 import { MemoryStore, memoryStoreWork } from './memory-store';
-import { DEFAULT_SWARM_RETENTION_MS, type Family, type StoreAnnounce, type SwarmStore } from './store';
+import { DEFAULT_SWARM_RETENTION_MS, type StoreAnnounce, type SwarmStore } from './store';
 import { prng, runStoreConformance } from './store-conformance';
 
 // the model test's upkeep: the sweeps the gateway's timer runs, full or incremental

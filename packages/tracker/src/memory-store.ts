@@ -1,6 +1,6 @@
 import type { ScrapeEntry } from '@peertracker/protocol';
 import { DEFAULT_SWARM_RETENTION_MS } from './store';
-import type { Family, RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmStore } from './store';
+import type { RefusalReason, StoreAnnounce, StoreAnnounceResult, SwarmStore } from './store';
 
 /*
  * The embedded swarm store. It is on the hot path and holds every peer in the process, so it

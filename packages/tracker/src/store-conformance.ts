@@ -839,7 +839,7 @@ export function runStoreConformance(
       assert.equal((await s.announce(a, limit)).refused, undefined);
       assert.equal((await s.announce(b, { ...limit, seeder: true })).refused, undefined);
       const c = s.peerAt(ip);
-      let r = await s.announce(c, limit);
+      const r = await s.announce(c, limit);
       assert.equal(r.refused, 'address-full');
       assert.deepEqual([r.complete, r.incomplete], [1, 1]);
       sameSet(members(s, r, c), [a, b]);

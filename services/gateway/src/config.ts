@@ -115,7 +115,7 @@ function isAddressOrCidr(entry: string): boolean {
 
 /** host:port, host being a name, an IPv4 address or a bracketed IPv6 address ([::1]:7000) */
 function parseHostPort(entry: string): { host: string; port: number } | undefined {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):(\d{1,5})$/.exec(entry);
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(entry);
   if (m === null) return undefined;
   const port = Number(m[2]);
   if (port < 1 || port > 65535) return undefined;

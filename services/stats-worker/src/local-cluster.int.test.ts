@@ -18,8 +18,12 @@ const SCRIPT = resolve(__dirname, '../../../deploy/local-cluster.sh');
 const skip = kafkaSkipReason() ?? redisSkipReason('cluster') ?? false;
 
 
+// the API's JSON, read field by field by the assertions
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
 /** GET from the stats API, as JSON (or the text, for CSV) */
-async function api(port: number, path: string): Promise<{ status: number; json: any; text: string }> {
+async function api(port: number, path: string): Promise<{ status: number; json: Json; text: string }> {
   const r = await httpGet(port, path);
   const text = r.body.toString();
   return { status: r.status, text, json: String(r.headers['content-type']).startsWith('application/json') ? JSON.parse(text) : undefined };
@@ -32,7 +36,7 @@ async function eventually(what: string, check: () => Promise<void>, ms = 60_000)
     try {
       return await check();
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`${what}: ${String(err)}`);
+      if (Date.now() > deadline) throw new Error(`${what}: ${String(err)}`, { cause: err });
       await new Promise((r) => setTimeout(r, 250));
     }
   }

@@ -28,7 +28,7 @@ export class WorkerMetrics implements WorkerObserver {
 
   constructor(state: StatsState, highWatermarks: () => Promise<Map<number, bigint>>) {
     collectDefaultMetrics({ register: this.registry });
-    const self = this;
+    const self = this; // eslint-disable-line @typescript-eslint/no-this-alias -- prom-client calls collect() with the gauge as `this`
     new Gauge({
       name: 'stats_latest_event_age_seconds',
       help: 'Seconds between now and the newest announce event this worker has written (0 before any)',
