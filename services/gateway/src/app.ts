@@ -244,6 +244,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   });
   let draining = false;
   const admin = createAdminApp(metrics, log, () => draining);
+  // Connections that have not sent a request yet. A shutdown closes them after its grace: Node's
+  // closeIdleConnections only closes connections idle after a request, so one opened and left
+  // silent (a balancer's pre-opened connection, a slow client) held every shutdown to its timeout.
+  const silent = new Set<NetSocket>();
   const http = createServer(
     {
       headersTimeout: config.httpHeadersTimeoutMs,
@@ -253,12 +257,17 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
     },
     (req, res) => {
+      silent.delete(req.socket);
       // (while shutting down every connection ends with its answer)
       if (draining) res.setHeader('Connection', 'close');
       if (!frontend.handle(req, res)) admin(req, res);
     },
   );
   limitHttpServer(http, config, resolver, metrics, log);
+  http.on('connection', (socket: NetSocket) => {
+    silent.add(socket);
+    socket.once('close', () => silent.delete(socket));
+  });
 
   // A full pass per interval, in small batches, so the event loop never stalls on a big store.
   const stopSweeper = store instanceof MemoryStore ? store.startSweeper(SWEEP_INTERVAL_MS, now) : undefined;
@@ -336,7 +345,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       const idleUntil = Date.now() + Math.min(IDLE_GRACE_MS, left());
       // (metrics.httpConnections: the connections open now, limitHttpServer counts them)
       while ((udpFrontend.pending > 0 || metrics.httpConnections > 0) && left() > 0) {
-        if (Date.now() >= idleUntil) http.closeIdleConnections();
+        if (Date.now() >= idleUntil) {
+          http.closeIdleConnections();
+          for (const socket of silent) socket.destroy();
+        }
         await sleep(10);
       }
       const answered = udpFrontend.pending === 0 && metrics.httpConnections === 0;

@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { bdecode } from '@peertracker/protocol';
 import { createGateway } from './app';
 import { loadConfig } from './config';
@@ -126,5 +127,21 @@ describe('graceful shutdown', () => {
     assert.ok(outcomes.answered > 0 && outcomes.refused > 0, JSON.stringify(outcomes));
     // no error answer, no cut reply, no timeout
     assert.deepEqual(outcomes.other, []);
+  });
+
+  it('the process: a connection that never sends a request does not hold the shutdown to its timeout', async () => {
+    // (Node's closeIdleConnections leaves such connections open; a balancer's pre-opened
+    // connections are like this, and made every stop take TRACKER_SHUTDOWN_TIMEOUT_MS and exit 1)
+    const gw = await startGateway({ TRACKER_HOST: '127.0.0.1', TRACKER_SHUTDOWN_TIMEOUT_MS: '5000' });
+    const silent = connect(gw.httpPort, '127.0.0.1');
+    await new Promise((r) => silent.once('connect', r));
+    const closedByGateway = new Promise<number>((r) => silent.once('close', () => r(Date.now())));
+    const exited = new Promise<[number | null, number]>((r) => gw.proc.once('exit', (code) => r([code, Date.now()])));
+    const sent = Date.now();
+    gw.proc.kill('SIGTERM');
+    const [code, at] = await exited;
+    assert.equal(code, 0, gw.output.join('').slice(-2000));
+    assert.ok(at - sent < 2500, `exited ${at - sent} ms after SIGTERM (the grace for silent connections is 1 s)`);
+    assert.ok((await closedByGateway) - sent < 2500);
   });
 });
