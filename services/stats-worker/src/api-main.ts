@@ -14,7 +14,11 @@ import { StatsReader } from './read';
 import { log } from './log';
 import { ApiMetrics } from './metrics';
 import { StatsState } from './state';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 
+/** How long a connection accepted before the stop may take to send its request */
+const SILENT_GRACE_MS = 1000;
 
 async function main(): Promise<void> {
   const c = configOrExit('stats-api', apiConfig);
@@ -31,6 +35,14 @@ async function main(): Promise<void> {
   });
   const server = app.listen(c.port, c.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  // Connections that have not sent a request yet: close() and closeIdleConnections() leave them
+  // open, so one silent client would hold the stop to STATS_SHUTDOWN_TIMEOUT_MS
+  const silent = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    silent.add(socket);
+    socket.once('close', () => silent.delete(socket));
+  });
+  server.on('request', (req: IncomingMessage) => silent.delete(req.socket));
   const addr = server.address();
   log('info', 'stats API started', { port: typeof addr === 'object' && addr ? addr.port : c.port });
   const stop = () => {
@@ -39,6 +51,10 @@ async function main(): Promise<void> {
       void state.close().then(() => process.exit(0));
     });
     server.closeIdleConnections();
+    // (a request may still be on its way on a connection accepted a moment ago: a short grace)
+    setTimeout(() => {
+      for (const socket of silent) socket.destroy();
+    }, Math.min(SILENT_GRACE_MS, c.shutdownTimeoutMs / 2)).unref();
     setTimeout(() => process.exit(1), c.shutdownTimeoutMs).unref();
   };
   process.once('SIGTERM', stop);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import type { AddressInfo, Server } from 'node:net';
+import { connect, type AddressInfo, type Server } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
@@ -294,5 +294,36 @@ describe('stats API', { skip }, () => {
     child.stderr.on('data', (b: Buffer) => (out += b.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     assert.equal(code, 0, `schemathesis found problems:\n${out.slice(-8000)}`);
+  });
+
+  it('the process: SIGTERM closes a silent connection and exits 0 well before its timeout', async () => {
+    const proc = spawn(process.execPath, [join(__dirname, 'api-main.js')], {
+      env: { ...process.env, REDIS_CLUSTER_NODES: redis.nodes.map((n) => `${n.host}:${n.port}`).join(','), STATS_API_HOST: '127.0.0.1', STATS_API_PORT: '0', STATS_SHUTDOWN_TIMEOUT_MS: '8000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    proc.stdout.on('data', (d) => (output += d));
+    proc.stderr.on('data', (d) => (output += d));
+    const apiPort = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`stats API did not start: ${output}`)), 15_000);
+      proc.stdout.on('data', () => {
+        const m = /"port":(\d+)/.exec(output);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    assert.equal((await httpGet(apiPort, '/health')).status, 200);
+    // (a balancer's pre-opened connection: Node's close() leaves it open)
+    const silent = connect(apiPort, '127.0.0.1');
+    await new Promise((r) => silent.once('connect', r));
+    const exited = new Promise<[number | null, number]>((r) => proc.once('exit', (code) => r([code, Date.now()])));
+    const sent = Date.now();
+    proc.kill('SIGTERM');
+    const [code, at] = await exited;
+    silent.destroy();
+    assert.equal(code, 0, output);
+    assert.ok(at - sent < 3000, `exited ${at - sent} ms after SIGTERM`);
   });
 });
