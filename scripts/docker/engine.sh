@@ -36,9 +36,12 @@ case "${1:-}" in
     exit 1
     ;;
   stop)
+    bridges=""
     if answers; then
       ids=$(docker ps -aq)
       [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1 || true
+      # the Linux bridges of this engine's networks (br-<first 12 of the id>), in case one outlives it
+      bridges=$(docker network ls -q --filter driver=bridge | cut -c1-12 | sed 's/^/br-/')
       docker network prune -f >/dev/null 2>&1 || true
     fi
     if [ -f "$run/docker.pid" ]; then
@@ -47,9 +50,8 @@ case "${1:-}" in
       for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
       kill -9 "$pid" 2>/dev/null || true
     fi
-    # the bridges of networks that outlived a killed engine
-    for link in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep '^br-' || true); do
-      ip link delete "$link" 2>/dev/null || true
+    for link in $bridges; do
+      ip link show "$link" >/dev/null 2>&1 && ip link delete "$link" 2>/dev/null || true
     done
     ;;
   *) echo "usage: engine.sh start|stop|host" >&2; exit 2 ;;
