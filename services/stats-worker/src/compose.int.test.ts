@@ -17,27 +17,13 @@ import { parse } from 'yaml';
 import { freePort } from '@peertracker/redis-store/dist/testing';
 import { announcePath, httpGet, udpAnnouncePacket, udpConnect, udpExchange } from '@peertracker/gateway/dist/testing/clients';
 import { dockerSkipReason, REPO_ROOT, startTestEngine, type TestEngine } from '@peertracker/gateway/dist/testing/docker';
+import { eventually } from './testing';
 
 const skip = dockerSkipReason() ?? false;
 const TAG = 'ci';
 const COMPOSE_FILE = join(REPO_ROOT, 'docker-compose.yml');
 /** profiles CI leaves out: their images have no stand-in here */
 const PROFILES_LEFT_OUT = new Set(['grafana']);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Retries check until it passes or ms elapse (then throws its last error) */
-async function eventually<T>(what: string, ms: number, check: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`${what}: ${String(err)}`, { cause: err });
-      await sleep(500);
-    }
-  }
-}
 
 /** The stand-in images scripts/docker/standins.sh builds, by name */
 function standInImages(): Set<string> {
@@ -141,7 +127,7 @@ describe('docker-compose.yml', { skip, timeout: 30 * 60_000 }, () => {
     const a = randomBytes(20);
     const peers = [randomBytes(20), randomBytes(20), randomBytes(20)];
     const http = (peerId: Buffer, port: number, left: number, event: string) =>
-      eventually('HTTP announce through the balancer', 30_000, async () => {
+      eventually('HTTP announce through the balancer', async () => {
         const r = await httpGet(ports.tracker, announcePath({ infoHash: a, peerId, port, left, event, compact: 1 }));
         assert.equal(r.status, 200);
         assert.doesNotMatch(r.body.toString('latin1'), /failure reason/);
@@ -158,7 +144,7 @@ describe('docker-compose.yml', { skip, timeout: 30 * 60_000 }, () => {
     // different gateways (the connection secret is shared)
     const b = randomBytes(20);
     for (const [i, left] of [100n, 0n].entries()) {
-      const reply = await eventually('UDP announce through the balancer', 30_000, async () => {
+      const reply = await eventually('UDP announce through the balancer', async () => {
         const connectionId = await udpConnect(ports.tracker);
         const r = await udpExchange(ports.tracker, udpAnnouncePacket({ connectionId, transactionId: 10 + i, infoHash: b, peerId: randomBytes(20), port: 7001 + i, left, event: 2 }), '127.0.0.1', 2000);
         assert.ok(r !== null && r.readUInt32BE(0) === 1, `announce answered: ${r?.toString('hex')}`);
@@ -173,11 +159,11 @@ describe('docker-compose.yml', { skip, timeout: 30 * 60_000 }, () => {
       assert.equal(r.status, 200, r.body.toString());
       return JSON.parse(r.body.toString());
     };
-    await eventually('torrent A in the stats API', 90_000, async () => {
+    await eventually('torrent A in the stats API', async () => {
       const t = await api(`/v1/torrents/${a.toString('hex')}`);
       assert.deepEqual([t.announces, t.completions, t.peakSeeders, t.peakLeechers], [4, 1, 2, 2]);
-    });
-    await eventually('torrent B in the stats API', 30_000, async () => {
+    }, 90_000);
+    await eventually('torrent B in the stats API', async () => {
       const t = await api(`/v1/torrents/${b.toString('hex')}`);
       assert.deepEqual([t.announces, t.completions], [2, 0]);
     });
@@ -192,12 +178,12 @@ describe('docker-compose.yml', { skip, timeout: 30 * 60_000 }, () => {
     assert.ok(counts.filter((c) => c > 0).length >= 2, `more than one gateway answered: ${counts}`);
 
     // Prometheus finds and scrapes every replica of every service
-    await eventually('Prometheus scraping every service', 90_000, async () => {
+    await eventually('Prometheus scraping every service', async () => {
       const r = await httpGet(ports.prometheus, '/api/v1/targets?state=active');
       const targets = JSON.parse(r.body.toString()).data.activeTargets as { labels: { job: string }; health: string }[];
       const up = (job: string) => targets.filter((t) => t.labels.job === job && t.health === 'up').length;
       assert.deepEqual([up('gateway'), up('stats-worker'), up('stats-api')], [3, 1, 1], JSON.stringify(targets.map((t) => [t.labels.job, t.health])));
-    });
+    }, 90_000);
 
     compose('down', '-v', '-t', '20');
     assert.equal(engine.docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]).trim(), '', 'nothing left running');

@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { redisSkipReason } from '@peertracker/redis-store/dist/testing';
 import { httpGet, percentEncode } from '@peertracker/gateway/dist/testing/clients';
 import { kafkaSkipReason, listening } from '@peertracker/gateway/dist/testing/kafka';
+import { eventually } from './testing';
 
 const SCRIPT = resolve(__dirname, '../../../deploy/local-cluster.sh');
 const skip = kafkaSkipReason() ?? redisSkipReason('cluster') ?? false;
@@ -27,19 +28,6 @@ async function api(port: number, path: string): Promise<{ status: number; json: 
   const r = await httpGet(port, path);
   const text = r.body.toString();
   return { status: r.status, text, json: String(r.headers['content-type']).startsWith('application/json') ? JSON.parse(text) : undefined };
-}
-
-/** Asks until check passes (the worker and its jobs are a moment behind the announces). */
-async function eventually(what: string, check: () => Promise<void>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`${what}: ${String(err)}`, { cause: err });
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
 }
 
 test('deploy/local-cluster.sh starts the cluster; announces to both gateways read back exactly from the stats API; stop ends it all', { skip, timeout: 180_000 }, async () => {

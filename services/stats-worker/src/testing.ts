@@ -20,3 +20,16 @@ export function announceEvent(infoHash: Buffer, time: number, o: Partial<Announc
     ...o,
   };
 }
+
+/** Retries check until it passes (the worker and its jobs are a moment behind the announces), or throws its last error after ms. */
+export async function eventually<T>(what: string, check: () => Promise<T>, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`${what}: ${String(err)}`, { cause: err });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
