@@ -5,24 +5,27 @@
  * throughput telemetry may take (README, "OpenTelemetry"), so the gateway uses SyncContextManager.
  */
 import { EventEmitter } from 'node:events';
-import { ROOT_CONTEXT, trace, type Context, type ContextManager } from '@opentelemetry/api';
+import { ROOT_CONTEXT, trace, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 
 /**
  * The active context follows synchronous calls only: `with` sets it for the call and restores it
- * after, nothing carries it across an await, a timer or a callback. That covers what the gateway
+ * after; nothing carries it across an await, a timer or a callback, except listeners of an
+ * EventEmitter bound to a context with a span (the HTTP instrumentation binds a traced request's
+ * `req` and `res`, and ends and names its span in their listeners). That covers what the gateway
  * traces, whose spans begin in the synchronous part of a request (the HTTP server span, the store
  * call inside it, the send inside the publish span); a span begun after an await of a traced
- * request is a root of its own. Costs nothing between requests.
+ * request is a root of its own. No async hooks: the AsyncLocalStorage of the class it extends (for
+ * its emitter binding) is never entered, so never enabled.
  */
-export class SyncContextManager implements ContextManager {
+export class SyncContextManager extends AsyncLocalStorageContextManager {
   private current: Context = ROOT_CONTEXT;
 
-  active(): Context {
+  override active(): Context {
     return this.current;
   }
 
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(context: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+  override with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(context: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
     const previous = this.current;
     this.current = context;
     try {
@@ -32,22 +35,17 @@ export class SyncContextManager implements ContextManager {
     }
   }
 
-  /** Functions run in `context` when called; anything else (an EventEmitter too) is returned as it is. */
-  bind<T>(context: Context, target: T): T {
-    if (typeof target !== 'function') return target;
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
-    const fn = target as unknown as Function;
-    const run = <R>(work: () => R): R => this.with(context, work);
-    return function (this: unknown, ...args: unknown[]) {
-      return run(() => fn.apply(this, args));
-    } as unknown as T;
+  /** Functions run in `context` when called; emitters are bound only to a context with a span. */
+  override bind<T>(context: Context, target: T): T {
+    if (target instanceof EventEmitter && trace.getSpan(context) === undefined) return target;
+    return super.bind(context, target);
   }
 
-  enable(): this {
+  override enable(): this {
     return this;
   }
 
-  disable(): this {
+  override disable(): this {
     this.current = ROOT_CONTEXT;
     return this;
   }

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ROOT_CONTEXT, SpanKind, TraceFlags, createContextKey, trace } from '@opentelemetry/api';
@@ -40,6 +41,8 @@ test('the synchronous context manager: active within with(), restored after, bou
   assert.equal(m.active(), ROOT_CONTEXT);
   const bound = m.bind(ctx, (a: number) => [a, m.active().getValue(key)]);
   assert.deepEqual(bound(5), [5, 1]);
-  const emitter = {};
+  const emitter = new EventEmitter();
+  const on = emitter.on;
   assert.equal(m.bind(ctx, emitter), emitter);
+  assert.equal(emitter.on, on, 'an emitter is not patched for a context without a span');
 });

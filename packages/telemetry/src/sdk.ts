@@ -94,6 +94,8 @@ export function startSdk(config: TelemetryConfig, o: SdkOptions): StartedSdk {
     logRecordProcessors: [],
     instrumentations: [
       new HttpInstrumentation({
+        // (the services make no HTTP requests of their own; the exporters' are not to be traced)
+        disableOutgoingRequestInstrumentation: true,
         // announces not drawn get no span at all (the cheapest way through the instrumentation)
         ignoreIncomingRequestHook: (req) => gated(req) && !o.draw(),
         // (called for requests not ignored: a gated one here has been drawn)
