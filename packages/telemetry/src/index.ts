@@ -8,6 +8,8 @@
  * one comparison, and the API's tracer is a no-op.
  */
 import { ROOT_CONTEXT, trace, type Span } from '@opentelemetry/api';
+import type { Server } from 'node:http';
+import { gateServer } from './http-gate';
 import type { PromRegistry } from './prom-bridge';
 import { TelemetryConfigError, readTelemetryConfig, type TelemetryConfig } from './config';
 import type { StartedSdk } from './sdk';
@@ -41,6 +43,7 @@ const OFF: Telemetry = {
 };
 
 let current: Telemetry = OFF;
+let sdkStarted = false;
 /** the root ratio while traces are on, else 0 (read on every announce: a module variable) */
 let ratio = 0;
 /** the context manager's active(), called directly (the API's context.active() costs more per call) */
@@ -71,9 +74,16 @@ export function recordingSpan(): Span | undefined {
   return span?.isRecording() ? span : undefined;
 }
 
+/**
+ * Draws the requests of `paths` on this server at the trace ratio before the HTTP
+ * instrumentation sees them: those not drawn skip it entirely (http-gate.ts). Nothing while the
+ * SDK is not started.
+ */
+export function gateHttpServer(server: Server, paths: readonly string[]): void {
+  if (sdkStarted) gateServer(server, paths, rootSampled);
+}
+
 export interface StartOptions {
-  /** HTTP paths drawn at the root ratio before the HTTP instrumentation makes a span (the gateway's /announce and /scrape) */
-  gatedPaths?: readonly string[];
   /**
    * The active context follows synchronous calls only, without async hooks (SyncContextManager:
    * the gateway, whose traced work begins synchronously in each request); default false, an
@@ -110,8 +120,9 @@ export function startTelemetry(defaultServiceName: string, o: StartOptions = {})
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startSdk } = require('./sdk') as typeof import('./sdk');
   const traceRatio = config.traces?.ratio ?? 0;
-  const sdk: StartedSdk = startSdk(config, { gatedPaths: o.gatedPaths ?? [], draw: () => Math.random() < traceRatio, syncContext: o.syncContext ?? false });
+  const sdk: StartedSdk = startSdk(config, { syncContext: o.syncContext ?? false });
   ratio = traceRatio;
+  sdkStarted = true;
   const manager = sdk.contextManager;
   active = () => manager.active();
   let stopped: Promise<void> | undefined;

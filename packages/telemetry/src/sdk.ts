@@ -15,18 +15,12 @@ import { ConsoleMetricExporter, PeriodicExportingMetricReader, type PushMetricEx
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { OtlpProtocol, TelemetryConfig } from './config';
 import { SpanContextManager, SyncContextManager } from './context-manager';
+import { GATED, type GatedRequest } from './http-gate';
 import { SAMPLING_PRIORITY } from './priority';
 import { PromBridge } from './prom-bridge';
 import { createSampler } from './sampler';
 
 export interface SdkOptions {
-  /**
-   * Paths of HTTP requests drawn at the root ratio before a span is made (the announce path:
-   * see sampler.ts); a request that carries a `traceparent` follows its parent instead.
-   */
-  gatedPaths: readonly string[];
-  /** true for a root request to trace, at the configured ratio */
-  draw: () => boolean;
   /** the active context follows synchronous calls only (context-manager.ts: the gateway) */
   syncContext: boolean;
 }
@@ -43,13 +37,6 @@ function metricExporter(kind: 'otlp' | 'console', protocol: OtlpProtocol): PushM
   if (protocol === 'grpc') return new OtlpGrpcMetricExporter();
   if (protocol === 'http/json') return new OtlpJsonMetricExporter();
   return new OtlpProtoMetricExporter();
-}
-
-/** The path of a request target, without its query. */
-function pathOf(req: IncomingMessage): string {
-  const url = req.url ?? '';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }
 
 export function startSdk(config: TelemetryConfig, o: SdkOptions): StartedSdk {
@@ -80,7 +67,6 @@ export function startSdk(config: TelemetryConfig, o: SdkOptions): StartedSdk {
               metricProducers: [bridge],
             }),
         );
-  const gated = (req: IncomingMessage) => o.gatedPaths.includes(pathOf(req)) && req.headers.traceparent === undefined;
   const t = config.traces;
   const contextManager = o.syncContext ? new SyncContextManager() : new SpanContextManager();
   const sdk = new NodeSDK({
@@ -96,17 +82,14 @@ export function startSdk(config: TelemetryConfig, o: SdkOptions): StartedSdk {
       new HttpInstrumentation({
         // (the services make no HTTP requests of their own; the exporters' are not to be traced)
         disableOutgoingRequestInstrumentation: true,
-        // announces not drawn get no span at all (the cheapest way through the instrumentation)
-        ignoreIncomingRequestHook: (req) => gated(req) && !o.draw(),
-        // (called for requests not ignored: a gated one here has been drawn)
-        startIncomingSpanHook: (req) => (gated(req as IncomingMessage) ? { [SAMPLING_PRIORITY]: 1 } : {}),
-        // (no router serves these paths: the route is the path)
+        // a request of a gated server's announce path that gets here was drawn (http-gate.ts)
+        startIncomingSpanHook: (req) => ((req as GatedRequest)[GATED]?.drawn ? { [SAMPLING_PRIORITY]: 1 } : {}),
+        // (no router serves the gated paths: the route is the path)
         requestHook: (span, req) => {
-          if (!(req instanceof IncomingMessage)) return;
-          const path = pathOf(req);
-          if (!o.gatedPaths.includes(path)) return;
-          span.setAttribute('http.route', path);
-          span.updateName(`${req.method ?? 'GET'} ${path}`);
+          const gated = req instanceof IncomingMessage ? (req as GatedRequest)[GATED] : undefined;
+          if (gated === undefined) return;
+          span.setAttribute('http.route', gated.path);
+          span.updateName(`${(req as IncomingMessage).method ?? 'GET'} ${gated.path}`);
         },
       }),
       new ExpressInstrumentation(),

@@ -5,7 +5,7 @@ import { Server as NetServer, type AddressInfo, type Socket as NetSocket } from 
 import type { Duplex } from 'node:stream';
 import express from 'express';
 import { MemoryStore, TrackerLogic, type SwarmStore } from '@peertracker/tracker';
-import { telemetry } from '@peertracker/telemetry';
+import { gateHttpServer, telemetry } from '@peertracker/telemetry';
 import { ClientAddressResolver } from './client-address';
 import type { GatewayConfig } from './config';
 import { ConnectionIds } from './connection-id';
@@ -262,6 +262,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     },
   );
   limitHttpServer(http, config, resolver, metrics, log);
+  // (announces and scrapes are drawn at the trace ratio before the HTTP instrumentation sees them)
+  gateHttpServer(http, ['/announce', '/scrape']);
 
   // A full pass per interval, in small batches, so the event loop never stalls on a big store.
   const stopSweeper = store instanceof MemoryStore ? store.startSweeper(SWEEP_INTERVAL_MS, now) : undefined;

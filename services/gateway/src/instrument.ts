@@ -5,6 +5,5 @@
  */
 import { startTelemetryOrExit } from '@peertracker/telemetry';
 
-// Announces and scrapes are drawn at the trace ratio before the HTTP instrumentation makes a span;
-// the context follows synchronous calls only (no async hooks on the hot path: see the README).
-startTelemetryOrExit('peertracker-gateway', 'peertracker: configuration error: ', { gatedPaths: ['/announce', '/scrape'], syncContext: true });
+// (the context follows synchronous calls only: no async hooks on the hot path, see the README)
+startTelemetryOrExit('peertracker-gateway', 'peertracker: configuration error: ', { syncContext: true });
