@@ -10,12 +10,15 @@
 //   BENCH_DURATION     measured window per run, seconds or a Go duration (default 20)
 //   BENCH_PEERS / BENCH_TORRENTS / BENCH_NUMWANT   load (default 200000 / 4000 / 50)
 //   BENCH_SERVERS      comma list of responder,gateway (default both)
-//   BENCH_MODES        comma list of udp,http,cluster,swarm,events,worker (default all six;
-//                      cluster = the gateway on a local Redis Cluster, below; swarm = the Redis
-//                      store with one swarm of 50 to 1,000,000 peers, bench/redis-swarm.mjs;
+//   BENCH_MODES        comma list of udp,http,cluster,swarm,events,worker,otel (default all
+//                      seven; cluster = the gateway on a local Redis Cluster, below; swarm = the
+//                      Redis store with one swarm of 50 to 1,000,000 peers, bench/redis-swarm.mjs;
 //                      events = the UDP gateway with and without publishing to a local Kafka
 //                      broker; worker = one stats worker's events per CPU second,
-//                      bench/stats-worker.mjs)
+//                      bench/stats-worker.mjs; otel = the gateway with and without
+//                      OpenTelemetry exporting to a local collector, below)
+//   BENCH_OTEL_RATIOS  otel mode: trace ratios measured once each after the default's runs
+//                      (e.g. 1,0.01; default none)
 //   BENCH_INFLIGHT     UDP outstanding requests (default 64) / BENCH_SOCKETS (default 4)
 //   BENCH_CONNS        HTTP keep-alive connections (default 64)
 //   BENCH_SERVER_CPU / BENCH_LOADGEN_CPU   cores for taskset (default 0 / 1)
@@ -64,7 +67,7 @@ const load = {
 const serverCpu = env.BENCH_SERVER_CPU ?? '0';
 const loadgenCpu = env.BENCH_LOADGEN_CPU ?? '1';
 const servers = list('BENCH_SERVERS', ['responder', 'gateway']);
-const modes = list('BENCH_MODES', ['udp', 'http', 'cluster', 'swarm', 'events', 'worker']);
+const modes = list('BENCH_MODES', ['udp', 'http', 'cluster', 'swarm', 'events', 'worker', 'otel']);
 /** the modes that run the gateway and the responder under bench/loadgen */
 const loadModes = modes.filter((m) => m === 'udp' || m === 'http');
 const gatewayMain = env.BENCH_GATEWAY_MAIN ?? join(root, 'services/gateway/dist/main.js');
@@ -600,6 +603,112 @@ async function eventsLag(kafkaPort) {
   }
 }
 
+// ---- otel: what OpenTelemetry costs the gateway ----------------------------------------------
+//
+// The test collector (scripts/otel-collector.sh; OTLP over HTTP, debug exporter at `basic`) on the
+// load generator's core; the gateway on its own core as in the embedded runs, over UDP and over
+// HTTP, without an OTLP endpoint (telemetry off: the SDK is not loaded) and with one (the default
+// sampler, traces and metrics exported), in BENCH_OTEL_PAIRS pairs of runs back to back (default
+// 3; off first, then on first, and so on, so that a machine getting busier or quieter favours
+// neither). The ratio: the median over the pairs of announces/s with telemetry ÷ without; beside
+// it the ratio of the gateway's CPU per announce (means). BENCH_OTEL_RATIOS adds one run per
+// trace ratio, and from each the gateway CPU a traced announce costs.
+
+const OTEL_OFF = { OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: '', OTEL_TRACES_SAMPLER: '', OTEL_TRACES_SAMPLER_ARG: '' };
+
+async function otelBench() {
+  const found = spawnSync('bash', [join(root, 'scripts/otel-collector.sh'), 'path'], { encoding: 'utf8' });
+  if (found.status !== 0) return { skipped: 'no collector binary: build it with `bash scripts/otel-collector.sh build` (needs Go, about 3 minutes)' };
+  const collectorBin = found.stdout.trim();
+  const pairs = int('BENCH_OTEL_PAIRS', 3);
+  const extraRatios = (env.BENCH_OTEL_RATIOS ?? '').split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+  if (!extraRatios.every((r) => r > 0 && r <= 1)) fail(`BENCH_OTEL_RATIOS must be numbers from 0 to 1 separated by commas (got ${JSON.stringify(env.BENCH_OTEL_RATIOS)})`);
+  const otlpPort = await freeTcpPort();
+  process.stderr.write(`\nbench: otel: starting the test collector on core ${loadgenCpu}\n`);
+  const logFile = join(outDir, 'otelcol.log');
+  const log = createWriteStream(logFile);
+  await new Promise((r) => log.on('open', r));
+  const collector = track(
+    spawn('taskset', ['-c', loadgenCpu, collectorBin, '--config', `file:${join(root, 'scripts/otelcol-config.yaml')}`], {
+      cwd: root,
+      env: { ...env, OTLP_PORT: String(otlpPort), OTELCOL_VERBOSITY: 'basic' },
+      stdio: ['ignore', log, log],
+    }),
+  );
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!(await new Promise((r) => net.connect(otlpPort, HOST).once('connect', function () { this.destroy(); r(true); }).once('error', () => r(false))))) {
+      if (collector.exitCode !== null) throw new Error(`the collector exited; see ${relative(root, logFile)}`);
+      if (Date.now() > deadline) throw new Error('the collector did not answer within 30 s');
+      await sleep(100);
+    }
+    const on = { ...OTEL_OFF, OTEL_EXPORTER_OTLP_ENDPOINT: `http://${HOST}:${otlpPort}` };
+    const plan = [];
+    for (const mode of ['udp', 'http']) {
+      for (let i = 0; i < pairs; i++) for (const telemetry of i % 2 === 0 ? ['off', 'default'] : ['default', 'off']) plan.push({ mode, telemetry, pair: i });
+      for (const ratio of extraRatios) plan.push({ mode, telemetry: String(ratio) });
+    }
+    const runs = [];
+    for (const { mode, telemetry, pair } of plan) {
+      process.stderr.write(`\nbench: otel / ${mode}: telemetry ${telemetry}\n`);
+      const extraEnv = telemetry === 'off' ? OTEL_OFF : telemetry === 'default' ? on : { ...on, OTEL_TRACES_SAMPLER_ARG: telemetry };
+      const gw = await startServer('gateway', mode, { tag: `-otel-${telemetry}`, extraEnv });
+      const r = await runLoadgen(mode, gw);
+      const died = !gw.isAlive();
+      await gw.stop();
+      if (died) throw new Error(`the gateway died during the run; see ${relative(root, gw.logFile)}`);
+      if (!r.ok) throw new Error(r.error);
+      const x = r.result;
+      process.stderr.write(`bench: otel / ${mode} / ${telemetry}: ${fmtInt(x.announces_per_sec)} announces/s\n`);
+      runs.push({ mode, telemetry, pair, announcesPerS: x.announces_per_sec, p99us: x.p99_us, gatewayCpuUsPerAnnounce: (x.server_cpu * x.seconds * 1e6) / x.announces });
+    }
+    const spans = [...readFileSync(logFile, 'utf8').matchAll(/"spans": (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    const summary = {};
+    for (const mode of ['udp', 'http']) {
+      const of = (t) => runs.filter((r) => r.mode === mode && r.telemetry === t);
+      const mean = (t, k) => of(t).reduce((n, r) => n + r[k], 0) / of(t).length;
+      const pairRatios = [];
+      for (let i = 0; i < pairs; i++) {
+        const [off, on] = ['off', 'default'].map((t) => of(t).find((r) => r.pair === i));
+        pairRatios.push(on.announcesPerS / off.announcesPerS);
+      }
+      pairRatios.sort((a, b) => a - b);
+      const offCpu = mean('off', 'gatewayCpuUsPerAnnounce');
+      summary[mode] = {
+        off: mean('off', 'announcesPerS'),
+        default: mean('default', 'announcesPerS'),
+        pairRatios,
+        ratio: pairRatios[Math.floor(pairs / 2)],
+        cpuRatio: offCpu / mean('default', 'gatewayCpuUsPerAnnounce'),
+        ratios: Object.fromEntries(extraRatios.map((q) => [q, { ratio: mean(String(q), 'announcesPerS') / mean('off', 'announcesPerS'), cpuUsPerTraced: (mean(String(q), 'gatewayCpuUsPerAnnounce') - offCpu) / q }])),
+      };
+    }
+    return { runs, summary, spans };
+  } finally {
+    collector.kill('SIGKILL');
+    log.end();
+  }
+}
+
+function otelTable(o) {
+  const out = ['| run | mode | pair | telemetry | announces/s | p99 µs | gateway CPU µs / announce |', '|---:|---|---:|---|---:|---:|---:|'];
+  o.runs.forEach((r, i) => {
+    out.push(`| ${i + 1} | ${r.mode} | ${r.pair === undefined ? '' : r.pair + 1} | ${r.telemetry === 'off' || r.telemetry === 'default' ? r.telemetry : `ratio ${r.telemetry}`} | ${fmtInt(r.announcesPerS)} | ${fmtInt(r.p99us)} | ${r.gatewayCpuUsPerAnnounce.toFixed(2)} |`);
+  });
+  out.push('');
+  for (const [mode, s] of Object.entries(o.summary)) {
+    const extra = Object.entries(s.ratios)
+      .map(([q, v]) => `; at trace ratio ${q}: ${v.ratio.toFixed(3)} (a traced announce costs ${v.cpuUsPerTraced.toFixed(0)} µs of gateway CPU)`)
+      .join('');
+    out.push(
+      `${mode.toUpperCase()}: with telemetry (default sampler) ÷ without: **${s.ratio.toFixed(3)}** (median of the pairs' ${s.pairRatios.map((r) => r.toFixed(3)).join(', ')}; ` +
+        `means ${fmtInt(s.default)} against ${fmtInt(s.off)} announces/s); CPU per announce without ÷ with: ${s.cpuRatio.toFixed(3)}${extra}.`,
+    );
+  }
+  out.push('', `The collector received ${fmtInt(o.spans)} spans in all.`);
+  return out.join('\n');
+}
+
 function eventsTable(e) {
   const out = [
     '| run | Kafka | announces/s | p99 µs | gateway CPU µs / announce | events published | events dropped | announces answered (warmup included) |',
@@ -837,6 +946,22 @@ async function main() {
       failed = true;
       process.stdout.write(`failed: ${ev.error}\n`);
     } else process.stdout.write(`${eventsTable(ev)}\n`);
+  }
+
+  if (modes.includes('otel')) {
+    let o;
+    try {
+      o = await otelBench();
+    } catch (e) {
+      o = { error: e?.message ?? String(e) };
+    }
+    report.otel = o;
+    process.stdout.write(`\n## OpenTelemetry (the gateway without and with telemetry exporting to a local collector on the load generator's core; ${durationSec} s per run)\n\n`);
+    if (o.skipped) process.stdout.write(`skipped: ${o.skipped}\n`);
+    else if (o.error) {
+      failed = true;
+      process.stdout.write(`failed: ${o.error}\n`);
+    } else process.stdout.write(`${otelTable(o)}\n`);
   }
 
   if (modes.includes('swarm')) {

@@ -5,6 +5,7 @@ import { Server as NetServer, type AddressInfo, type Socket as NetSocket } from 
 import type { Duplex } from 'node:stream';
 import express from 'express';
 import { MemoryStore, TrackerLogic, type SwarmStore } from '@peertracker/tracker';
+import { gateHttpServer, telemetry } from '@peertracker/telemetry';
 import { ClientAddressResolver } from './client-address';
 import type { GatewayConfig } from './config';
 import { ConnectionIds } from './connection-id';
@@ -13,6 +14,7 @@ import { silentLogger, throttled, type Logger } from './log';
 import { GatewayMetrics } from './metrics';
 import { openMemoryStore } from './store';
 import { UdpFrontend } from './udp-frontend';
+import { tracedStore } from './tracing';
 import { connectKafkaProducer, type RecordProducer } from './events/kafka-producer';
 import { EventPublisher } from './events/publisher';
 
@@ -200,7 +202,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   const now = deps.now ?? Date.now;
   const store = deps.store ?? openMemoryStore(config);
   const metrics = new GatewayMetrics(store);
-  const logic = new TrackerLogic(store, {
+  // (spans around the store calls of traced requests; with traces off the store as it is)
+  const logic = new TrackerLogic(telemetry().tracing ? tracedStore(store, config.store) : store, {
     announceIntervalSec: config.announceIntervalSec,
     minIntervalSec: config.minIntervalSec,
     intervalJitterSec: config.intervalJitterSec,
@@ -268,6 +271,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     silent.add(socket);
     socket.once('close', () => silent.delete(socket));
   });
+  // (announces and scrapes are drawn at the trace ratio before the HTTP instrumentation sees them)
+  gateHttpServer(http, ['/announce', '/scrape']);
 
   // A full pass per interval, in small batches, so the event loop never stalls on a big store.
   const stopSweeper = store instanceof MemoryStore ? store.startSweeper(SWEEP_INTERVAL_MS, now) : undefined;

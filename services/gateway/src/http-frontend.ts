@@ -13,6 +13,7 @@ import {
 } from '@peertracker/protocol';
 import type { AnnounceReply, TrackerLogic } from '@peertracker/tracker';
 import { PROTOCOL_CODES } from '@peertracker/events';
+import { recordingSpan, telemetry, type SpanContext } from '@peertracker/telemetry';
 import { ClientAddressResolver, endpointOf } from './client-address';
 import { throttled, type Logger } from './log';
 import type { GatewayMetrics } from './metrics';
@@ -43,6 +44,8 @@ const PROTOCOL_HTTP = PROTOCOL_CODES.http;
  */
 export class HttpFrontend {
   private readonly reportServerError: (fields: Record<string, unknown>) => void;
+  /** traces on: the HTTP instrumentation makes the span of a traced request, the event links to it */
+  private readonly tracing = telemetry().tracing;
 
   constructor(private readonly o: HttpFrontendOptions) {
     this.reportServerError = throttled(o.log, 'error', 'announce/scrape failed');
@@ -77,6 +80,8 @@ export class HttpFrontend {
     const address = this.o.resolver.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']);
     const from = address === undefined ? null : endpointOf(address);
     if (from === null) return this.clientError(res, 'cannot determine your IP address');
+    // (taken now: the context is the request's only until the store call returns)
+    const traced = this.tracing ? recordingSpan()?.spanContext() : undefined;
     let reply: AnnounceReply | Promise<AnnounceReply>;
     try {
       reply = this.o.logic.announce(request, from);
@@ -86,15 +91,16 @@ export class HttpFrontend {
     // The in-memory store answers synchronously; replying in the same tick is measurably faster.
     if (reply instanceof Promise) {
       reply.then(
-        (r) => this.answer(res, request, r, started),
+        (r) => this.answer(res, request, r, started, traced),
         (err: unknown) => this.serverError(res, err),
       );
     } else {
-      this.answer(res, request, reply, started);
+      this.answer(res, request, reply, started, traced);
     }
   }
 
-  private answer(res: ServerResponse, request: AnnounceRequest, reply: AnnounceReply, started: number): void {
+  /** traced: the request's span, when it is traced */
+  private answer(res: ServerResponse, request: AnnounceRequest, reply: AnnounceReply, started: number, traced: SpanContext | undefined): void {
     let body: Buffer;
     try {
       body = encodeReply(request, reply);
@@ -103,7 +109,7 @@ export class HttpFrontend {
     }
     (reply.family === 4 ? this.o.metrics.announceHttp4 : this.o.metrics.announceHttp6).inc();
     if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
-    this.o.events?.announced(request, reply.family, PROTOCOL_HTTP, reply.complete, reply.incomplete);
+    this.o.events?.announced(request, reply.family, PROTOCOL_HTTP, reply.complete, reply.incomplete, traced);
     send(res, body);
     this.o.metrics.latencyHttp.end(started);
   }

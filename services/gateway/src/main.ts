@@ -1,3 +1,6 @@
+// (first: OpenTelemetry patches express, ioredis and kafkajs before they are required)
+import './instrument';
+import { telemetry } from '@peertracker/telemetry';
 import { createGateway } from './app';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './log';
@@ -28,6 +31,7 @@ async function main(): Promise<void> {
     await store.close().catch(() => {});
     throw err;
   });
+  telemetry().exportRegistry(gateway.metrics.registry);
   log.info('peertracker listening', {
     host: config.host,
     http: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.httpPort}/announce`,
@@ -46,6 +50,7 @@ async function main(): Promise<void> {
     }
     stopping = true;
     const { shutdownDelayMs: delayMs, shutdownTimeoutMs: timeoutMs } = config;
+    const deadline = Date.now() + timeoutMs;
     log.info('shutting down: /health answers 503, then the listeners close', { signal, delayMs, timeoutMs });
     // (whatever hangs, the process is gone by the deadline)
     setTimeout(() => {
@@ -57,6 +62,8 @@ async function main(): Promise<void> {
       .then(async (clean) => {
         await store.close();
         if (!clean) log.warn('shutdown timed out: requests or events were left', { timeoutMs });
+        // (the last spans and a last metrics export, within what is left of the deadline)
+        await telemetry().shutdown(Math.max(0, deadline - Date.now()));
         process.exit(clean ? 0 : 1);
       })
       .catch((err: unknown) => {

@@ -8,13 +8,15 @@ import {
   type ProtocolLimits,
 } from '@peertracker/protocol';
 import type { AnnounceRequest } from '@peertracker/protocol';
-import type { AnnounceReply, TrackerLogic } from '@peertracker/tracker';
+import type { AnnounceReply, PeerEndpoint, TrackerLogic } from '@peertracker/tracker';
 import { PROTOCOL_CODES } from '@peertracker/events';
+import { rootSampled, type Span } from '@peertracker/telemetry';
 import { endpointOf, unmapIPv4 } from './client-address';
 import type { ConnectionIds } from './connection-id';
 import { throttled, type Logger } from './log';
 import type { GatewayMetrics } from './metrics';
 import type { EventSink } from './events/sink';
+import { endWithError, inSpan, startUdpAnnounceSpan } from './tracing';
 
 export interface UdpFrontendOptions {
   logic: TrackerLogic;
@@ -82,30 +84,9 @@ export class UdpFrontend {
     }
     const tid = request.transactionId;
     if (request.action === 'announce') {
-      const started = this.o.metrics.latencyUdp.start();
-      let reply: AnnounceReply | Promise<AnnounceReply>;
-      try {
-        reply = this.o.logic.announce(request.announce, from);
-      } catch (err) {
-        return this.serverError(tid, rinfo, err);
-      }
-      const announce = request.announce;
-      if (reply instanceof Promise) {
-        // (counted down in both callbacks: a finally() would be one more promise per announce)
-        this.pending++;
-        reply.then(
-          (r) => {
-            this.pending--;
-            this.answerAnnounce(tid, announce, r, rinfo, started);
-          },
-          (err: unknown) => {
-            this.pending--;
-            this.serverError(tid, rinfo, err);
-          },
-        );
-      } else {
-        this.answerAnnounce(tid, announce, reply, rinfo, started);
-      }
+      // (one announce in 1/ratio is traced: drawn here, before anything of OpenTelemetry runs)
+      if (rootSampled()) this.tracedAnnounce(tid, request.announce, from, rinfo);
+      else this.announce(tid, request.announce, from, rinfo, undefined);
     } else {
       this.pending++;
       this.o.logic
@@ -121,25 +102,58 @@ export class UdpFrontend {
     }
   };
 
-  private answerAnnounce(tid: number, request: AnnounceRequest, reply: AnnounceReply, rinfo: RemoteInfo, started: number): void {
+  /** span: the announce's span when it is traced, else undefined */
+  private announce(tid: number, announce: AnnounceRequest, from: PeerEndpoint, rinfo: RemoteInfo, span: Span | undefined): void {
+    const started = this.o.metrics.latencyUdp.start();
+    let reply: AnnounceReply | Promise<AnnounceReply>;
+    try {
+      reply = span === undefined ? this.o.logic.announce(announce, from) : inSpan(span, () => this.o.logic.announce(announce, from));
+    } catch (err) {
+      return this.serverError(tid, rinfo, err, span);
+    }
+    if (reply instanceof Promise) {
+      // (counted down in both callbacks: a finally() would be one more promise per announce)
+      this.pending++;
+      reply.then(
+        (r) => {
+          this.pending--;
+          this.answerAnnounce(tid, announce, r, rinfo, started, span);
+        },
+        (err: unknown) => {
+          this.pending--;
+          this.serverError(tid, rinfo, err, span);
+        },
+      );
+    } else {
+      this.answerAnnounce(tid, announce, reply, rinfo, started, span);
+    }
+  }
+
+  private tracedAnnounce(tid: number, announce: AnnounceRequest, from: PeerEndpoint, rinfo: RemoteInfo): void {
+    this.announce(tid, announce, from, rinfo, startUdpAnnounceSpan(announce.infoHash, announce.event));
+  }
+
+  private answerAnnounce(tid: number, request: AnnounceRequest, reply: AnnounceReply, rinfo: RemoteInfo, started: number, span: Span | undefined): void {
     let packet: Buffer;
     try {
       packet = encodeUdpAnnounce(tid, reply.interval, reply.incomplete, reply.complete, reply.peers);
     } catch (err) {
-      return this.serverError(tid, rinfo, err);
+      return this.serverError(tid, rinfo, err, span);
     }
     (reply.family === 4 ? this.o.metrics.announceUdp4 : this.o.metrics.announceUdp6).inc();
     if (reply.refused !== undefined) this.o.metrics.refusal(reply.refused);
-    this.o.events?.announced(request, reply.family, PROTOCOL_UDP, reply.complete, reply.incomplete);
+    this.o.events?.announced(request, reply.family, PROTOCOL_UDP, reply.complete, reply.incomplete, span?.spanContext());
     this.send(packet, rinfo);
     this.o.metrics.latencyUdp.end(started);
+    span?.end();
   }
 
-  private serverError(transactionId: number, rinfo: RemoteInfo, err: unknown): void {
+  private serverError(transactionId: number, rinfo: RemoteInfo, err: unknown, span?: Span): void {
     this.o.metrics.serverErrorUdp.inc();
     this.o.metrics.storeFailure(err);
     this.reportServerError({ err });
     this.send(encodeUdpError(transactionId, INTERNAL_ERROR), rinfo);
+    if (span !== undefined) endWithError(span, err);
   }
 
   private send(reply: Buffer, rinfo: RemoteInfo): void {

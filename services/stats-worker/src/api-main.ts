@@ -8,6 +8,9 @@
  * SIGTERM or SIGINT: /health answers 503, the server stops taking connections, answers what it
  * has, and exits; within STATS_SHUTDOWN_TIMEOUT_MS (default 10 s) in any case.
  */
+// (first: OpenTelemetry patches express and ioredis before they are required)
+import './instrument-api';
+import { telemetry } from '@peertracker/telemetry';
 import { createApi } from './api';
 import { configOrExit, apiConfig } from './config';
 import { StatsReader } from './read';
@@ -25,6 +28,7 @@ async function main(): Promise<void> {
   const state = new StatsState(c.target, c.prefix);
   await state.connect();
   const metrics = new ApiMetrics();
+  telemetry().exportRegistry(metrics.registry);
   let ready = true;
   const app = createApi({
     reader: new StatsReader(state),
@@ -48,7 +52,10 @@ async function main(): Promise<void> {
   const stop = () => {
     ready = false;
     server.close(() => {
-      void state.close().then(() => process.exit(0));
+      void state
+        .close()
+        .then(() => telemetry().shutdown(2000))
+        .then(() => process.exit(0));
     });
     server.closeIdleConnections();
     // (a request may still be on its way on a connection accepted a moment ago: a short grace)

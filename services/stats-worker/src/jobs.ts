@@ -19,6 +19,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Cluster, Redis } from 'ioredis';
 import { utcDay } from './aggregate';
 import type { StatsState } from './state';
+import { traced } from './tracing';
 import type { WorkerLog } from './worker';
 
 export interface TopEntry {
@@ -107,10 +108,12 @@ export class StatsJobs {
     const started = performance.now();
     let ok = false;
     try {
-      if (name === 'rollup') await this.rollup();
-      else if (name === 'top') await this.top();
-      else if (name === 'seal') await this.seal();
-      else throw new Error(`unknown job ${String(name)}`);
+      await traced(`stats.job ${name}`, { 'peertracker.job': name }, () => {
+        if (name === 'rollup') return this.rollup();
+        if (name === 'top') return this.top();
+        if (name === 'seal') return this.seal();
+        throw new Error(`unknown job ${String(name)}`);
+      });
       ok = true;
     } finally {
       this.o.observe?.(name, ok, (performance.now() - started) / 1000);

@@ -17,9 +17,12 @@
  * partitions go to the others), the jobs stop, and it exits; within STATS_SHUTDOWN_TIMEOUT_MS
  * (default 10 s) in any case.
  */
+// (first: OpenTelemetry patches ioredis and kafkajs before they are required)
+import './instrument';
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { Cluster, Redis } from 'ioredis';
+import { telemetry } from '@peertracker/telemetry';
 import { configOrExit, workerConfig } from './config';
 import { StatsJobs } from './jobs';
 import { WorkerMetrics } from './metrics';
@@ -42,6 +45,7 @@ async function main(): Promise<void> {
   await state.connect();
   // (the metrics read the topic's offsets through the worker, made next)
   const metrics: WorkerMetrics = new WorkerMetrics(state, () => worker.highWatermarks());
+  telemetry().exportRegistry(metrics.registry);
   const worker: StatsWorker = new StatsWorker({
     brokers: c.brokers,
     topic: c.topic,
@@ -104,6 +108,7 @@ async function main(): Promise<void> {
     await jobs.stop().catch(() => {});
     await state.close();
     server.close();
+    await telemetry().shutdown(2000);
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop());

@@ -12,6 +12,7 @@ import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload } fro
 import { EventDecodeError, decodeRecord, type AnnounceEvent, type DecodedRecord } from '@peertracker/events';
 import { addEvents, emptyDelta } from './aggregate';
 import type { StatsState } from './state';
+import { traced } from './tracing';
 
 export interface WorkerLog {
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -175,7 +176,12 @@ export class StatsWorker {
     }
     const from = messages[0].offset;
     const to = String(BigInt(messages[messages.length - 1].offset) + 1n);
-    const r = await this.o.state.apply(p, owned.epoch, owned.next === '' ? from : owned.next, to, delta);
+    const r = await traced(
+      'stats.write',
+      { 'messaging.destination.partition.id': String(p), 'messaging.batch.message_count': messages.length, 'peertracker.events': delta.events },
+      () => this.o.state.apply(p, owned.epoch, owned.next === '' ? from : owned.next, to, delta),
+      (span, r) => span.setAttribute('peertracker.write_status', r.status),
+    );
     if (r.status === 'fenced') {
       this.counts.fenced++;
       this.o.observer?.fenced();

@@ -5,14 +5,19 @@
 // (first: it gives kafkajs a native CRC-32C before kafkajs loads)
 import './crc32c';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { SAMPLING_PRIORITY, SpanKind, SpanStatusCode, telemetry, type SpanContext } from '@peertracker/telemetry';
 import type { Logger } from '../log';
+import { tracer } from '../tracing';
 
 /** What the event publisher needs of Kafka. */
 export interface RecordProducer {
   /** The topic's partition count (read once at connect). */
   readonly partitions: number;
-  /** Sends the records (one message each) with acks from all in-sync replicas; rejects on failure. */
-  send(records: { partition: number; value: Buffer }[]): Promise<void>;
+  /**
+   * Sends the records (one message each) with acks from all in-sync replicas; rejects on failure.
+   * links: the spans of traced announces whose events are in the records (the send is traced then).
+   */
+  send(records: { partition: number; value: Buffer }[], links?: SpanContext[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -60,13 +65,47 @@ export async function connectKafkaProducer(o: KafkaProducerOptions): Promise<Rec
     await producer.disconnect().catch(() => {});
     throw new Error(`Kafka topic ${o.topic} has no partitions`);
   }
+  const send = async (records: { partition: number; value: Buffer }[]) => {
+    await producer.send({ topic: o.topic, acks: -1, timeout: o.sendTimeoutMs, messages: records });
+  };
   return {
     partitions,
-    async send(records) {
-      await producer.send({ topic: o.topic, acks: -1, timeout: o.sendTimeoutMs, messages: records });
-    },
+    send: telemetry().tracing ? (records, links) => tracedSend(o.topic, records, links, send) : send,
     async close() {
       await producer.disconnect();
     },
   };
+}
+
+/**
+ * A send in a `publish <topic>` span (kafkajs's instrumentation adds a span per record under it).
+ * A send that carries a traced announce's event is traced and links to that announce; others are
+ * traced at the root ratio.
+ */
+function tracedSend(
+  topic: string,
+  records: { partition: number; value: Buffer }[],
+  links: SpanContext[] | undefined,
+  send: (records: { partition: number; value: Buffer }[]) => Promise<void>,
+): Promise<void> {
+  const attributes = {
+    'messaging.system': 'kafka',
+    'messaging.operation.type': 'send',
+    'messaging.destination.name': topic,
+    'messaging.batch.message_count': records.length,
+    'messaging.destination.partition.id': records.map((r) => r.partition).join(','),
+    ...(links !== undefined ? { [SAMPLING_PRIORITY]: 1 } : {}),
+  };
+  const options = { kind: SpanKind.PRODUCER, attributes, links: links?.map((context) => ({ context })) };
+  return tracer.startActiveSpan(`publish ${topic}`, options, async (span) => {
+    try {
+      await send(records);
+    } catch (err) {
+      span.recordException(err instanceof Error ? err : String(err));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
 }

@@ -10,6 +10,7 @@
  * producer is made anew, so publishing resumes by itself when Kafka is back.
  */
 import type { AnnounceRequest } from '@peertracker/protocol';
+import type { SpanContext } from '@peertracker/telemetry';
 import { EVENT_CODES, RecordWriter, decodeClient, partitionOf, type ClientSoftware } from '@peertracker/events';
 import type { Logger } from '../log';
 import type { Tally } from '../metrics';
@@ -43,16 +44,22 @@ const FAILURES_BEFORE_RECONNECT = 3;
 const RECONNECT_MAX_MS = 10_000;
 /** Client prefixes remembered (a flood of random ids clears it, costing only decodes). */
 const CLIENT_CACHE = 4096;
+/** Traced announces a record's send links to at most (OpenTelemetry span links). */
+const MAX_LINKS = 16;
 
 interface Sealed {
   partition: number;
   value: Buffer;
   events: number;
+  /** the spans of the traced announces among the events */
+  links: SpanContext[] | undefined;
 }
 
 export class EventPublisher {
   private producer: RecordProducer | undefined;
   private writers: RecordWriter[] = [];
+  /** per partition, the spans of the traced announces in the record being filled */
+  private links: (SpanContext[] | undefined)[] = [];
   private sealed: Sealed[] = [];
   private buffered = 0;
   /** the send under way per partition (one at a time each: the records of a partition stay in order) */
@@ -88,8 +95,8 @@ export class EventPublisher {
     return this.producer !== undefined;
   }
 
-  /** The event of an answered announce. */
-  announced(req: AnnounceRequest, family: 4 | 6, protocol: number, seeders: number, leechers: number): void {
+  /** The event of an answered announce (traced: its span, when the announce is traced). */
+  announced(req: AnnounceRequest, family: 4 | 6, protocol: number, seeders: number, leechers: number, traced?: SpanContext): void {
     const m = this.o.metrics;
     const producer = this.producer;
     if (producer === undefined || this.closed) return m.eventsDroppedUnavailable.inc();
@@ -110,6 +117,10 @@ export class EventPublisher {
       w.add(time, req.infoHash, this.key, 0, ev, req.left, req.uploaded, req.downloaded, protocol, family, client, seeders, leechers);
     }
     this.buffered++;
+    if (traced !== undefined) {
+      const links = (this.links[p] ??= []);
+      if (links.length < MAX_LINKS) links.push(traced);
+    }
   }
 
   /**
@@ -134,8 +145,12 @@ export class EventPublisher {
     this.sealed = held;
     for (const [p, batch] of ready) {
       const events = batch.reduce((n, s) => n + s.events, 0);
+      const links = batch.flatMap((s) => s.links ?? []);
       const send = producer
-        .send(batch.map((s) => ({ partition: s.partition, value: s.value })))
+        .send(
+          batch.map((s) => ({ partition: s.partition, value: s.value })),
+          links.length > 0 ? links : undefined,
+        )
         .then(
           () => {
             this.o.metrics.eventsPublished.value += events;
@@ -182,7 +197,9 @@ export class EventPublisher {
     const w = this.writers[p];
     const events = w.size;
     const value = w.finish();
-    if (value !== undefined) this.sealed.push({ partition: p, value, events });
+    const links = this.links[p];
+    this.links[p] = undefined;
+    if (value !== undefined) this.sealed.push({ partition: p, value, events, links });
   }
 
   /**
@@ -219,6 +236,7 @@ export class EventPublisher {
       // (a new partition count: records being filled for the old one are sealed first)
       for (let p = 0; p < this.writers.length; p++) if (this.writers[p].size > 0) this.seal(p);
       this.writers = Array.from({ length: producer.partitions }, () => new RecordWriter(this.o.gatewayId, this.o.recordEvents));
+      this.links = [];
       // (records of partitions the topic no longer has: dropped and counted)
       for (const s of this.sealed) {
         if (s.partition < producer.partitions) continue;
