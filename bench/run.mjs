@@ -19,6 +19,8 @@
 //                      OpenTelemetry exporting to a local collector, below)
 //   BENCH_OTEL_RATIOS  otel mode: trace ratios measured once each after the default's runs
 //                      (e.g. 1,0.01; default none)
+//   BENCH_OTEL_PAIRS   otel mode: pairs of runs without and with telemetry (default 3)
+//   BENCH_OTEL_TRANSPORTS  otel mode: udp,http (default both)
 //   BENCH_INFLIGHT     UDP outstanding requests (default 64) / BENCH_SOCKETS (default 4)
 //   BENCH_CONNS        HTTP keep-alive connections (default 64)
 //   BENCH_SERVER_CPU / BENCH_LOADGEN_CPU   cores for taskset (default 0 / 1)
@@ -621,6 +623,7 @@ async function otelBench() {
   if (found.status !== 0) return { skipped: 'no collector binary: build it with `bash scripts/otel-collector.sh build` (needs Go, about 3 minutes)' };
   const collectorBin = found.stdout.trim();
   const pairs = int('BENCH_OTEL_PAIRS', 3);
+  const transports = list('BENCH_OTEL_TRANSPORTS', ['udp', 'http']);
   const extraRatios = (env.BENCH_OTEL_RATIOS ?? '').split(',').map((x) => x.trim()).filter(Boolean).map(Number);
   if (!extraRatios.every((r) => r > 0 && r <= 1)) fail(`BENCH_OTEL_RATIOS must be numbers from 0 to 1 separated by commas (got ${JSON.stringify(env.BENCH_OTEL_RATIOS)})`);
   const otlpPort = await freeTcpPort();
@@ -644,7 +647,7 @@ async function otelBench() {
     }
     const on = { ...OTEL_OFF, OTEL_EXPORTER_OTLP_ENDPOINT: `http://${HOST}:${otlpPort}` };
     const plan = [];
-    for (const mode of ['udp', 'http']) {
+    for (const mode of transports) {
       for (let i = 0; i < pairs; i++) for (const telemetry of i % 2 === 0 ? ['off', 'default'] : ['default', 'off']) plan.push({ mode, telemetry, pair: i });
       for (const ratio of extraRatios) plan.push({ mode, telemetry: String(ratio) });
     }
@@ -664,7 +667,7 @@ async function otelBench() {
     }
     const spans = [...readFileSync(logFile, 'utf8').matchAll(/"spans": (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
     const summary = {};
-    for (const mode of ['udp', 'http']) {
+    for (const mode of transports) {
       const of = (t) => runs.filter((r) => r.mode === mode && r.telemetry === t);
       const mean = (t, k) => of(t).reduce((n, r) => n + r[k], 0) / of(t).length;
       const pairRatios = [];
