@@ -20,6 +20,7 @@ import { clusterGatewayEnv, freePort, startGateway, stopGateway, type GatewayPro
 import { kafkaSkipReason, startKafkaTestBroker, type KafkaTestBroker } from '@peertracker/gateway/dist/testing/kafka';
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from '@peertracker/redis-store/dist/testing';
 import { collectorSkipReason, startTestCollector, type ReceivedPoint, type ReceivedSpan, type TestCollector } from '@peertracker/telemetry/dist/testing';
+import { startWorker } from './testing';
 
 const skip = collectorSkipReason() ?? kafkaSkipReason() ?? redisSkipReason('cluster') ?? false;
 const WORKER = join(__dirname, 'main.js');
@@ -47,17 +48,6 @@ function otelEnv(collector: TestCollector): Record<string, string> {
   };
 }
 
-function startWorker(env: Record<string, string>): ChildProcess & { output: string[] } {
-  const child = spawn(process.execPath, [WORKER], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { output: string[] };
-  child.output = [];
-  const keep = (b: Buffer) => {
-    child.output.push(b.toString());
-    if (child.output.length > 200) child.output.shift();
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  return child;
-}
 
 async function stop(child: ChildProcess | undefined): Promise<void> {
   if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -129,7 +119,7 @@ describe('OpenTelemetry: the gateway and the stats worker export to a real colle
       STATS_KEY_PREFIX: `o${randomBytes(3).toString('hex')}:`,
       STATS_WORKER_HOST: '127.0.0.1',
       STATS_WORKER_PORT: String(metricsPort),
-    });
+    }, false);
 
     const spans = () => collector.spans();
     const gateway = (s: ReceivedSpan) => s.service === 'peertracker-gateway';

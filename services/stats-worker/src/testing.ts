@@ -1,5 +1,7 @@
 /* Test helpers shared by the stats worker's tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { decodeClient, type AnnounceEvent } from '@peertracker/events';
 
 /** A qBittorrent peer's regular UDP announce of the torrent at `time`, with a new peer key; `o` overrides. */
@@ -32,4 +34,22 @@ export async function eventually<T>(what: string, check: () => Promise<T>, ms = 
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+/**
+ * Starts a stats worker process (dist/main.js) with env on top of this process's environment, or
+ * on top of PATH alone when inherit is false (so that no OTEL_* or other setting leaks in); the
+ * last 200 chunks of its output are kept.
+ */
+export function startWorker(env: Record<string, string>, inherit = true): ChildProcess & { output: string[] } {
+  const base = inherit ? process.env : { PATH: process.env.PATH ?? '' };
+  const child = spawn(process.execPath, [join(__dirname, 'main.js')], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { output: string[] };
+  child.output = [];
+  const keep = (b: Buffer) => {
+    child.output.push(b.toString());
+    if (child.output.length > 200) child.output.shift();
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return child;
 }

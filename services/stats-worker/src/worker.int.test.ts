@@ -4,9 +4,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { decodeClient, encodeRecord, partitionOf, type AnnounceEvent } from '@peertracker/events';
 import { prng } from '@peertracker/tracker/dist/store-conformance';
@@ -14,22 +13,11 @@ import { kafkaSkipReason, startKafkaTestBroker, type KafkaTestBroker } from '@pe
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from '@peertracker/redis-store/dist/testing';
 import { addEvents, emptyDelta, type Delta } from './aggregate';
 import { StatsState } from './state';
+import { startWorker } from './testing';
 
 const skip = kafkaSkipReason() ?? redisSkipReason('cluster') ?? false;
 const PARTITIONS = 4;
-const MAIN = join(__dirname, 'main.js');
 
-function startWorker(env: Record<string, string>): ChildProcess & { output: string[] } {
-  const child = spawn(process.execPath, [MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { output: string[] };
-  child.output = [];
-  const keep = (b: Buffer) => {
-    child.output.push(b.toString());
-    if (child.output.length > 200) child.output.shift();
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  return child;
-}
 
 async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
