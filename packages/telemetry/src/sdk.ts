@@ -83,7 +83,7 @@ export function startSdk(config: TelemetryConfig, o: SdkOptions): StartedSdk {
         // (the services make no HTTP requests of their own; the exporters' are not to be traced)
         disableOutgoingRequestInstrumentation: true,
         // a request of a gated server's announce path that gets here was drawn (http-gate.ts)
-        startIncomingSpanHook: (req) => ((req as GatedRequest)[GATED]?.drawn ? { [SAMPLING_PRIORITY]: 1 } : {}),
+        startIncomingSpanHook: (req) => ((req as GatedRequest)[GATED] !== undefined ? { [SAMPLING_PRIORITY]: 1 } : {}),
         // (no router serves the gated paths: the route is the path)
         requestHook: (span, req) => {
           const gated = req instanceof IncomingMessage ? (req as GatedRequest)[GATED] : undefined;
