@@ -173,6 +173,11 @@ export function createAdminApp(metrics: GatewayMetrics, log: Logger = silentLogg
     if (draining()) res.status(503).json({ status: 'draining' });
     else res.json({ status: 'ok' });
   });
+  // liveness apart from readiness: a draining gateway is alive, and must not be restarted while it
+  // finishes what it took
+  app.get('/health/live', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
   app.get('/metrics', async (_req, res, next) => {
     try {
       const body = await metrics.registry.metrics();

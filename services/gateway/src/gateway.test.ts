@@ -159,6 +159,7 @@ describe('gateway over HTTP', () => {
     const health = await httpGet(gw.httpPort, '/health');
     assert.equal(health.status, 200);
     assert.deepEqual(JSON.parse(health.body.toString()), { status: 'ok' });
+    assert.equal((await httpGet(gw.httpPort, '/health/live')).status, 200);
     const metrics = await httpGet(gw.httpPort, '/metrics');
     assert.equal(metrics.status, 200);
     const text = metrics.body.toString();

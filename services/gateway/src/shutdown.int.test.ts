@@ -70,6 +70,8 @@ describe('graceful shutdown', () => {
       const health = await httpGet(gw.httpPort, '/health');
       assert.equal(health.status, 503);
       assert.deepEqual(JSON.parse(health.body.toString()), { status: 'draining' });
+      // while liveness holds: Kubernetes must not restart a draining gateway
+      assert.equal((await httpGet(gw.httpPort, '/health/live')).status, 200);
       assert.equal(await shutdown, true, 'the shutdown ran out of time');
       // every request in flight answered
       for (const r of await Promise.all(http)) {

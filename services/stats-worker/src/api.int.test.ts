@@ -315,6 +315,7 @@ describe('stats API', { skip }, () => {
       });
     });
     assert.equal((await httpGet(apiPort, '/health')).status, 200);
+    assert.equal((await httpGet(apiPort, '/health/live')).status, 200);
     // (a balancer's pre-opened connection: Node's close() leaves it open)
     const silent = connect(apiPort, '127.0.0.1');
     await new Promise((r) => silent.once('connect', r));

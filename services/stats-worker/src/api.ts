@@ -82,6 +82,9 @@ export function createApi(o: ApiOptions): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
+  app.get('/health/live', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
   app.get('/health', (_req, res) => {
     const ok = o.ready?.() ?? true;
     res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'not ready' });

@@ -110,6 +110,10 @@ test('deploy/local-cluster.sh starts the cluster; announces to both gateways rea
     }
     const metrics = await httpGet(workerPort, '/metrics');
     assert.match(metrics.body.toString(), /^stats_events_written_total 3$/m);
+    // the probes the Helm chart uses: readiness (joined the group) and liveness
+    assert.equal((await httpGet(workerPort, '/health')).status, 200);
+    assert.equal((await httpGet(workerPort, '/health/live')).status, 200);
+    assert.equal((await httpGet(apiPort, '/health/live')).status, 200);
   } finally {
     const down = run('stop');
     assert.equal(down.status, 0, `stop failed: ${down.stderr}${down.stdout}`);

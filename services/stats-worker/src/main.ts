@@ -70,7 +70,10 @@ async function main(): Promise<void> {
   });
   let ready = false;
   const server = createServer((req, res) => {
-    if (req.url === '/health') {
+    if (req.url === '/health/live') {
+      // alive while it answers, joined or not: a Kafka outage must not restart every worker
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
+    } else if (req.url === '/health') {
       res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: ready ? 'ok' : 'starting' }));
     } else if (req.url === '/metrics') {
       metrics.registry.metrics().then(
