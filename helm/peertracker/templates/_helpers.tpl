@@ -1,0 +1,183 @@
+{{/* Names: the release's prefix, cut to 63 characters (object names and label values). */}}
+{{- define "peertracker.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "peertracker.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A component's object name: <fullname>-<component>, kept within 63 characters. */}}
+{{- define "peertracker.componentName" -}}
+{{- $full := include "peertracker.fullname" .root | trunc (int (sub 62 (len .component))) | trimSuffix "-" -}}
+{{- printf "%s-%s" $full .component -}}
+{{- end -}}
+
+{{- define "peertracker.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels of every object; args: root, component. */}}
+{{- define "peertracker.labels" -}}
+helm.sh/chart: {{ include "peertracker.chart" .root }}
+{{ include "peertracker.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: peertracker
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels; the component label doubles as Prometheus' job name (ServiceMonitor jobLabel),
+so that the alert rules' up{job="gateway"} hold under the operator as under compose. */}}
+{{- define "peertracker.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "peertracker.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "peertracker.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "peertracker.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* An image reference; args: root, repository. */}}
+{{- define "peertracker.image" -}}
+{{- $repo := .repository -}}
+{{- with .root.Values.image.registry }}{{ $repo = printf "%s/%s" (trimSuffix "/" .) $repo }}{{ end -}}
+{{- printf "%s:%s" $repo (default .root.Chart.AppVersion .root.Values.image.tag) -}}
+{{- end -}}
+
+{{- define "peertracker.connectionSecretName" -}}
+{{- default (include "peertracker.componentName" (dict "root" . "component" "connection")) .Values.connectionSecret.existingSecret -}}
+{{- end -}}
+
+{{- define "peertracker.redisConfigured" -}}
+{{- if or .Values.redis.clusterNodes .Values.redis.url .Values.redis.existingSecret }}true{{ end -}}
+{{- end -}}
+
+{{/* Checks of combinations the schema cannot express; each failure names the values to change. */}}
+{{- define "peertracker.validate" -}}
+{{- $v := .Values -}}
+{{- $redis := include "peertracker.redisConfigured" . -}}
+{{- if eq $v.store.type "memory" -}}
+{{- if or $v.gateway.autoscaling.enabled (gt (int $v.gateway.replicas) 1) -}}
+{{- fail "store.type=memory keeps swarms inside one gateway: set gateway.replicas to 1 and gateway.autoscaling.enabled to false, or use store.type=redis" -}}
+{{- end -}}
+{{- else if not $redis -}}
+{{- fail "store.type=redis needs redis.clusterNodes, redis.url or redis.existingSecret" -}}
+{{- end -}}
+{{- if and $v.redis.clusterNodes (or $v.redis.url $v.redis.existingSecret) -}}
+{{- fail "set redis.clusterNodes (a Redis Cluster) or redis.url / redis.existingSecret (one server), not both" -}}
+{{- end -}}
+{{- if and (or $v.statsWorker.enabled $v.statsApi.enabled) (not $redis) -}}
+{{- fail "statsWorker and statsApi need Redis: set redis.clusterNodes, redis.url or redis.existingSecret" -}}
+{{- end -}}
+{{- if and $v.statsWorker.enabled (not $v.kafka.brokers) -}}
+{{- fail "statsWorker.enabled needs kafka.brokers (the worker reads the gateways' announce events)" -}}
+{{- end -}}
+{{- if and $v.gateway.autoscaling.enabled (lt (int $v.gateway.autoscaling.maxReplicas) (int $v.gateway.autoscaling.minReplicas)) -}}
+{{- fail "gateway.autoscaling.maxReplicas must be at least gateway.autoscaling.minReplicas" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Redis environment shared by the gateway, the worker and the API. */}}
+{{- define "peertracker.redisEnv" -}}
+{{- if .Values.redis.clusterNodes }}
+- name: REDIS_CLUSTER_NODES
+  value: {{ join "," .Values.redis.clusterNodes | quote }}
+{{- else if .Values.redis.existingSecret }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.redis.existingSecret }}
+      key: {{ .Values.redis.existingSecretKey }}
+{{- else if .Values.redis.url }}
+- name: REDIS_URL
+  value: {{ .Values.redis.url | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* OpenTelemetry environment; args: root, service (the service.name). */}}
+{{- define "peertracker.otelEnv" -}}
+{{- with .root.Values.otel }}
+{{- if .endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .endpoint | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "peertracker-%s" $.service | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .samplerRatio | quote }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE)"
+{{- range $k, $val := .env }}
+- name: {{ $k }}
+  value: {{ $val | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The pod's own name and namespace, for ids and telemetry. */}}
+{{- define "peertracker.podEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end -}}
+
+{{/* A map of environment variables; arg: the map. */}}
+{{- define "peertracker.envMap" -}}
+{{- range $k, $v := . }}
+- name: {{ $k }}
+  value: {{ $v | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The pod-level parts every PeerTracker pod shares. */}}
+{{- define "peertracker.podCommon" -}}
+serviceAccountName: {{ include "peertracker.serviceAccountName" . }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Scheduling of one component; arg: the component's values. */}}
+{{- define "peertracker.scheduling" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
