@@ -297,7 +297,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     }
     udpFrontend = new UdpFrontend(udp, {
       logic,
-      connectionIds: new ConnectionIds(config.connectionSecret, now),
+      connectionIds: new ConnectionIds(config.connectionSecret, now, config.connectionSecretAccepted),
       metrics,
       log,
       limits,

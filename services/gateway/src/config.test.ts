@@ -57,6 +57,7 @@ describe('loadConfig', () => {
       TRACKER_HTTP_PORT: '8080',
       TRACKER_UDP_PORT: '8081',
       TRACKER_CONNECTION_SECRET: 'x'.repeat(40),
+      TRACKER_CONNECTION_SECRET_ACCEPTED: 'y'.repeat(32),
       TRACKER_ANNOUNCE_INTERVAL: '900',
       TRACKER_MIN_INTERVAL: '30',
       TRACKER_INTERVAL_JITTER: '10',
@@ -91,6 +92,7 @@ describe('loadConfig', () => {
         udpPort: 8081,
         connectionSecret: 'x'.repeat(40),
         connectionSecretGenerated: false,
+        connectionSecretAccepted: Buffer.from('y'.repeat(32)),
         announceIntervalSec: 900,
         minIntervalSec: 30,
         intervalJitterSec: 10,
@@ -177,6 +179,7 @@ describe('loadConfig', () => {
     [{ TRACKER_UDP_PORT: '70000' }, /^TRACKER_UDP_PORT must be a whole number/],
     [{ TRACKER_HOST: 'localhost' }, /^TRACKER_HOST must be an IP address/],
     [{ TRACKER_CONNECTION_SECRET: 'short' }, /^TRACKER_CONNECTION_SECRET must be at least 32 characters/],
+    [{ TRACKER_CONNECTION_SECRET_ACCEPTED: 'short' }, /^TRACKER_CONNECTION_SECRET_ACCEPTED must be at least 32 characters/],
     [{ TRACKER_STORE: 'postgres' }, /^TRACKER_STORE must be "memory" or "redis"/],
     [{ TRACKER_STORE: 'redis' }, /^TRACKER_STORE=redis needs REDIS_URL .* or REDIS_CLUSTER_NODES .*neither is set$/],
     [

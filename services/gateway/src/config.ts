@@ -21,6 +21,8 @@ export interface GatewayConfig {
   connectionSecret: Buffer;
   /** true when the secret was generated because TRACKER_CONNECTION_SECRET was unset */
   connectionSecretGenerated: boolean;
+  /** a second secret whose connection IDs are accepted but never issued (rotation) */
+  connectionSecretAccepted?: Buffer;
   announceIntervalSec: number;
   minIntervalSec: number;
   intervalJitterSec: number;
@@ -148,6 +150,10 @@ const schema = z.object({
   TRACKER_CONNECTION_SECRET: z
     .string()
     .min(32, 'must be at least 32 characters (e.g. 64 hex characters from `openssl rand -hex 32`)')
+    .optional(),
+  TRACKER_CONNECTION_SECRET_ACCEPTED: z
+    .string()
+    .min(32, 'must be at least 32 characters, like TRACKER_CONNECTION_SECRET')
     .optional(),
   TRACKER_ANNOUNCE_INTERVAL: int(1, 86400).default('1800'),
   TRACKER_MIN_INTERVAL: int(1, 86400).default('60'),
@@ -294,6 +300,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     udpPort: e.TRACKER_UDP_PORT,
     connectionSecret: secret !== undefined ? Buffer.from(secret, 'utf8') : randomBytes(32),
     connectionSecretGenerated: secret === undefined,
+    connectionSecretAccepted: e.TRACKER_CONNECTION_SECRET_ACCEPTED === undefined ? undefined : Buffer.from(e.TRACKER_CONNECTION_SECRET_ACCEPTED, 'utf8'),
     announceIntervalSec: e.TRACKER_ANNOUNCE_INTERVAL,
     minIntervalSec: e.TRACKER_MIN_INTERVAL,
     intervalJitterSec: e.TRACKER_INTERVAL_JITTER,

@@ -43,6 +43,28 @@ describe('ConnectionIds', () => {
     }
   });
 
+  it("rotates in three steps without a replica refusing another's IDs", () => {
+    const old = secret;
+    const next = Buffer.from('the-next-secret-of-thirty-two-characters!');
+    const generations = [
+      new ConnectionIds(old), // before
+      new ConnectionIds(old, Date.now, next), // 1: every replica accepts the next secret
+      new ConnectionIds(next, Date.now, old), // 2: every replica issues with it, accepts the old one
+      new ConnectionIds(next), // 3: the old one is gone
+    ];
+    // during each rollout, replicas of two neighbouring generations run side by side
+    for (let g = 0; g + 1 < generations.length; g++) {
+      for (const [from, to] of [[g, g + 1], [g + 1, g]]) {
+        assert.ok(generations[to].isValid(generations[from].issue(ip), ip), `an ID of generation ${from} at generation ${to}`);
+      }
+    }
+    // a one-step change is what refuses: replicas with only the old and only the new secret
+    assert.ok(!generations[3].isValid(generations[0].issue(ip), ip));
+    // the accepted secret never issues, and others still fail
+    assert.ok(!generations[0].isValid(generations[1].issue(ip), Buffer.from([192, 0, 2, 8])));
+    assert.ok(!new ConnectionIds(Buffer.from('a-third-secret-of-thirty-two-characters')).isValid(generations[2].issue(ip), ip));
+  });
+
   it('rejects tampered and wrong-length IDs', () => {
     const ids = new ConnectionIds(secret);
     const id = ids.issue(ip);
