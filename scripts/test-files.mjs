@@ -1,6 +1,6 @@
 // Which test files scripts/run-tests.mjs runs: the compiled tests (dist/**/*.test.js) of every
 // workspace whose TypeScript source (src/**/*.test.ts) still exists, and these scripts' own tests
-// (scripts/*.test.mjs). A compiled test whose source was deleted or renamed stays in dist/ until a
+// (scripts/*.test.mjs), and the Helm chart's (helm/*.test.mjs). A compiled test whose source was deleted or renamed stays in dist/ until a
 // clean build; running it would test code that no longer exists, so it is listed as stale instead.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -29,9 +29,9 @@ export function testFiles(root) {
     if (!existsSync(join(root, top))) continue;
     for (const f of walk(join(root, top), [])) (existsSync(sourceOf(f)) ? run : stale).push(relative(root, f));
   }
-  const scripts = join(root, 'scripts');
-  if (existsSync(scripts)) {
-    for (const name of readdirSync(scripts)) if (name.endsWith('.test.mjs')) run.push(join('scripts', name));
+  for (const top of ['scripts', 'helm']) {
+    if (!existsSync(join(root, top))) continue;
+    for (const name of readdirSync(join(root, top))) if (name.endsWith('.test.mjs')) run.push(join(top, name));
   }
   return { run: run.sort(), stale: stale.sort() };
 }

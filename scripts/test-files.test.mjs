@@ -26,9 +26,11 @@ describe('test-files', () => {
       'packages/p/node_modules/x/dist/c.test.js',
       'scripts/own.test.mjs',
       'scripts/tool.mjs',
+      'helm/chart.test.mjs',
+      'helm/values-doc.mjs',
     ]) touch(f);
     assert.deepEqual(testFiles(root), {
-      run: ['packages/p/dist/a.test.js', 'scripts/own.test.mjs', 'services/s/dist/e2e/b.int.test.js'],
+      run: ['helm/chart.test.mjs', 'packages/p/dist/a.test.js', 'scripts/own.test.mjs', 'services/s/dist/e2e/b.int.test.js'],
       stale: ['packages/p/dist/gone.test.js', 'services/s/dist/e2e/renamed.int.test.js'],
     });
   });

@@ -8,6 +8,7 @@
 #   kubeconform      strict schema checks, against schemas generated offline (below)
 #   kube-apiserver   a real API server, and kubectl, built from the k8s.io/kubernetes module
 #   schemas/         JSON schemas from the same release's OpenAPI document (openapi2jsonschema)
+#   crds/            the Prometheus Operator's ServiceMonitor and PrometheusRule CRDs
 #
 #   scripts/k8s/tools.sh [build]   build what is missing; print the tools' folder
 #   scripts/k8s/tools.sh path      print the folder; exit 1 unless everything is built
@@ -21,15 +22,18 @@ UNITTEST_VERSION=1.1.2
 KUBECONFORM_VERSION=0.8.0
 K8S_VERSION=1.37.2
 OPENAPI2JSONSCHEMA_VERSION=0.9.1
+# the ServiceMonitor and PrometheusRule CRDs, from the operator's module (its newest served here)
+PROMETHEUS_OPERATOR_VERSION=0.85.0
 
 dir="${K8S_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/peertracker/k8s}"
 bin="$dir/bin"
-stamp="helm-$HELM_VERSION unittest-$UNITTEST_VERSION kubeconform-$KUBECONFORM_VERSION k8s-$K8S_VERSION o2js-$OPENAPI2JSONSCHEMA_VERSION"
+stamp="helm-$HELM_VERSION unittest-$UNITTEST_VERSION kubeconform-$KUBECONFORM_VERSION k8s-$K8S_VERSION o2js-$OPENAPI2JSONSCHEMA_VERSION prom-op-$PROMETHEUS_OPERATOR_VERSION"
 
 complete() {
   [[ "$(cat "$dir/versions" 2>/dev/null)" == "$stamp" ]] \
     && [[ -x "$bin/helm" && -x "$bin/kubeconform" && -x "$bin/kube-apiserver" && -x "$bin/kubectl" ]] \
-    && [[ -x "$dir/helm-plugins/unittest/untt" && -f "$dir/schemas/v$K8S_VERSION-standalone-strict/service-v1.json" ]]
+    && [[ -x "$dir/helm-plugins/unittest/untt" && -f "$dir/schemas/v$K8S_VERSION-standalone-strict/service-v1.json" ]] \
+    && [[ -f "$dir/crds/servicemonitors.yaml" && -f "$dir/crds/prometheusrules.yaml" ]]
 }
 
 case "${1:-build}" in
@@ -55,9 +59,12 @@ export GOBIN="$bin" GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 say() { echo "k8s tools: $*" >&2; }
 
 # a module's source, writable, from the module cache (for the modules that need their go.mod fixed)
+module_dir() { # module version: the module's folder in the module cache (read-only)
+  go mod download -json "$1@$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'
+}
 module_copy() { # module version target
   local src
-  src="$(go mod download -json "$1@$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  src="$(module_dir "$1" "$2")"
   rm -rf "$3"
   cp -r "$src" "$3"
   chmod -R u+w "$3"
@@ -116,7 +123,6 @@ PY
   ldflags="-X $ver_pkg.gitVersion=v$K8S_VERSION -X $ver_pkg.gitMajor=1 -X $ver_pkg.gitMinor=${K8S_VERSION#1.}"
   ldflags="${ldflags%.*}"
   (cd "$src" && GOWORK=off GOFLAGS="$GOFLAGS -mod=mod" go build -ldflags "$ldflags" -o "$bin/" ./cmd/kube-apiserver ./cmd/kubectl >&2)
-  cp "$src/api/openapi-spec/swagger.json" "$dir/swagger.json"
   rm -rf "$src"
 fi
 
@@ -133,8 +139,18 @@ if [[ ! -f "$schemas/service-v1.json" ]]; then
   fi
   rm -rf "$schemas"
   mkdir -p "$schemas"
-  "$venv/bin/openapi2jsonschema" -o "$schemas" --kubernetes --stand-alone --strict \
-    "$dir/swagger.json" >/dev/null
+  swagger="$(module_dir k8s.io/kubernetes "v$K8S_VERSION")/api/openapi-spec/swagger.json"
+  "$venv/bin/openapi2jsonschema" -o "$schemas" --kubernetes --stand-alone --strict "$swagger" >/dev/null
+fi
+
+if [[ ! -f "$dir/crds/servicemonitors.yaml" || ! -f "$dir/crds/prometheusrules.yaml" ]]; then
+  say "taking the ServiceMonitor and PrometheusRule CRDs from prometheus-operator v$PROMETHEUS_OPERATOR_VERSION"
+  crds="$(module_dir github.com/prometheus-operator/prometheus-operator "v$PROMETHEUS_OPERATOR_VERSION")/example/prometheus-operator-crd"
+  mkdir -p "$dir/crds"
+  for kind in servicemonitors prometheusrules; do
+    cp "$crds/monitoring.coreos.com_$kind.yaml" "$dir/crds/$kind.yaml"
+    chmod u+w "$dir/crds/$kind.yaml"
+  done
 fi
 
 echo "$stamp" >"$dir/versions"
