@@ -69,6 +69,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- if or .Values.redis.clusterNodes .Values.redis.url .Values.redis.existingSecret }}true{{ end -}}
 {{- end -}}
 
+{{- define "peertracker.statsRedisConfigured" -}}
+{{- if or .Values.redis.statsClusterNodes (include "peertracker.redisConfigured" .) }}true{{ end -}}
+{{- end -}}
+
 {{/* Checks of combinations the schema cannot express; each failure names the values to change. */}}
 {{- define "peertracker.validate" -}}
 {{- $v := .Values -}}
@@ -83,7 +87,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and $v.redis.clusterNodes (or $v.redis.url $v.redis.existingSecret) -}}
 {{- fail "set redis.clusterNodes (a Redis Cluster) or redis.url / redis.existingSecret (one server), not both" -}}
 {{- end -}}
-{{- if and (or $v.statsWorker.enabled $v.statsApi.enabled) (not $redis) -}}
+{{- if and (or $v.statsWorker.enabled $v.statsApi.enabled) (not (include "peertracker.statsRedisConfigured" .)) -}}
 {{- fail "statsWorker and statsApi need Redis: set redis.clusterNodes, redis.url or redis.existingSecret" -}}
 {{- end -}}
 {{- if and $v.statsWorker.enabled (not $v.kafka.brokers) -}}
@@ -96,7 +100,19 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* The Redis environment shared by the gateway, the worker and the API. */}}
 {{- define "peertracker.redisEnv" -}}
-{{- if .Values.redis.clusterNodes }}
+{{- include "peertracker.redisEnvOf" (dict "Values" .Values "stats" false) -}}
+{{- end -}}
+
+{{/* The statistics' Redis: their own cluster when redis.statsClusterNodes is set. */}}
+{{- define "peertracker.statsRedisEnv" -}}
+{{- include "peertracker.redisEnvOf" (dict "Values" .Values "stats" true) -}}
+{{- end -}}
+
+{{- define "peertracker.redisEnvOf" -}}
+{{- if and .stats .Values.redis.statsClusterNodes }}
+- name: REDIS_CLUSTER_NODES
+  value: {{ join "," .Values.redis.statsClusterNodes | quote }}
+{{- else if .Values.redis.clusterNodes }}
 - name: REDIS_CLUSTER_NODES
   value: {{ join "," .Values.redis.clusterNodes | quote }}
 {{- else if .Values.redis.existingSecret }}
