@@ -3,7 +3,7 @@
 //
 //   const k8s = await startApiServer();
 //   after(() => k8s.stop());
-//   const r = k8s.kubectl(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], { input });
+//   const r = k8s.kubectl(['apply', '--dry-run=server', '-f', '-'], { input });
 //   assert.equal(r.status, 0, r.stderr);
 //
 // The script is told this process's pid (K8S_OWNER_PID): if the test process dies before its

@@ -140,7 +140,12 @@ if [[ ! -f "$schemas/service-v1.json" ]]; then
   rm -rf "$schemas"
   mkdir -p "$schemas"
   swagger="$(module_dir k8s.io/kubernetes "v$K8S_VERSION")/api/openapi-spec/swagger.json"
-  "$venv/bin/openapi2jsonschema" -o "$schemas" --kubernetes --stand-alone --strict "$swagger" >/dev/null
+  # --expanded names files <kind>-<group>-<version>.json, as kubeconform looks them up (without it
+  # autoscaling/v1 and v2 share one file). The output folder must be relative: given an absolute
+  # one, the tool resolves its $refs against the working folder joined with it. (A few recursive
+  # types of workload scheduling fail with a recursion error; the chart uses none of them.)
+  (cd "$dir/schemas" && "$venv/bin/openapi2jsonschema" -o "v$K8S_VERSION-standalone-strict" \
+    --expanded --kubernetes --stand-alone --strict "$swagger" >"$dir/schemas/openapi2jsonschema.log" 2>&1)
 fi
 
 if [[ ! -f "$dir/crds/servicemonitors.yaml" || ! -f "$dir/crds/prometheusrules.yaml" ]]; then
