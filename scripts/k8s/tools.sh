@@ -16,6 +16,8 @@
 # Cold, kube-apiserver takes about 10 CPU-minutes and 2.4 GB; everything else a few minutes.
 # etcd comes from Debian (etcd-server), installed by .ci/run.
 set -euo pipefail
+# (the body is one group, read whole before it runs: editing this file during a build cannot break it)
+{
 
 HELM_VERSION=4.3.2
 UNITTEST_VERSION=1.1.2
@@ -161,3 +163,5 @@ fi
 echo "$stamp" >"$dir/versions"
 complete || { echo "k8s tools: build incomplete" >&2; exit 1; }
 echo "$dir"
+exit
+}
