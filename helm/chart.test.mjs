@@ -111,6 +111,8 @@ describe('the Helm chart', { skip }, () => {
           const pdbs = Object.fromEntries(get(ns, ['pdb']).items.map((p) => [p.metadata.name, p.spec.maxUnavailable]));
           assert.deepEqual(pdbs, { 't-peertracker-gateway': '10%', 't-peertracker-stats-worker': 1, 't-peertracker-stats-api': 1 });
           assert.equal(get(ns, ['deployment', 't-peertracker-stats-worker']).spec.replicas, 6);
+          const password = pod.containers[0].env.find((e) => e.name === 'REDIS_PASSWORD');
+          assert.deepEqual(password?.valueFrom, { secretKeyRef: { name: 'redis-cluster', key: 'redis-password' } });
           assert.equal(get(ns, ['networkpolicies']).items.length, 3);
           assert.equal(get(ns, ['ingress', 't-peertracker-stats-api']).spec.rules[0].host, 'stats.tracker.example.org');
           assert.equal(get(ns, ['servicemonitor', 't-peertracker']).spec.jobLabel, 'app.kubernetes.io/component');

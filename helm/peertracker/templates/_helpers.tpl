@@ -84,6 +84,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- else if not $redis -}}
 {{- fail "store.type=redis needs redis.clusterNodes, redis.url or redis.existingSecret" -}}
 {{- end -}}
+{{- if and (or $v.redis.username $v.redis.passwordSecret) (not (or $v.redis.clusterNodes $v.redis.statsClusterNodes)) -}}
+{{- fail "redis.username and redis.passwordSecret are a Redis Cluster's (redis.clusterNodes); a single server's credentials go in its URL (redis.existingSecret)" -}}
+{{- end -}}
 {{- if and $v.redis.clusterNodes (or $v.redis.url $v.redis.existingSecret) -}}
 {{- fail "set redis.clusterNodes (a Redis Cluster) or redis.url / redis.existingSecret (one server), not both" -}}
 {{- end -}}
@@ -109,12 +112,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "peertracker.redisEnvOf" -}}
-{{- if and .stats .Values.redis.statsClusterNodes }}
+{{- $r := .Values.redis -}}
+{{- if and .stats $r.statsClusterNodes }}
 - name: REDIS_CLUSTER_NODES
-  value: {{ join "," .Values.redis.statsClusterNodes | quote }}
-{{- else if .Values.redis.clusterNodes }}
+  value: {{ join "," $r.statsClusterNodes | quote }}
+{{- include "peertracker.redisAuthEnv" $r }}
+{{- else if $r.clusterNodes }}
 - name: REDIS_CLUSTER_NODES
-  value: {{ join "," .Values.redis.clusterNodes | quote }}
+  value: {{ join "," $r.clusterNodes | quote }}
+{{- include "peertracker.redisAuthEnv" $r }}
 {{- else if .Values.redis.existingSecret }}
 - name: REDIS_URL
   valueFrom:
@@ -124,6 +130,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- else if .Values.redis.url }}
 - name: REDIS_URL
   value: {{ .Values.redis.url | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* A Redis Cluster's credentials; arg: .Values.redis. */}}
+{{- define "peertracker.redisAuthEnv" -}}
+{{- with .username }}
+- name: REDIS_USERNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- with .passwordSecret }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.passwordSecretKey }}
 {{- end }}
 {{- end -}}
 

@@ -16,7 +16,11 @@ import { ANNOUNCE_ARG_BYTES, ANNOUNCE_LUA, EVENT_CODES, HEADER_BYTES, POOL_CHUNK
  * it groups them by the node serving their slot).
  */
 
-export type RedisTarget = { url: string } | { clusterNodes: { host: string; port: number }[] };
+/**
+ * One server (its URL carries any credentials and `rediss:` for TLS), or a Redis Cluster's seed
+ * nodes with the credentials (AUTH, or an ACL user) that every node shares.
+ */
+export type RedisTarget = { url: string } | { clusterNodes: { host: string; port: number }[]; username?: string; password?: string };
 
 export interface RedisStoreOptions {
   /** Put before every key; must not contain '{' or '}'. Default 'pt:'. */
@@ -61,13 +65,23 @@ export async function createRedisStore(target: RedisTarget, options: RedisStoreO
           scaleReads: 'master',
           enableAutoPipelining: true,
           lazyConnect: true,
-          redisOptions: { ...options.redisOptions },
+          redisOptions: { ...options.redisOptions, username: target.username, password: target.password },
         });
+  // ioredis's cluster client rejects with "None of startup nodes is available" whatever the nodes
+  // said; the node's own reason (NOAUTH, WRONGPASS, ECONNREFUSED) comes with an error event
+  let nodeError: Error | undefined;
+  const onError = (e: Error & { lastNodeError?: Error }) => {
+    nodeError = e.lastNodeError ?? e;
+  };
+  client.on('error', onError);
   try {
     await client.connect();
   } catch (e) {
     client.disconnect();
-    throw e;
+    const reason = nodeError !== undefined && nodeError.message !== (e as Error).message ? `: ${nodeError.message}` : '';
+    throw new Error(`cannot connect to Redis (${(e as Error).message}${reason})`, { cause: e });
+  } finally {
+    client.off('error', onError);
   }
   return new RedisStore(client, options);
 }

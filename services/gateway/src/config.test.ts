@@ -103,6 +103,8 @@ describe('loadConfig', () => {
         store: 'memory',
         redisUrl: undefined,
         redisClusterNodes: undefined,
+        redisUsername: undefined,
+        redisPassword: undefined,
         redisKeyPrefix: 'pt:',
         redisTimeoutMs: 1000,
         redisAllowEviction: false,
@@ -163,6 +165,23 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it("reads a Redis Cluster's credentials", () => {
+    const c = loadConfig({ TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: 'r:7000', REDIS_USERNAME: 'tracker', REDIS_PASSWORD: 'p@ss word' });
+    assert.deepEqual([c.redisUsername, c.redisPassword], ['tracker', 'p@ss word']);
+  });
+
+  it('never puts a secret in its error messages', () => {
+    for (const [env, value] of [
+      [{ TRACKER_CONNECTION_SECRET: 'too-short-secret' }, 'too-short-secret'],
+      [{ TRACKER_STORE: 'redis', REDIS_URL: 'http://user:hunter2-pw@r:6379' }, 'hunter2-pw'],
+    ] as const) {
+      assert.throws(
+        () => loadConfig(env),
+        (e: Error) => !e.message.includes(value) && /\(got \d+ characters\)$/.test(e.message),
+      );
+    }
+  });
+
   it('ignores the Redis variables for the memory store', () => {
     const c = loadConfig({ TRACKER_STORE: 'memory', REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'b:7000' });
     assert.equal(c.store, 'memory');
@@ -180,6 +199,7 @@ describe('loadConfig', () => {
     [{ TRACKER_HOST: 'localhost' }, /^TRACKER_HOST must be an IP address/],
     [{ TRACKER_CONNECTION_SECRET: 'short' }, /^TRACKER_CONNECTION_SECRET must be at least 32 characters/],
     [{ TRACKER_CONNECTION_SECRET_ACCEPTED: 'short' }, /^TRACKER_CONNECTION_SECRET_ACCEPTED must be at least 32 characters/],
+    [{ TRACKER_STORE: 'redis', REDIS_URL: 'redis://a:6379', REDIS_PASSWORD: 'pw' }, /^REDIS_PASSWORD applies to REDIS_CLUSTER_NODES; a single server's credentials go in REDIS_URL/],
     [{ TRACKER_STORE: 'postgres' }, /^TRACKER_STORE must be "memory" or "redis"/],
     [{ TRACKER_STORE: 'redis' }, /^TRACKER_STORE=redis needs REDIS_URL .* or REDIS_CLUSTER_NODES .*neither is set$/],
     [

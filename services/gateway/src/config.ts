@@ -36,6 +36,9 @@ export interface GatewayConfig {
   redisUrl: string | undefined;
   /** TRACKER_STORE=redis: seed nodes of a Redis Cluster */
   redisClusterNodes: { host: string; port: number }[] | undefined;
+  /** the Redis Cluster's ACL user and password (REDIS_USERNAME, REDIS_PASSWORD) */
+  redisUsername?: string;
+  redisPassword?: string;
   /** put before every Redis key; never contains '{' or '}' */
   redisKeyPrefix: string;
   /** ms after which a Redis command (and a store call on the request path) fails instead of waiting */
@@ -189,6 +192,8 @@ const schema = z.object({
   REDIS_CLUSTER_NODES: hostPortList('redis-1:6379,redis-2:6379')
     .transform((list) => list.map((e) => parseHostPort(e)!))
     .optional(),
+  REDIS_USERNAME: z.string().min(1).max(256).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
   TRACKER_REDIS_KEY_PREFIX: z
     .string()
     .max(64, 'must be at most 64 characters')
@@ -231,6 +236,9 @@ const schema = z.object({
   TRACKER_EVENTS_SEND_TIMEOUT_MS: int(100, 600_000).default('10000'),
 });
 
+/** variables whose values are secrets (a Redis URL may carry a password) */
+const SECRETS = new Set(['TRACKER_CONNECTION_SECRET', 'TRACKER_CONNECTION_SECRET_ACCEPTED', 'REDIS_URL', 'REDIS_PASSWORD']);
+
 /**
  * Parses and validates the environment. Throws ConfigError naming the first bad variable.
  * Empty strings count as unset, so `TRACKER_X=` in a compose file means "use the default".
@@ -245,7 +253,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue.path[0]);
-    throw new ConfigError(`${name} ${issue.message} (got ${JSON.stringify(input[name] ?? '')})`);
+    // a secret's value never goes to the log, even a wrong one
+    const got = SECRETS.has(name) ? `${(input[name] ?? '').length} characters` : JSON.stringify(input[name] ?? '');
+    throw new ConfigError(`${name} ${issue.message} (got ${got})`);
   }
   const e = parsed.data;
   const check = (ok: boolean, message: string) => {
@@ -293,6 +303,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     );
   }
   const redis = e.TRACKER_STORE === 'redis';
+  for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD'] as const) {
+    if (e[name] !== undefined && e.REDIS_CLUSTER_NODES === undefined) {
+      throw new ConfigError(`${name} applies to REDIS_CLUSTER_NODES; a single server's credentials go in REDIS_URL (redis://user:password@host:6379)`);
+    }
+  }
   const secret = e.TRACKER_CONNECTION_SECRET;
   return {
     host: e.TRACKER_HOST,
@@ -311,6 +326,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     store: e.TRACKER_STORE,
     redisUrl: redis ? e.REDIS_URL : undefined,
     redisClusterNodes: redis ? e.REDIS_CLUSTER_NODES : undefined,
+    redisUsername: redis ? e.REDIS_USERNAME : undefined,
+    redisPassword: redis ? e.REDIS_PASSWORD : undefined,
     redisKeyPrefix: e.TRACKER_REDIS_KEY_PREFIX,
     redisTimeoutMs: e.TRACKER_REDIS_TIMEOUT_MS,
     redisAllowEviction: e.TRACKER_REDIS_ALLOW_EVICTION,

@@ -39,7 +39,7 @@ export async function openStore(config: GatewayConfig, log: Logger = silentLogge
     config.redisUrl !== undefined
       ? { url: config.redisUrl }
       : config.redisClusterNodes !== undefined
-        ? { clusterNodes: config.redisClusterNodes }
+        ? { clusterNodes: config.redisClusterNodes, username: config.redisUsername, password: config.redisPassword }
         : undefined;
   if (target === undefined) throw new Error('TRACKER_STORE=redis without REDIS_URL or REDIS_CLUSTER_NODES');
   const store = await createRedisStore(target, {

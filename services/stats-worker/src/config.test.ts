@@ -7,7 +7,8 @@ const base = { KAFKA_BROKERS: 'k1:9092,[::1]:9093', REDIS_CLUSTER_NODES: 'r1:700
 test('the worker configuration: defaults, and each bad value named', () => {
   const c = workerConfig(base);
   assert.deepEqual(c.brokers, ['k1:9092', '[::1]:9093']);
-  assert.deepEqual(c.target, { clusterNodes: [{ host: 'r1', port: 7000 }] });
+  assert.deepEqual(c.target, { clusterNodes: [{ host: 'r1', port: 7000 }], username: undefined, password: undefined });
+  assert.deepEqual(workerConfig({ ...base, REDIS_USERNAME: 'stats', REDIS_PASSWORD: ' pw ' }).target, { clusterNodes: [{ host: 'r1', port: 7000 }], username: 'stats', password: ' pw ' });
   assert.equal(c.horizonMs, 3_600_000);
   assert.equal(c.retention.torrentDays, 30 * 86400);
   assert.equal(c.maxClockSkewMs, 600_000);
@@ -32,4 +33,5 @@ test('the API configuration', () => {
   assert.equal(apiConfig({ REDIS_URL: 'redis://r:6379' }).maxInFlight, 32);
   assert.throws(() => apiConfig({ REDIS_URL: 'redis://r:6379', STATS_API_PORT: '70000' }), /STATS_API_PORT/);
   assert.throws(() => apiConfig({}), /REDIS_URL/);
+  assert.throws(() => apiConfig({ REDIS_URL: 'redis://r:6379', REDIS_PASSWORD: 'pw' }), /REDIS_PASSWORD applies to REDIS_CLUSTER_NODES/);
 });

@@ -40,7 +40,12 @@ export function redisConfig(env: Env): { target: RedisTarget; prefix: string } {
   if ((url === undefined) === (nodes === undefined)) throw new ConfigError('set exactly one of REDIS_URL and REDIS_CLUSTER_NODES');
   const prefix = get(env, 'STATS_KEY_PREFIX') ?? 'st:';
   if (/[{}\s]/.test(prefix)) throw new ConfigError('STATS_KEY_PREFIX must not contain {, } or whitespace');
-  return { target: url !== undefined ? { url } : { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', nodes!) }, prefix };
+  const username = get(env, 'REDIS_USERNAME');
+  const password = env.REDIS_PASSWORD || undefined; // (a password's spaces are its own)
+  if (url !== undefined && (username !== undefined || password !== undefined)) {
+    throw new ConfigError(`${username !== undefined ? 'REDIS_USERNAME' : 'REDIS_PASSWORD'} applies to REDIS_CLUSTER_NODES; a single server's credentials go in REDIS_URL (redis://user:password@host:6379)`);
+  }
+  return { target: url !== undefined ? { url } : { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', nodes!), username, password }, prefix };
 }
 
 const DAY_S = 86400;

@@ -35,7 +35,7 @@ import { StatsWorker } from './worker';
 function queueConnection(target: RedisTarget): Redis | Cluster {
   return 'url' in target
     ? new Redis(target.url, { maxRetriesPerRequest: null })
-    : new Cluster(target.clusterNodes, { redisOptions: { maxRetriesPerRequest: null }, scaleReads: 'master' });
+    : new Cluster(target.clusterNodes, { redisOptions: { maxRetriesPerRequest: null, username: target.username, password: target.password }, scaleReads: 'master' });
 }
 
 async function main(): Promise<void> {

@@ -60,7 +60,8 @@ export interface Retention {
 
 export const DEFAULT_RETENTION: Retention = { minutes: 2 * 86400, hours: 90 * 86400, days: 400 * 86400, torrentDays: 30 * 86400, working: 3 * 86400 };
 
-export type RedisTarget = { url: string } | { clusterNodes: { host: string; port: number }[] };
+/** one server (its URL carries credentials), or a cluster's seed nodes and the credentials its nodes share */
+export type RedisTarget = { url: string } | { clusterNodes: { host: string; port: number }[]; username?: string; password?: string };
 
 /** (the migration probe: both keys are absent, so a table answer means one is on another node) */
 const PROBE = `
@@ -322,7 +323,12 @@ export class StatsState {
     this.client =
       'url' in target
         ? new Redis(target.url, options)
-        : new Cluster(target.clusterNodes, { lazyConnect: true, enableAutoPipelining: true, redisOptions: { maxRetriesPerRequest: 3 }, scaleReads: 'master' });
+        : new Cluster(target.clusterNodes, {
+            lazyConnect: true,
+            enableAutoPipelining: true,
+            redisOptions: { maxRetriesPerRequest: 3, username: target.username, password: target.password },
+            scaleReads: 'master',
+          });
     this.client.defineCommand('statsClaim', { numberOfKeys: 2, lua: CLAIM });
     this.client.defineCommand('statsApply', { numberOfKeys: 2, lua: APPLY });
     this.client.defineCommand('statsRoll', { numberOfKeys: 2, lua: ROLL });

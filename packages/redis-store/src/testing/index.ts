@@ -1,3 +1,3 @@
-export { freePort, redisSkipReason, selectRedisProvider, startRedisTestServer } from './redis-server';
+export { freePort, redisSkipReason, selectRedisProvider, startPasswordCluster, startRedisTestServer } from './redis-server';
 export type { RedisNodeAddress, RedisProvider, RedisTestServer } from './redis-server';
 export { dockerEngineReachable, dockerEngineReachableSync } from './docker';

@@ -71,6 +71,15 @@ export function selectRedisProvider(kind: 'single' | 'cluster', env: NodeJS.Proc
   return 'local';
 }
 
+/**
+ * A 6-node cluster started here whose nodes all require `password` (AUTH), for the tests of
+ * credentials; always local, whatever the environment names.
+ */
+export async function startPasswordCluster(password: string): Promise<RedisTestServer> {
+  if (!redisServerInstalled()) throw new Error(missingMessage('cluster'));
+  return startCluster(password);
+}
+
 /** Servers of the given kind: from the environment, in Docker, or started here. */
 export async function startRedisTestServer(
   kind: 'single' | 'cluster',
@@ -128,9 +137,14 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** the password of each local server started with one (redis-cli reads it from REDISCLI_AUTH) */
+const passwords = new Map<number, string>();
+
 function cli(port: number, ...args: string[]): Promise<string> {
+  const password = passwords.get(port);
+  const env = password === undefined ? process.env : { ...process.env, REDISCLI_AUTH: password };
   return new Promise((resolve, reject) => {
-    execFile('redis-cli', ['-h', HOST, '-p', String(port), ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile('redis-cli', ['-h', HOST, '-p', String(port), ...args], { timeout: 60_000, env }, (err, stdout, stderr) => {
       if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message} ${stderr}`));
       else resolve(stdout);
     });
@@ -166,8 +180,15 @@ interface Started {
   output: string[];
 }
 
-async function launch(dir: string, extra: string[], onPort?: number): Promise<Started> {
+async function launch(dir: string, extra: string[], onPort?: number, password?: string): Promise<Started> {
   const port = onPort ?? (await freePort());
+  // (a port freed by a stopped password server may come back without one)
+  passwords.delete(port);
+  if (password !== undefined) {
+    passwords.set(port, password);
+    // every node asks clients for it, and replicas give it to their masters
+    extra = [...extra, '--requirepass', password, '--masterauth', password];
+  }
   const args = [
     '--port', String(port),
     '--bind', HOST,
@@ -237,7 +258,7 @@ async function startSingle(): Promise<RedisTestServer> {
   }
 }
 
-async function startCluster(): Promise<RedisTestServer> {
+async function startCluster(password?: string): Promise<RedisTestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'peertracker-redis-cluster-'));
   const started: Started[] = [];
   const extras: string[][] = [];
@@ -260,7 +281,7 @@ async function startCluster(): Promise<RedisTestServer> {
         // that never synced cannot take over from a failed master
         '--repl-diskless-sync-delay', '0',
       ]);
-      started.push(await launch(dir, extras[i]));
+      started.push(await launch(dir, extras[i], undefined, password));
     }
     const addrs = started.map((s) => `${HOST}:${s.port}`);
     await cli(started[0].port, '--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes');
@@ -270,7 +291,7 @@ async function startCluster(): Promise<RedisTestServer> {
         await Promise.all(started.map((s) => kill(s.proc, 'SIGKILL')));
       },
       startAll: async () => {
-        const again = await Promise.allSettled(started.map((s, i) => launch(dir, extras[i], s.port)));
+        const again = await Promise.allSettled(started.map((s, i) => launch(dir, extras[i], s.port, password)));
         const up = again.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
         const failed = again.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed !== undefined) {
