@@ -218,3 +218,42 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/* A PodDisruptionBudget of one component; args: root, component, maxUnavailable. */}}
+{{- define "peertracker.pdb" -}}
+{{- $ctx := dict "root" .root "component" .component -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "peertracker.componentName" $ctx }}
+  labels:
+    {{- include "peertracker.labels" $ctx | nindent 4 }}
+spec:
+  maxUnavailable: {{ .maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "peertracker.selectorLabels" $ctx | nindent 6 }}
+{{- end -}}
+
+{{/* A headless Service for Prometheus: each pod's /metrics by its address (the ServiceMonitor
+selects the label peertracker.io/metrics); args: root, component, port, targetPort. */}}
+{{- define "peertracker.metricsService" -}}
+{{- $ctx := dict "root" .root "component" .component -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "peertracker.componentName" $ctx }}-metrics
+  labels:
+    {{- include "peertracker.labels" $ctx | nindent 4 }}
+    peertracker.io/metrics: "true"
+spec:
+  type: ClusterIP
+  clusterIP: None
+  selector:
+    {{- include "peertracker.selectorLabels" $ctx | nindent 4 }}
+  ports:
+    - name: http-metrics
+      port: {{ .port }}
+      targetPort: {{ .targetPort }}
+      protocol: TCP
+{{- end -}}
