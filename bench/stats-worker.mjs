@@ -66,8 +66,7 @@ async function main() {
     const redis = await startRedisTestServer('cluster');
     cleanup.unshift(() => redis.stop());
     const kafkaPort = await freePort();
-    let controllerPort = await freePort();
-    while (controllerPort === kafkaPort) controllerPort = await freePort();
+    const controllerPort = await freePort();
     const kafka = spawn('bash', [join(ROOT, 'deploy/kafka.sh'), 'run'], { env: { ...process.env, KAFKA_PORT: String(kafkaPort), KAFKA_CONTROLLER_PORT: String(controllerPort), KAFKA_DIR: join(dir, 'kafka'), KAFKA_PARTITIONS: String(PARTITIONS) }, stdio: 'ignore' });
     cleanup.unshift(() => kafka.kill('SIGKILL'));
     for (let t = 0; !(await listening(kafkaPort)); t++) {

@@ -10,7 +10,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { decodeClient, encodeRecord, partitionOf, type AnnounceEvent } from '@peertracker/events';
 import { prng } from '@peertracker/tracker/dist/store-conformance';
 import { kafkaSkipReason, startKafkaTestBroker, type KafkaTestBroker } from '@peertracker/gateway/dist/testing/kafka';
-import { redisSkipReason, startRedisTestServer, type RedisTestServer } from '@peertracker/redis-store/dist/testing';
+import { redisSkipReason, startedTogether, startRedisTestServer, type RedisTestServer } from '@peertracker/redis-store/dist/testing';
 import { addEvents, emptyDelta, type Delta } from './aggregate';
 import { StatsState } from './state';
 import { startWorker } from './testing';
@@ -161,7 +161,7 @@ describe('stats worker', { skip }, () => {
   let kafka: KafkaTestBroker;
   let redis: RedisTestServer;
   before(async () => {
-    [kafka, redis] = await Promise.all([startKafkaTestBroker(), startRedisTestServer('cluster')]);
+    [kafka, redis] = await startedTogether<[KafkaTestBroker, RedisTestServer]>([startKafkaTestBroker(), startRedisTestServer('cluster')]);
   });
   after(async () => {
     await Promise.all([kafka?.stop(), redis?.stop()]);

@@ -10,10 +10,10 @@
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerEngineReachableSync } from './docker';
+import { freePort } from './ports';
 
 export interface RedisNodeAddress {
   host: string;
@@ -123,18 +123,6 @@ let installed: boolean | undefined;
 function redisServerInstalled(): boolean {
   installed ??= spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
   return installed;
-}
-
-/** A port free on 127.0.0.1 right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, HOST, () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** the password of each local server started with one (redis-cli reads it from REDISCLI_AUTH) */

@@ -16,7 +16,8 @@
  */
 import type { StartedTestContainer } from 'testcontainers';
 import { dockerEngineReachable } from './docker';
-import { freePort, type RedisTestServer } from './redis-server';
+import { freePort } from './ports';
+import { type RedisTestServer } from './redis-server';
 
 const STARTUP_TIMEOUT_MS = 120_000; // includes pulling the image the first time
 const READY = 'PEERTRACKER-REDIS-CLUSTER-READY';

@@ -19,6 +19,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   redisSkipReason,
+  startedTogether,
   startRedisTestServer,
   type RedisTestServer,
 } from '@peertracker/redis-store/dist/testing';
@@ -54,7 +55,7 @@ describe('real BitTorrent clients (aria2c) through two gateways over one Redis C
 
   before(async () => {
     if (missing.length > 0) return; // under CI each test fails with the message below
-    [redis, kafka] = await Promise.all([startRedisTestServer('cluster'), startKafkaTestBroker()]);
+    [redis, kafka] = await startedTogether<[RedisTestServer, KafkaTestBroker]>([startRedisTestServer('cluster'), startKafkaTestBroker()]);
     const env = {
       ...clusterGatewayEnv(redis.nodes),
       KAFKA_BROKERS: kafka.brokers.join(','),

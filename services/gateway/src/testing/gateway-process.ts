@@ -5,12 +5,11 @@
  */
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bdecode } from '@peertracker/protocol';
+import { freePort } from '@peertracker/redis-store/dist/testing';
 import { httpGet } from './clients';
 
 export const HOST = '127.0.0.1';
@@ -26,26 +25,8 @@ export interface GatewayProcess {
   output: string[];
 }
 
-/** A port free on 127.0.0.1 for both TCP and UDP right now. */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once('error', reject);
-      srv.listen(0, HOST, () => {
-        const addr = srv.address();
-        srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const s = createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, HOST, () => s.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
-  }
-  throw new Error('no port free for both TCP and UDP');
-}
+// (below the ephemeral range, so that no outgoing connection takes it before the gateway binds it)
+export { freePort };
 
 export function alive(gw: GatewayProcess): boolean {
   return gw.proc.exitCode === null && gw.proc.signalCode === null;

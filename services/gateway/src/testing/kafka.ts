@@ -110,15 +110,20 @@ async function startNodes(count: number): Promise<KafkaTestNode[]> {
   for (const cmd of ['java', 'mvn']) {
     if (!installed(cmd)) throw new Error(`Kafka tests need ${cmd} on PATH (.ci/run installs it), or KAFKA_BROKERS`);
   }
-  const taken = new Set<number>();
-  const port = async () => {
-    let p = await freePort();
-    while (taken.has(p)) p = await freePort();
-    taken.add(p);
-    return p;
-  };
+  // (a port found free can still be bound by another test process before the broker binds it:
+  // rare, since freePort picks at random below the ephemeral range; then again on new ports)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNodesOnce(count);
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function startNodesOnce(count: number): Promise<KafkaTestNode[]> {
   const ports: { port: number; controller: number }[] = [];
-  for (let i = 0; i < count; i++) ports.push({ port: await port(), controller: await port() });
+  for (let i = 0; i < count; i++) ports.push({ port: await freePort(), controller: await freePort() });
   const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p.controller}`).join(',');
   // (Kafka's cluster ids are 16 bytes in URL-safe base64; like Kafka's own, never one that
   // starts with '-', which its command line would take for an option)

@@ -1,0 +1,18 @@
+interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/**
+ * Waits for servers started side by side. If one fails to start, the others are stopped before
+ * its error is thrown: with Promise.all they would run on unseen, and their child processes keep
+ * the test file's process alive after its tests end, so the whole test run never finishes.
+ */
+export async function startedTogether<T extends readonly Stoppable[]>(starts: { readonly [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(starts as readonly Promise<Stoppable>[]);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.allSettled(settled.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
+    throw failed.reason;
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<Stoppable>).value) as unknown as T;
+}
