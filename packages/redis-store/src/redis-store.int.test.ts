@@ -330,6 +330,170 @@ async function keysOf(store: RedisStore, infoHash: Buffer): Promise<string[]> {
   return found;
 }
 
+type Peer = { id: Buffer; addr: Buffer; family: 4 | 6; key: string | undefined };
+const EVENTS = ['started', 'none', 'none', 'none', 'completed', 'stopped', 'paused'] as const;
+
+/** A random announce of one of `peers` to one of `swarms`, at `now`. */
+function randomAnnounce(rnd: () => number, swarms: Buffer[], peers: Peer[], now: number) {
+  const p = peers[Math.floor(rnd() * peers.length)];
+  const event = EVENTS[Math.floor(rnd() * EVENTS.length)];
+  return {
+    infoHash: swarms[Math.floor(rnd() * swarms.length)],
+    peerId: p.id,
+    family: p.family,
+    addr: p.addr,
+    key: p.key,
+    seeder: event === 'completed' || rnd() < 0.3,
+    event,
+    numWant: Math.floor(rnd() * 60),
+    withPeerIds: rnd() < 0.2,
+    now,
+    peerLifetimeMs: 60_000,
+    maxPeersPerAddress: 3,
+  };
+}
+
+function randomPeers(rnd: () => number, n: number): Peer[] {
+  return Array.from({ length: n }, (_, i) => {
+    const family = rnd() < 0.2 ? 6 : 4;
+    // (a few peers share an address, so the address limit comes into play)
+    const addr = Buffer.alloc(family === 4 ? 6 : 18, i % 7 === 0 ? 1 : 0);
+    addr.writeUInt16BE(i, addr.length - 2);
+    if (i % 7 !== 0) addr.writeUInt16BE(Math.floor(rnd() * 65536), 0);
+    return { id: randomBytes(20), addr, family, key: rnd() < 0.5 ? String(i) : undefined };
+  });
+}
+
+/** Moves a slot and its keys to another master (the next one), as `redis-cli --cluster reshard` does. */
+async function moveSlot(client: import('ioredis').Cluster, slot: number): Promise<void> {
+  const name = (n: Redis) => `${n.options.host}:${n.options.port}`;
+  const masters = client.nodes('master');
+  const source = masters.find((n) => name(n) === client.slots[slot][0])!;
+  const target = masters[(masters.indexOf(source) + 1) % masters.length];
+  const [sourceId, targetId] = (await Promise.all([source.cluster('MYID'), target.cluster('MYID')])) as string[];
+  await target.cluster('SETSLOT', slot, 'IMPORTING', sourceId);
+  await source.cluster('SETSLOT', slot, 'MIGRATING', targetId);
+  for (;;) {
+    const keys = (await source.cluster('GETKEYSINSLOT', slot, 100)) as string[];
+    if (keys.length === 0) break;
+    await source.migrate(String(target.options.host), String(target.options.port), '', 0, 5000, 'KEYS', ...keys);
+  }
+  for (const node of masters) await node.cluster('SETSLOT', slot, 'NODE', targetId);
+  await client.refreshSlotsCache();
+}
+
+for (const kind of kinds) {
+  describe(`redis ${kind} store, announces batched per master`, () => {
+    it('answers every announce of a batch as the same announces sent one at a time, in the same order', async () => {
+      // the same random numbers for both stores, drawn in the same order (one per announce)
+      const draws: number[] = [];
+      let next = 0;
+      const sizes: number[] = [];
+      let resent = 0;
+      const batched = await open(kind, { random: () => draws[next++], onBatch: (n, r) => (sizes.push(n), (resent += r)) });
+      let next1 = 0;
+      const alone = await open(kind, { random: () => draws[next1++], batchMax: 1 });
+      try {
+        assert.equal(batched.batching, true);
+        assert.equal(alone.batching, false);
+        const rnd = prng(11);
+        const swarms = Array.from({ length: 40 }, () => randomBytes(20));
+        const peers = randomPeers(rnd, 150);
+        let announces = 0;
+        for (let round = 0; round < 30; round++) {
+          const reqs = Array.from({ length: 150 }, () => randomAnnounce(rnd, swarms, peers, 1_000_000 + round * 1000));
+          for (let i = 0; i < reqs.length; i++) draws.push(rnd());
+          announces += reqs.length;
+          // issued together: the batched store sends them as batches per master
+          const [a, b] = await Promise.all([Promise.all(reqs.map((r) => batched.announce(r))), Promise.all(reqs.map((r) => alone.announce(r)))]);
+          assert.deepEqual(a, b, `round ${round}`);
+        }
+        const both = await Promise.all([batched.scrape(swarms, 1_040_000), alone.scrape(swarms, 1_040_000)]);
+        assert.deepEqual(both[0].map((e) => [e.complete, e.incomplete, e.downloaded]), both[1].map((e) => [e.complete, e.incomplete, e.downloaded]));
+        assert.equal(sizes.reduce((x, y) => x + y, 0), announces, 'every announce went in a batch');
+        assert.equal(resent, 0);
+        // 150 at once: at most 64 a batch, batches of several announces per master
+        const masters = kind === 'cluster' ? 3 : 1;
+        assert.ok(Math.max(...sizes) <= 64 && sizes.length <= 30 * (masters + 2), `batch sizes ${sizes.slice(0, 20).join(',')}…`);
+      } finally {
+        await Promise.all([batched.close(), alone.close()]);
+      }
+    });
+
+    if (kind === 'cluster') {
+      it('sends an announce alone when its slot has moved since the slot map was read; the next one is batched again', async () => {
+        const sizes: [number, number][] = [];
+        const store = await open(kind, { onBatch: (n, r) => sizes.push([n, r]) });
+        const admin = await open(kind);
+        try {
+          const infoHash = randomBytes(20);
+          const req = (id: Buffer, now: number) => ({ infoHash, peerId: id, family: 4 as const, addr: randomBytes(6), key: undefined, seeder: false, event: 'started' as const, numWant: 10, withPeerIds: false, now, peerLifetimeMs: 60_000 });
+          const first = randomBytes(20);
+          await store.announce(req(first, 1000));
+          assert.deepEqual(sizes, [[1, 0]]);
+          // the slot moves to another master behind the store's back (its slot map is not refreshed)
+          const client = admin.client as import('ioredis').Cluster;
+          const [m] = admin.swarmKeys(infoHash);
+          const slot = Number(await client.cluster('KEYSLOT', m));
+          await moveSlot(client, slot);
+          const r = await store.announce(req(randomBytes(20), 2000));
+          assert.deepEqual([r.incomplete, r.peers.length], [2, 6], 'answered from the swarm on its new master');
+          assert.deepEqual(sizes[1], [1, 1], 'the batch did not take it: sent again alone');
+          // the alone call met MOVED, so the client read the slot map again
+          await sleep(200);
+          const r2 = await store.announce(req(first, 3000));
+          assert.equal(r2.incomplete, 2);
+          assert.deepEqual(sizes[2], [1, 0]);
+          await moveSlot(client, slot);
+        } finally {
+          await Promise.all([store.close(), admin.close()]);
+        }
+      });
+    }
+
+    it('leaves a swarm as it was when an announce is applied twice (a batch call that failed after it ran is sent again)', async () => {
+      // one store applies every announce once, the other twice in a row; a repeated call carries
+      // the same bytes, so the same random number
+      let r = 0;
+      const once = await open(kind, { random: () => r, poolChunkSlots: 2 * SMALL_POOL });
+      const twice = await open(kind, { random: () => r, poolChunkSlots: 2 * SMALL_POOL });
+      try {
+        const rnd = prng(12);
+        const swarms = [randomBytes(20), randomBytes(20)];
+        // one swarm small, one big enough for the big-pool paths and a split index
+        const peers = randomPeers(rnd, 700);
+        const big = swarms[1];
+        for (let i = 0; i < 650; i++) {
+          r = rnd();
+          const req = { ...randomAnnounce(rnd, swarms, peers, 2_000_000), infoHash: big, event: 'started' as const };
+          await once.announce(req);
+          await twice.announce(req);
+        }
+        for (let step = 0; step < 1500; step++) {
+          r = rnd();
+          const req = randomAnnounce(rnd, swarms, peers, 2_000_000 + step * 20);
+          const a = await once.announce(req);
+          await twice.announce(req);
+          const b = await twice.announce(req);
+          const counts = (x: StoreAnnounceResult) => [x.complete, x.incomplete, x.downloaded, x.refused];
+          assert.deepEqual(counts(b), counts(a), `step ${step}: ${req.event}`);
+        }
+        // every peer's standing: the same reply to a last re-announce in both
+        for (const p of peers) {
+          for (const infoHash of swarms) {
+            r = 0.5;
+            const req = { infoHash, peerId: p.id, family: p.family, addr: p.addr, key: p.key, seeder: false, event: 'none' as const, numWant: 0, withPeerIds: false, now: 2_031_000, peerLifetimeMs: 60_000, maxPeersPerAddress: 3 };
+            const [a, b] = [await once.announce(req), await twice.announce(req)];
+            assert.deepEqual([a.complete, a.incomplete, a.downloaded, a.refused], [b.complete, b.incomplete, b.downloaded, b.refused]);
+          }
+        }
+      } finally {
+        await Promise.all([once.close(), twice.close()]);
+      }
+    });
+  });
+}
+
 for (const kind of kinds) {
   runStoreConformance(`redis ${kind}`, (o) => open(kind, o));
   runStoreConformance(

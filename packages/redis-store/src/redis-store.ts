@@ -1,3 +1,4 @@
+import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ScrapeEntry } from '@peertracker/protocol';
 import {
@@ -6,14 +7,18 @@ import {
   type StoreAnnounceResult,
   type SwarmStore,
 } from '@peertracker/tracker';
-import { ANNOUNCE_ARG_BYTES, ANNOUNCE_LUA, EVENT_CODES, HEADER_BYTES, POOL_CHUNK, REFUSAL_CODES, SCRAPE_LUA, withPoolChunk } from './scripts';
+import { ANNOUNCE_ARG_BYTES, ANNOUNCE_BATCH_LUA, ANNOUNCE_LUA, BATCH_ITEM_HEAD, EVENT_CODES, HEADER_BYTES, POOL_CHUNK, REFUSAL_CODES, SCRAPE_LUA, withPoolChunk } from './scripts';
 
 /*
  * The Redis swarm store, on one server or a Redis Cluster (DESIGN.md invariant 4). Every key of
  * a swarm is `<keyPrefix>{<info_hash hex>}:<name>`, so the Lua scripts (scripts.ts) can touch
- * them all; an announce is one EVALSHA, a scrape one EVALSHA per hash, and commands issued in the
- * same tick go out as one pipeline per node (ioredis auto-pipelining, forced on: in cluster mode
- * it groups them by the node serving their slot).
+ * them all. Announces are batched per master (ANNOUNCE_BATCH_LUA): those issued before the event
+ * loop's current pass over I/O ends, up to batchMax, go to the master serving their swarms as one
+ * EVALSHA on that node's own connection; an announce the batch cannot take (its slot moved, or
+ * the call failed) is sent alone through the client, one EVALSHA, as is every announce when
+ * batching is off. A scrape is one EVALSHA per hash; commands issued in the same tick go out as
+ * one pipeline per node (ioredis auto-pipelining, forced on: in cluster mode it groups them by the
+ * node serving their slot).
  */
 
 /**
@@ -38,11 +43,23 @@ export interface RedisStoreOptions {
    * edges within a few hundred peers. Every store on one Redis must use the same value.
    */
   poolChunkSlots?: number;
+  /**
+   * Announces sent to one master in one script call, at most (default BATCH_MAX); 1 sends each
+   * alone. A batch leaves when it is full or when the event loop's current pass over I/O ends,
+   * whichever comes first: it never waits for more announces to come.
+   */
+  batchMax?: number;
+  /** Called when a batch call ends: the announces it carried, and how many were sent again alone. */
+  onBatch?: (size: number, resent: number) => void;
 }
+
+/** the default batchMax */
+export const BATCH_MAX = 64;
 
 type Client = Redis | Cluster;
 interface Scripted {
   ptAnnounceBuffer(...args: (string | Buffer | number)[]): Promise<Buffer>;
+  ptBatchBuffer(prefix: string, items: Buffer): Promise<Buffer[]>;
   ptScrape(...args: (string | Buffer | number)[]): Promise<[number, number, number]>;
 }
 
@@ -53,6 +70,27 @@ const KEY_NAME_BYTES = KEY_NAMES.reduce((n, k) => n + k.length, 0);
 const HEX = Buffer.from('0123456789abcdef');
 /** keys sampled per master by stats() */
 const STATS_SAMPLE = 32;
+/** the most bytes of one batch item: head, argument, an IPv6 address */
+const ITEM_MAX_BYTES = BATCH_ITEM_HEAD + ANNOUNCE_ARG_BYTES + 18;
+
+/** announces on their way to one master in one call */
+interface Batch {
+  node: Redis;
+  /** the items (BATCH_ITEM_HEAD, then the announce's argument), one after another */
+  buf: Buffer;
+  len: number;
+  items: BatchItem[];
+}
+
+interface BatchItem {
+  /** where the item starts in its batch's buf */
+  at: number;
+  infoHash: Buffer;
+  size: number;
+  withPeerIds: boolean;
+  resolve: (r: StoreAnnounceResult) => void;
+  reject: (e: unknown) => void;
+}
 
 /** Connects and returns the store (the client is ready: cluster slots are known). */
 export async function createRedisStore(target: RedisTarget, options: RedisStoreOptions = {}): Promise<RedisStore> {
@@ -83,7 +121,9 @@ export async function createRedisStore(target: RedisTarget, options: RedisStoreO
   } finally {
     client.off('error', onError);
   }
-  return new RedisStore(client, options);
+  const store = new RedisStore(client, options);
+  await store.checkBatching();
+  return store;
 }
 
 export class RedisStore implements SwarmStore {
@@ -93,6 +133,15 @@ export class RedisStore implements SwarmStore {
   private readonly keyHead: Buffer;
   private readonly retentionMs: number;
   private readonly random: () => number;
+  private readonly batchMax: number;
+  private readonly batchLua: string;
+  private readonly onBatch?: (size: number, resent: number) => void;
+  /** false when the masters refuse the batch script (before Redis 7.0: no script flags) */
+  private batchable: boolean;
+  private readonly pending = new Map<Redis, Batch>();
+  private flushScheduled = false;
+  /** cluster: each master's own connection by the "host:port" of the slot map */
+  private masterByKey = new Map<string, Redis>();
 
   constructor(client: Client, options: RedisStoreOptions = {}) {
     this.client = client;
@@ -108,6 +157,41 @@ export class RedisStore implements SwarmStore {
     const chunk = options.poolChunkSlots ?? POOL_CHUNK;
     client.defineCommand('ptAnnounce', { numberOfKeys: KEY_NAMES.length, lua: withPoolChunk(ANNOUNCE_LUA, chunk) });
     client.defineCommand('ptScrape', { numberOfKeys: KEY_NAMES.length, lua: withPoolChunk(SCRAPE_LUA, chunk) });
+    const batchMax = options.batchMax ?? BATCH_MAX;
+    if (!(Number.isInteger(batchMax) && batchMax >= 1 && batchMax <= 1024)) {
+      throw new RangeError(`RedisStore: batchMax must be a whole number from 1 to 1024, got ${String(batchMax)}`);
+    }
+    this.batchMax = batchMax;
+    this.batchable = batchMax > 1;
+    this.batchLua = withPoolChunk(ANNOUNCE_BATCH_LUA, chunk);
+    this.onBatch = options.onBatch;
+    if (client instanceof Cluster) {
+      // a master added, removed or replaced: its connection is looked up again
+      const forget = () => this.masterByKey.clear();
+      client.on('+node', forget);
+      client.on('-node', forget);
+    }
+  }
+
+  /** Whether announces are batched: batchMax > 1 and every master took the batch script. */
+  get batching(): boolean {
+    return this.batchable;
+  }
+
+  /**
+   * Loads the batch script on every master; when one refuses it (Redis before 7.0 knows no
+   * script flags), announces are sent alone, as before batching.
+   */
+  async checkBatching(): Promise<void> {
+    if (!this.batchable) return;
+    for (const node of this.masters()) {
+      try {
+        await node.script('LOAD', this.batchLua);
+      } catch {
+        this.batchable = false;
+        return;
+      }
+    }
   }
 
   /**
@@ -130,11 +214,7 @@ export class RedisStore implements SwarmStore {
     const stem = head.length + 40 + 2; // <prefix>{<hex>}:
     const buf = Buffer.allocUnsafe(KEY_NAMES.length * stem + KEY_NAME_BYTES);
     head.copy(buf, 0);
-    for (let i = 0, o = head.length; i < 20; i++, o += 2) {
-      const b = infoHash[i];
-      buf[o] = HEX[b >> 4];
-      buf[o + 1] = HEX[b & 15];
-    }
+    writeHex(buf, head.length, infoHash);
     buf[stem - 2] = 0x7d; // }
     buf[stem - 1] = 0x3a; // :
     const keys: Buffer[] = [];
@@ -148,47 +228,129 @@ export class RedisStore implements SwarmStore {
     return keys;
   }
 
-  async announce(req: StoreAnnounce): Promise<StoreAnnounceResult> {
+  announce(req: StoreAnnounce): Promise<StoreAnnounceResult> {
     const size = req.family === 4 ? 6 : 18;
     if (req.addr.length !== size || req.infoHash.length !== 20 || req.peerId.length !== 20) {
-      throw new TypeError('announce: info_hash and peer_id must be 20 bytes, addr 6 (IPv4) or 18 (IPv6)');
+      return Promise.reject(new TypeError('announce: info_hash and peer_id must be 20 bytes, addr 6 (IPv4) or 18 (IPv6)'));
     }
     if (!(req.peerLifetimeMs > 0 && Number.isFinite(req.peerLifetimeMs))) {
-      throw new RangeError('announce: peerLifetimeMs must be a finite number > 0');
+      return Promise.reject(new RangeError('announce: peerLifetimeMs must be a finite number > 0'));
     }
-    // the key record, time, scalars, peer id and address in one argument (layout: scripts.ts)
-    const arg = Buffer.allocUnsafe(ANNOUNCE_ARG_BYTES + size);
-    writeKeyRecord(arg, 0, req.key);
-    arg.writeDoubleBE(req.now, 9);
-    arg.writeDoubleBE(this.retentionMs, 17);
-    arg.writeDoubleBE(req.peerLifetimeMs, 25);
-    arg.writeDoubleBE(this.random(), 33);
-    arg.writeDoubleBE(Math.max(0, Math.floor(req.numWant)), 41);
-    arg[49] = req.family;
-    arg[50] = req.seeder ? 1 : 0;
-    arg[51] = EVENT_CODES[req.event] ?? 0;
-    arg[52] = req.withPeerIds ? 1 : 0;
-    arg.writeDoubleBE(limit(req.maxPeersPerSwarm), 53);
-    arg.writeDoubleBE(limit(req.maxPeersPerAddress), 61);
-    req.peerId.copy(arg, 69);
-    req.addr.copy(arg, ANNOUNCE_ARG_BYTES);
-    const reply = await (this.client as unknown as Scripted).ptAnnounceBuffer(...this.keyBuffers(req.infoHash), arg);
-    // refusal code, complete, incomplete, downloaded (u32 each), the peers' addresses, their ids
-    const k = (reply.length - 13) / (size + (req.withPeerIds ? 20 : 0));
-    const refused = REFUSAL_CODES[reply[0]];
-    if (!Number.isInteger(k) || k < 0 || refused === undefined) {
-      throw new Error(`announce script: a reply of ${reply.length} bytes does not parse`);
+    const node = this.batchable ? this.masterOf(req.infoHash) : undefined;
+    if (node === undefined) {
+      const arg = Buffer.allocUnsafe(ANNOUNCE_ARG_BYTES + size);
+      this.writeArg(arg, 0, req, size);
+      return this.announceAlone(req.infoHash, arg, size, req.withPeerIds);
     }
-    const peersEnd = 13 + k * size;
-    const result: StoreAnnounceResult = {
-      complete: reply.readUInt32BE(1),
-      incomplete: reply.readUInt32BE(5),
-      downloaded: reply.readUInt32BE(9),
-      peers: k === 0 ? EMPTY : reply.subarray(13, peersEnd),
-    };
-    if (req.withPeerIds) result.peerIds = k === 0 ? EMPTY : reply.subarray(peersEnd);
-    if (refused !== '') result.refused = refused;
-    return result;
+    let batch = this.pending.get(node);
+    if (batch === undefined) {
+      batch = { node, buf: Buffer.allocUnsafe(this.batchMax * ITEM_MAX_BYTES), len: 0, items: [] };
+      this.pending.set(node, batch);
+    }
+    const at = batch.len;
+    const buf = batch.buf;
+    writeHex(buf, at, req.infoHash);
+    buf[at + 40] = ANNOUNCE_ARG_BYTES + size;
+    this.writeArg(buf, at + BATCH_ITEM_HEAD, req, size);
+    batch.len = at + BATCH_ITEM_HEAD + ANNOUNCE_ARG_BYTES + size;
+    return new Promise<StoreAnnounceResult>((resolve, reject) => {
+      batch.items.push({ at, infoHash: req.infoHash, size, withPeerIds: req.withPeerIds, resolve, reject });
+      if (batch.items.length >= this.batchMax) {
+        this.pending.delete(node);
+        this.send(batch);
+      } else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flush);
+      }
+    });
+  }
+
+  /** the announce's argument, written at `at` (layout: scripts.ts, ANNOUNCE_LUA) */
+  private writeArg(arg: Buffer, at: number, req: StoreAnnounce, size: number): void {
+    // the key record, time, scalars, peer id and address in one argument
+    writeKeyRecord(arg, at, req.key);
+    arg.writeDoubleBE(req.now, at + 9);
+    arg.writeDoubleBE(this.retentionMs, at + 17);
+    arg.writeDoubleBE(req.peerLifetimeMs, at + 25);
+    arg.writeDoubleBE(this.random(), at + 33);
+    arg.writeDoubleBE(Math.max(0, Math.floor(req.numWant)), at + 41);
+    arg[at + 49] = req.family;
+    arg[at + 50] = req.seeder ? 1 : 0;
+    arg[at + 51] = EVENT_CODES[req.event] ?? 0;
+    arg[at + 52] = req.withPeerIds ? 1 : 0;
+    arg.writeDoubleBE(limit(req.maxPeersPerSwarm), at + 53);
+    arg.writeDoubleBE(limit(req.maxPeersPerAddress), at + 61);
+    req.peerId.copy(arg, at + 69);
+    req.addr.copy(arg, at + ANNOUNCE_ARG_BYTES, 0, size);
+  }
+
+  /** One announce, one EVALSHA through the client (which follows MOVED, ASK and TRYAGAIN). */
+  private async announceAlone(infoHash: Buffer, arg: Buffer, size: number, withPeerIds: boolean): Promise<StoreAnnounceResult> {
+    const reply = await (this.client as unknown as Scripted).ptAnnounceBuffer(...this.keyBuffers(infoHash), arg);
+    return parseAnnounceReply(reply, size, withPeerIds);
+  }
+
+  /** The connection of the master serving the swarm's slot (single server: the client). */
+  private masterOf(infoHash: Buffer): Redis | undefined {
+    const client = this.client;
+    if (!(client instanceof Cluster)) return client;
+    writeHex(HEX_SCRATCH, 0, infoHash);
+    const key = client.slots[calculateSlot(HEX_SCRATCH)]?.[0];
+    if (key === undefined) return undefined;
+    let node = this.masterByKey.get(key);
+    if (node === undefined) {
+      this.masterByKey = new Map(client.nodes('master').map((n) => [`${n.options.host}:${n.options.port}`, n]));
+      node = this.masterByKey.get(key);
+    }
+    return node;
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const batches = [...this.pending.values()];
+    this.pending.clear();
+    for (const batch of batches) this.send(batch);
+  };
+
+  /**
+   * One call for the batch. An item the node does not serve now, and every item of a call that
+   * failed, is sent alone: an announce applied twice leaves the swarm as applying it once did
+   * (scripts.ts; tested), so an item the failed call may have applied can be sent again.
+   */
+  private send(batch: Batch): void {
+    const { node, items } = batch;
+    if (!('ptBatchBuffer' in node)) node.defineCommand('ptBatch', { numberOfKeys: 0, lua: this.batchLua });
+    const arg = (item: BatchItem) => batch.buf.subarray(item.at + BATCH_ITEM_HEAD, item.at + BATCH_ITEM_HEAD + batch.buf[item.at + 40]);
+    const alone = (item: BatchItem) => this.announceAlone(item.infoHash, arg(item), item.size, item.withPeerIds).then(item.resolve, item.reject);
+    (node as unknown as Scripted).ptBatchBuffer(this.prefix, batch.buf.subarray(0, batch.len)).then(
+      (replies) => {
+        if (!Array.isArray(replies) || replies.length !== items.length) {
+          for (const item of items) void alone(item);
+          this.onBatch?.(items.length, items.length);
+          return;
+        }
+        let resent = 0;
+        for (let i = 0; i < items.length; i++) {
+          const item = items[i];
+          const reply = replies[i];
+          if (reply.length === 0) {
+            resent++;
+            void alone(item);
+            continue;
+          }
+          try {
+            item.resolve(parseAnnounceReply(reply, item.size, item.withPeerIds));
+          } catch (e) {
+            item.reject(e);
+          }
+        }
+        this.onBatch?.(items.length, resent);
+      },
+      () => {
+        for (const item of items) void alone(item);
+        this.onBatch?.(items.length, items.length);
+      },
+    );
   }
 
   /** One EVALSHA per hash, all issued at once: auto-pipelining sends one batch per node. */
@@ -268,6 +430,37 @@ export class RedisStore implements SwarmStore {
     return this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
   }
 }
+
+/** The announce script's reply: refusal code, complete, incomplete, downloaded (u32 each), the peers' addresses, their ids. */
+function parseAnnounceReply(reply: Buffer, size: number, withPeerIds: boolean): StoreAnnounceResult {
+  const k = (reply.length - 13) / (size + (withPeerIds ? 20 : 0));
+  const refused = REFUSAL_CODES[reply[0]];
+  if (!Number.isInteger(k) || k < 0 || refused === undefined) {
+    throw new Error(`announce script: a reply of ${reply.length} bytes does not parse`);
+  }
+  const peersEnd = 13 + k * size;
+  const result: StoreAnnounceResult = {
+    complete: reply.readUInt32BE(1),
+    incomplete: reply.readUInt32BE(5),
+    downloaded: reply.readUInt32BE(9),
+    peers: k === 0 ? EMPTY : reply.subarray(13, peersEnd),
+  };
+  if (withPeerIds) result.peerIds = k === 0 ? EMPTY : reply.subarray(peersEnd);
+  if (refused !== '') result.refused = refused;
+  return result;
+}
+
+/** the 40 lowercase hex digits of a 20-byte info hash, written at `at` */
+function writeHex(buf: Buffer, at: number, infoHash: Buffer): void {
+  for (let i = 0, o = at; i < 20; i++, o += 2) {
+    const b = infoHash[i];
+    buf[o] = HEX[b >> 4];
+    buf[o + 1] = HEX[b & 15];
+  }
+}
+
+/** where masterOf writes the hex digits whose slot it computes */
+const HEX_SCRATCH = Buffer.alloc(40);
 
 /**
  * The key record of an announce, written at `at`: 1 and a 64-bit fingerprint of its BEP 3 key, or
