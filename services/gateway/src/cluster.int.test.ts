@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import { bdecode, type BValue } from '@peertracker/protocol';
 import {
@@ -147,6 +148,42 @@ describe('three gateways over one Redis Cluster', { skip, timeout: SUITE_TIMEOUT
       const scrape = await udpExchange(gw.udpPort, udpScrapePacket(connectionId, 12, [infoHash]), HOST, 3000);
       assert.ok(scrape !== null && scrape.readUInt32BE(0) === 2, `scrape rejected: ${scrape?.subarray(8).toString()}`);
     }
+  });
+
+  it('batches a burst of UDP announces per Redis master, answers each, and counts the batches in /metrics', async () => {
+    const gw = gateways[0];
+    const metric = async (name: string) => {
+      const text = (await httpGet(gw.httpPort, '/metrics')).body.toString();
+      const m = text.match(new RegExp(`^${name} (\\S+)$`, 'm'));
+      return m === null ? NaN : Number(m[1]);
+    };
+    const [count0, sum0] = [await metric('tracker_redis_batch_size_count'), await metric('tracker_redis_batch_size_sum')];
+    const connectionId = await udpConnect(gw.udpPort);
+    const socket = createSocket('udp4');
+    const N = 300;
+    const answered = new Set<number>();
+    try {
+      const done = new Promise<void>((resolve) => {
+        socket.on('message', (msg) => {
+          if (msg.length >= 20 && msg.readUInt32BE(0) === 1) answered.add(msg.readUInt32BE(4));
+          if (answered.size === N) resolve();
+        });
+        setTimeout(resolve, 10_000);
+      });
+      await new Promise<void>((r) => socket.bind(0, HOST, () => r()));
+      // all at once: they wait in the gateway's socket buffer and are read in one pass or a few
+      for (let t = 1; t <= N; t++) {
+        socket.send(udpAnnouncePacket({ connectionId, transactionId: t, infoHash: randomBytes(20), peerId: randomBytes(20), port: 44000 + t }), gw.udpPort, HOST);
+      }
+      await done;
+    } finally {
+      socket.close();
+    }
+    assert.equal(answered.size, N, 'every announce answered');
+    const [count, sum] = [(await metric('tracker_redis_batch_size_count')) - count0, (await metric('tracker_redis_batch_size_sum')) - sum0];
+    assert.equal(sum, N, 'every announce went to Redis in a batch');
+    assert.ok(count < N, `${count} batches for ${N} announces: some carried several`);
+    assert.equal(await metric('tracker_redis_batch_resent_total'), 0);
   });
 
   it('scrape counts agree on all three gateways, over HTTP and UDP', async () => {

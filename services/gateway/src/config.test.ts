@@ -69,6 +69,7 @@ describe('loadConfig', () => {
       TRACKER_SWARM_RETENTION: '3600',
       TRACKER_MAX_URL_LENGTH: '4096',
       TRACKER_MAX_SCRAPE_HASHES: '10',
+      TRACKER_REDIS_BATCH_MAX: '3',
       TRACKER_UDP_RECV_BUFFER: '1048576',
       TRACKER_HTTP_MAX_CONNECTIONS: '500',
       TRACKER_HTTP_MAX_CONNECTIONS_PER_IP: '20',
@@ -107,6 +108,7 @@ describe('loadConfig', () => {
         redisPassword: undefined,
         redisKeyPrefix: 'pt:',
         redisTimeoutMs: 1000,
+        redisBatchMax: 3,
         redisAllowEviction: false,
         swarmRetentionSec: 3600,
         fullScrape: true,
@@ -138,6 +140,7 @@ describe('loadConfig', () => {
     assert.equal(c.redisClusterNodes, undefined);
     assert.equal(c.redisKeyPrefix, 'pt:');
     assert.equal(c.redisTimeoutMs, 1000);
+    assert.equal(c.redisBatchMax, 64);
     assert.equal(c.redisAllowEviction, false);
   });
 
@@ -148,7 +151,9 @@ describe('loadConfig', () => {
       TRACKER_REDIS_KEY_PREFIX: 'tracker-a:',
       TRACKER_REDIS_TIMEOUT_MS: '250',
       TRACKER_REDIS_ALLOW_EVICTION: 'true',
+      TRACKER_REDIS_BATCH_MAX: '1',
     });
+    assert.equal(c.redisBatchMax, 1);
     assert.equal(c.redisUrl, 'rediss://user:pw@redis.example:6380/2');
     assert.equal(c.redisAllowEviction, true);
     assert.equal(c.redisKeyPrefix, 'tracker-a:');
@@ -215,6 +220,8 @@ describe('loadConfig', () => {
     [{ TRACKER_REDIS_KEY_PREFIX: 'pt:{x}:' }, /^TRACKER_REDIS_KEY_PREFIX must not contain \{, \} or whitespace/],
     [{ TRACKER_REDIS_TIMEOUT_MS: '0' }, /^TRACKER_REDIS_TIMEOUT_MS must be a whole number from 1 to 60000/],
     [{ TRACKER_REDIS_TIMEOUT_MS: '1.5' }, /^TRACKER_REDIS_TIMEOUT_MS must be a whole number/],
+    [{ TRACKER_REDIS_BATCH_MAX: '0' }, /^TRACKER_REDIS_BATCH_MAX must be a whole number from 1 to 1024/],
+    [{ TRACKER_REDIS_BATCH_MAX: '2000' }, /^TRACKER_REDIS_BATCH_MAX must be a whole number from 1 to 1024/],
     [{ TRACKER_FULL_SCRAPE: 'maybe' }, /^TRACKER_FULL_SCRAPE must be true or false/],
     [{ TRACKER_TRUSTED_PROXIES: '10.0.0.0/33' }, /^TRACKER_TRUSTED_PROXIES must be a comma-separated list/],
     [{ TRACKER_TRUSTED_PROXIES: 'proxy.local' }, /^TRACKER_TRUSTED_PROXIES must be/],

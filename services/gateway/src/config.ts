@@ -43,6 +43,8 @@ export interface GatewayConfig {
   redisKeyPrefix: string;
   /** ms after which a Redis command (and a store call on the request path) fails instead of waiting */
   redisTimeoutMs: number;
+  /** TRACKER_REDIS_BATCH_MAX: announces sent to one Redis master in one script call, at most; 1: each alone */
+  redisBatchMax: number;
   /** start even if a Redis master may evict keys (maxmemory-policy other than noeviction), with a warning */
   redisAllowEviction: boolean;
   /** seconds a swarm without live peers (and its completed count) is kept after its last announce */
@@ -200,6 +202,7 @@ const schema = z.object({
     .refine((s) => !/[{}\s]/.test(s), 'must not contain {, } or whitespace')
     .default('pt:'),
   TRACKER_REDIS_TIMEOUT_MS: int(1, 60_000).default('1000'),
+  TRACKER_REDIS_BATCH_MAX: int(1, 1024).default('64'),
   TRACKER_REDIS_ALLOW_EVICTION: bool.default('false'),
   TRACKER_SWARM_RETENTION: int(0, 365 * 86400).default('86400'),
   TRACKER_FULL_SCRAPE: bool.default('false'),
@@ -330,6 +333,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     redisPassword: redis ? e.REDIS_PASSWORD : undefined,
     redisKeyPrefix: e.TRACKER_REDIS_KEY_PREFIX,
     redisTimeoutMs: e.TRACKER_REDIS_TIMEOUT_MS,
+    redisBatchMax: e.TRACKER_REDIS_BATCH_MAX,
     redisAllowEviction: e.TRACKER_REDIS_ALLOW_EVICTION,
     swarmRetentionSec: e.TRACKER_SWARM_RETENTION,
     fullScrape: e.TRACKER_FULL_SCRAPE,

@@ -47,6 +47,26 @@ export class LatencyHistogram {
 }
 
 /**
+ * The Redis store's batches (TRACKER_REDIS_BATCH_MAX): how many announces each call carried, as a
+ * histogram, and how many were sent again alone (their slot had moved, or the call failed).
+ */
+export class BatchTally {
+  static readonly BOUNDS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+  readonly counts = new Float64Array(BatchTally.BOUNDS.length + 1);
+  sum = 0;
+  resent = 0;
+
+  observe(size: number, resent: number): void {
+    const b = BatchTally.BOUNDS;
+    let i = 0;
+    while (i < b.length && size > b[i]) i++;
+    this.counts[i]++;
+    this.sum += size;
+    this.resent += resent;
+  }
+}
+
+/**
  * Prometheus metrics of one gateway. Each gateway has its own registry so several can run in one
  * process (tests). Request counters are Tallies copied into prom-client at scrape time: even a
  * label-bound prom-client `inc()` hashes its labels, 2% of the UDP gateway's CPU in a profile.
@@ -116,7 +136,7 @@ export class GatewayMetrics {
     else this.refusedStoreFull.inc();
   }
 
-  constructor(store: SwarmStore) {
+  constructor(store: SwarmStore & { batches?: BatchTally }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     counter('tracker_announces_total', 'Announces answered with a peer list', ['transport', 'family'], [
@@ -252,34 +272,59 @@ export class GatewayMetrics {
       });
     }
 
+    const batches = store.batches;
+    if (batches !== undefined) {
+      histogram('tracker_redis_batch_size', 'Announces per Redis script call (TRACKER_REDIS_BATCH_MAX)', BatchTally.BOUNDS, () => [[{}, batches.counts, batches.sum]]);
+      new Counter({
+        name: 'tracker_redis_batch_resent_total',
+        help: 'Announces a batch did not take (their slot had moved, or the call failed), sent again alone',
+        registers,
+        collect() {
+          this.reset();
+          this.inc(batches.resent);
+        },
+      });
+    }
+
     const latency: Array<[string, LatencyHistogram]> = [
       ['http', this.latencyHttp],
       ['udp', this.latencyUdp],
     ];
-    this.registry.registerMetric({
-      name: 'tracker_announce_duration_seconds',
-      // (what prom-client asks of a metric: its text is made from get())
-      get: async () => ({
-        name: 'tracker_announce_duration_seconds',
-        help: 'Seconds from an announce request to its answer (the store call included), for one announce in 16',
-        type: 'histogram',
-        aggregator: 'sum',
-        values: latency.flatMap(([transport, h]) => {
-          let cumulative = 0;
-          const buckets = LatencyHistogram.BOUNDS.map((le, i) => {
-            cumulative += h.counts[i];
-            return { metricName: 'tracker_announce_duration_seconds_bucket', labels: { transport, le: String(le) }, value: cumulative };
-          });
-          const count = cumulative + h.counts[LatencyHistogram.BOUNDS.length];
-          return [
-            ...buckets,
-            { metricName: 'tracker_announce_duration_seconds_bucket', labels: { transport, le: '+Inf' }, value: count },
-            { metricName: 'tracker_announce_duration_seconds_sum', labels: { transport }, value: h.sum },
-            { metricName: 'tracker_announce_duration_seconds_count', labels: { transport }, value: count },
-          ];
+    histogram(
+      'tracker_announce_duration_seconds',
+      'Seconds from an announce request to its answer (the store call included), for one announce in 16',
+      LatencyHistogram.BOUNDS,
+      () => latency.map(([transport, h]) => [{ transport }, h.counts, h.sum]),
+    );
+
+    /** a histogram kept in plain arrays (counts per bound, then above all), written out at scrape time */
+    function histogram(name: string, help: string, bounds: number[], series: () => Array<[Record<string, string>, Float64Array, number]>): void {
+      const registry = registers[0];
+      registry.registerMetric({
+        name,
+        // (what prom-client asks of a metric: its text is made from get())
+        get: async () => ({
+          name,
+          help,
+          type: 'histogram',
+          aggregator: 'sum',
+          values: series().flatMap(([labels, counts, sum]) => {
+            let cumulative = 0;
+            const buckets = bounds.map((le, i) => {
+              cumulative += counts[i];
+              return { metricName: `${name}_bucket`, labels: { ...labels, le: String(le) }, value: cumulative };
+            });
+            const count = cumulative + counts[bounds.length];
+            return [
+              ...buckets,
+              { metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: count },
+              { metricName: `${name}_sum`, labels, value: sum },
+              { metricName: `${name}_count`, labels, value: count },
+            ];
+          }),
         }),
-      }),
-    } as unknown as Parameters<Registry['registerMetric']>[0]);
+      } as unknown as Parameters<Registry['registerMetric']>[0]);
+    }
 
     function counter<L extends string>(
       name: string,

@@ -3,6 +3,7 @@ import type { ScrapeEntry } from '@peertracker/protocol';
 import { createRedisStore, type RedisStore } from '@peertracker/redis-store';
 import type { GatewayConfig } from './config';
 import { silentLogger, throttled, type Logger } from './log';
+import { BatchTally } from './metrics';
 import { StoreTimeoutError, StoreUnavailableError } from './store-errors';
 
 
@@ -32,7 +33,7 @@ export function openMemoryStore(config: GatewayConfig): MemoryStore {
  * Reconnection itself is ioredis' default (backoff up to 2 s, forever): the gateway recovers on
  * its own when Redis comes back.
  */
-export async function openStore(config: GatewayConfig, log: Logger = silentLogger): Promise<SwarmStore> {
+export async function openStore(config: GatewayConfig, log: Logger = silentLogger): Promise<SwarmStore & { batches?: BatchTally }> {
   if (config.store === 'memory') return openMemoryStore(config);
   const timeout = config.redisTimeoutMs;
   const target =
@@ -42,8 +43,11 @@ export async function openStore(config: GatewayConfig, log: Logger = silentLogge
         ? { clusterNodes: config.redisClusterNodes, username: config.redisUsername, password: config.redisPassword }
         : undefined;
   if (target === undefined) throw new Error('TRACKER_STORE=redis without REDIS_URL or REDIS_CLUSTER_NODES');
+  const batches = new BatchTally();
   const store = await createRedisStore(target, {
     keyPrefix: config.redisKeyPrefix,
+    batchMax: config.redisBatchMax,
+    onBatch: (size, resent) => batches.observe(size, resent),
     swarmRetentionMs: config.swarmRetentionSec * 1000,
     redisOptions: {
       commandTimeout: timeout,
@@ -62,7 +66,10 @@ export async function openStore(config: GatewayConfig, log: Logger = silentLogge
     throw err;
   }
   logClientErrors(store, log);
-  return withDeadline(store, timeout);
+  if (config.redisBatchMax > 1 && !store.batching) {
+    log.warn('Redis refused the batch script (script flags need Redis 7.0 or later): every announce is sent alone', { batchMax: config.redisBatchMax });
+  }
+  return Object.assign(withDeadline(store, timeout), { batches });
 }
 
 /**
