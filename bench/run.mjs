@@ -27,6 +27,8 @@
 //   BENCH_GATEWAY_MAIN gateway entry point (default services/gateway/dist/main.js)
 //   BENCH_SKIP_HEAP=1  skip the memory-per-peer measurement
 //   BENCH_SKIP_MEMORY_SERIES=1  skip the in-memory store's single-swarm series (bench/memory-swarm-series.mjs)
+//   BENCH_CLUSTER_BATCH  TRACKER_REDIS_BATCH_MAX values the cluster-mode runs alternate (default
+//                      64,1: batched, and each announce alone, in the same run)
 //   BENCH_CLUSTER_PEERS  peer counts of the cluster-mode runs (default 200000,1000000; torrents
 //                      keep the load's peers per torrent)
 // Results: a markdown table on stdout and bench/.out/results.json.
@@ -74,6 +76,7 @@ const modes = list('BENCH_MODES', ['udp', 'http', 'cluster', 'swarm', 'events', 
 const loadModes = modes.filter((m) => m === 'udp' || m === 'http');
 const gatewayMain = env.BENCH_GATEWAY_MAIN ?? join(root, 'services/gateway/dist/main.js');
 const clusterSizes = intList('BENCH_CLUSTER_PEERS', [200_000, 1_000_000]);
+const clusterBatches = intList('BENCH_CLUSTER_BATCH', [64, 1], 1);
 
 function fail(message) {
   process.stderr.write(`\nbench: ${message}\n`);
@@ -88,10 +91,10 @@ function int(name, fallback) {
   return n;
 }
 
-function intList(name, fallback) {
+function intList(name, fallback, min = 1000) {
   if (!env[name]) return fallback;
   const items = env[name].split(',').map((x) => Number(x.trim()));
-  if (!items.every((n) => Number.isInteger(n) && n >= 1000)) fail(`${name} must be whole numbers >= 1000 separated by commas (got ${JSON.stringify(env[name])})`);
+  if (!items.every((n) => Number.isInteger(n) && n >= min)) fail(`${name} must be whole numbers >= ${min} separated by commas (got ${JSON.stringify(env[name])})`);
   return items;
 }
 
@@ -389,19 +392,20 @@ async function clusterBench() {
     if (!allPids.every((p) => pin(p, loadgenCpu))) throw new Error(`could not pin the Redis servers to core ${loadgenCpu}`);
     const nodesEnv = redis.nodes.map((n) => `${n.host}:${n.port}`).join(',');
     const perTorrent = load.peers / load.torrents;
-    for (const peers of clusterSizes) {
+    for (const peers of clusterSizes) for (const batchMax of clusterBatches) {
       const torrents = Math.max(1, Math.round(peers / perTorrent));
       await Promise.all(masters.map((m) => m.flushall()));
       // the replicas drop their copies too: let that settle before the baseline
       await sleep(500);
       const before = await nodesSnapshot(masters);
-      process.stderr.write(`\nbench: cluster / ${fmtInt(peers)} peers: gateway on core ${serverCpu}, Redis with the load generator on core ${loadgenCpu}\n`);
+      process.stderr.write(`\nbench: cluster / ${fmtInt(peers)} peers, TRACKER_REDIS_BATCH_MAX=${batchMax}: gateway on core ${serverCpu}, Redis with the load generator on core ${loadgenCpu}\n`);
       const gw = await startServer('gateway', 'udp', {
-        tag: `-redis-${peers}`,
-        extraEnv: { TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: nodesEnv },
+        tag: `-redis-${peers}-batch-${batchMax}`,
+        extraEnv: { TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: nodesEnv, TRACKER_REDIS_BATCH_MAX: String(batchMax) },
       });
       const r = await runLoadgen('udp', gw, { peers, torrents, extraArgs: ['-watch-pids', masterPids.join(',')] });
       const after = await nodesSnapshot(masters);
+      const batches = await batchSizes(gw.httpPort).catch(() => undefined);
       const died = !gw.isAlive();
       await gw.stop();
       if (died) throw new Error(`the gateway died during the run; see ${relative(root, gw.logFile)}`);
@@ -413,6 +417,9 @@ async function clusterBench() {
       const row = {
         peers,
         torrents,
+        batchMax,
+        batches,
+        gatewayCpuUsPerAnnounce: (x.server_cpu * x.seconds * 1e6) / x.announces,
         announcesPerS: x.announces_per_sec,
         p50us: x.p50_us,
         p99us: x.p99_us,
@@ -432,7 +439,7 @@ async function clusterBench() {
         ),
       };
       row.ratioToTrivial = row.redisCpuUsPerAnnounce / row.trivialEvalshaCpuUs;
-      process.stderr.write(`bench: cluster / ${fmtInt(peers)} peers: ${row.redisCpuUsPerAnnounce.toFixed(1)} µs Redis CPU per announce (do-nothing EVALSHA ${ref.cpuUs.toFixed(1)} µs), ${row.redisBytesPerPeer.toFixed(0)} B per peer\n`);
+      process.stderr.write(`bench: cluster / ${fmtInt(peers)} peers, batch ${batchMax}: ${row.gatewayCpuUsPerAnnounce.toFixed(1)} µs gateway CPU and ${row.redisCpuUsPerAnnounce.toFixed(1)} µs Redis CPU per announce (do-nothing EVALSHA ${ref.cpuUs.toFixed(1)} µs), ${row.redisBytesPerPeer.toFixed(0)} B per peer, batches: ${fmtBatches(batches)}\n`);
       rows.push(row);
     }
     return { rows };
@@ -442,6 +449,23 @@ async function clusterBench() {
     serverPidsToKill.clear();
   }
 }
+
+/**
+ * The gateway's tracker_redis_batch_size histogram: mean, and the bucket bounds under which half,
+ * 90 % and 99 % of the batch calls fell.
+ */
+async function batchSizes(httpPort) {
+  const text = await (await fetch(`http://${HOST}:${httpPort}/metrics`)).text();
+  const buckets = [...text.matchAll(/^tracker_redis_batch_size_bucket\{le="([^"]+)"\} (\S+)$/gm)].map((m) => [m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+  const count = Number(text.match(/^tracker_redis_batch_size_count (\S+)$/m)?.[1]);
+  const sum = Number(text.match(/^tracker_redis_batch_size_sum (\S+)$/m)?.[1]);
+  const resent = Number(text.match(/^tracker_redis_batch_resent_total (\S+)$/m)?.[1]);
+  if (!(count > 0)) return undefined;
+  const under = (q) => buckets.find(([, c]) => c >= q * count)?.[0];
+  return { calls: count, mean: sum / count, p50: under(0.5), p90: under(0.9), p99: under(0.99), resent };
+}
+
+const fmtBatches = (b) => (b === undefined ? '–' : `mean ${b.mean.toFixed(1)}, ≤ ${b.p50} / ${b.p90} / ${b.p99} (p50 / p90 / p99)`);
 
 // ---- events: what publishing to Kafka costs the gateway ----------------------------------------
 //
@@ -737,13 +761,13 @@ function eventsTable(e) {
 
 function clusterTable(rows) {
   const out = [
-    '| peers | torrents | announces/s | p50 µs | p99 µs | errors | timeouts | Redis CPU µs / announce (kernel share) | do-nothing EVALSHA µs | ratio | Redis bytes / peer |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| peers | torrents | batch max | announces/s | p50 µs | p99 µs | errors | timeouts | gateway CPU µs / announce | Redis CPU µs / announce (kernel share) | do-nothing EVALSHA µs | ratio | Redis bytes / peer | batch sizes |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const r of rows) {
     out.push(
-      `| ${fmtInt(r.peers)} | ${fmtInt(r.torrents)} | ${fmtInt(r.announcesPerS)} | ${fmtInt(r.p50us)} | ${fmtInt(r.p99us)} | ${fmtInt(r.errors)} | ${fmtInt(r.timeouts)} | ` +
-        `${r.redisCpuUsPerAnnounce.toFixed(1)} (${fmtPct(r.redisSysShare)}) | ${r.trivialEvalshaCpuUs.toFixed(1)} | ${r.ratioToTrivial.toFixed(1)} | ${r.redisBytesPerPeer.toFixed(0)} |`,
+      `| ${fmtInt(r.peers)} | ${fmtInt(r.torrents)} | ${r.batchMax} | ${fmtInt(r.announcesPerS)} | ${fmtInt(r.p50us)} | ${fmtInt(r.p99us)} | ${fmtInt(r.errors)} | ${fmtInt(r.timeouts)} | ${r.gatewayCpuUsPerAnnounce.toFixed(1)} | ` +
+        `${r.redisCpuUsPerAnnounce.toFixed(1)} (${fmtPct(r.redisSysShare)}) | ${r.trivialEvalshaCpuUs.toFixed(1)} | ${r.ratioToTrivial.toFixed(1)} | ${r.redisBytesPerPeer.toFixed(0)} | ${fmtBatches(r.batches)} |`,
     );
   }
   return out.join('\n');
