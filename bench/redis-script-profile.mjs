@@ -1,6 +1,7 @@
 // Where the announce script's time goes (run after `npm run build`): one redis-server on core 0,
 // this process on core 1, 1,000 swarms x 50 peers, then announces (numWant 50) and INFO
 // commandstats / INFO cpu per announce. PROFILE_CUT=<lua snippet marker> is unused by default.
+// PROFILE_BATCH=N: announces batched up to N a call (the store's batchMax; default 1, each alone).
 import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -12,9 +13,10 @@ const srv = spawn('taskset', ['-c', '0', 'redis-server', '--port', String(port),
 process.on('exit', () => srv.kill());
 spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' });
 await new Promise((r) => setTimeout(r, 300));
-const store = await createRedisStore({ url: `redis://127.0.0.1:${port}` }, { keyPrefix: 'p:' });
+const batchMax = Number(process.env.PROFILE_BATCH ?? 1);
+const store = await createRedisStore({ url: `redis://127.0.0.1:${port}` }, { keyPrefix: 'p:', batchMax });
 const c = store.client;
-const { ANNOUNCE_LUA } = require('../packages/redis-store/dist/scripts.js');
+const { ANNOUNCE_LUA, ANNOUNCE_BATCH_LUA } = require('../packages/redis-store/dist/scripts.js');
 const cut = process.env.PROFILE_CUT; // a line of the script before which it returns
 const lua = cut ? ANNOUNCE_LUA.replace(cut, "do return struct.pack('>BI4I4I4', 0, 0, 0, 0) end\n" + cut) : ANNOUNCE_LUA;
 if (cut && lua === ANNOUNCE_LUA) throw new Error('cut not found');
@@ -27,6 +29,8 @@ const req = (i, numWant, event) => ({ infoHash: hashes[Math.floor(i / P)], peerI
 async function drive(count, fn) { let next = 0; await Promise.all(Array.from({ length: 256 }, async () => { while (next < count) { const i = next++; await fn(i); } })); }
 await drive(N * P, (i) => store.announce(req(i, 0, 'started')));
 c.defineCommand('ptAnnounce', { numberOfKeys: store.swarmKeys(hashes[0]).length, lua });
+// (the store defines ptBatch on a connection only when it has none)
+c.defineCommand('ptBatch', { numberOfKeys: 0, lua: ANNOUNCE_BATCH_LUA.replace(ANNOUNCE_LUA, lua) });
 const cpu = async () => { const t = await c.info('cpu'); return Number(/used_cpu_user:([\d.]+)/.exec(t)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(t)[1]); };
 for (const want of [50, 0]) {
   await c.config('RESETSTAT');
