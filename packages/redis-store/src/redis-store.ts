@@ -1,5 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ScrapeEntry } from '@peertracker/protocol';
 import {
   DEFAULT_SWARM_RETENTION_MS,
@@ -135,6 +136,8 @@ export class RedisStore implements SwarmStore {
   private readonly random: () => number;
   private readonly batchMax: number;
   private readonly batchLua: string;
+  private readonly announceLua: string;
+  private readonly announceSha: string;
   private readonly onBatch?: (size: number, resent: number) => void;
   /** false when the masters refuse the batch script (before Redis 7.0: no script flags) */
   private batchable: boolean;
@@ -155,7 +158,9 @@ export class RedisStore implements SwarmStore {
     this.retentionMs = retention;
     this.random = options.random ?? Math.random;
     const chunk = options.poolChunkSlots ?? POOL_CHUNK;
-    client.defineCommand('ptAnnounce', { numberOfKeys: KEY_NAMES.length, lua: withPoolChunk(ANNOUNCE_LUA, chunk) });
+    this.announceLua = withPoolChunk(ANNOUNCE_LUA, chunk);
+    this.announceSha = createHash('sha1').update(this.announceLua).digest('hex');
+    client.defineCommand('ptAnnounce', { numberOfKeys: KEY_NAMES.length, lua: this.announceLua });
     client.defineCommand('ptScrape', { numberOfKeys: KEY_NAMES.length, lua: withPoolChunk(SCRAPE_LUA, chunk) });
     const batchMax = options.batchMax ?? BATCH_MAX;
     if (!(Number.isInteger(batchMax) && batchMax >= 1 && batchMax <= 1024)) {
@@ -290,6 +295,29 @@ export class RedisStore implements SwarmStore {
     return parseAnnounceReply(reply, size, withPeerIds);
   }
 
+  /**
+   * An announce a batch did not take, sent again alone: as one command, not through ioredis'
+   * auto-pipelining. Its slot is moving or has moved, and an auto-pipelined call then fails where
+   * a single command is redirected: a pipeline whose keys' slots changed owner while it was
+   * queued is refused whole ("All keys in the pipeline should belong to the same slots allocation
+   * group"), and MOVED and TRYAGAIN inside one come back as errors (seen under
+   * `redis-cli --cluster reshard`, reshard.int.test.ts). A node that has not loaded the script
+   * (a replica just promoted) gets it with EVAL.
+   */
+  private async announceResent(infoHash: Buffer, arg: Buffer, size: number, withPeerIds: boolean): Promise<StoreAnnounceResult> {
+    const keys = this.keyBuffers(infoHash);
+    const send = (name: 'evalsha' | 'eval', script: string) =>
+      this.client.sendCommand(new Command(name, [script, KEY_NAMES.length, ...keys, arg], { replyEncoding: null })) as Promise<Buffer>;
+    let reply: Buffer;
+    try {
+      reply = await send('evalsha', this.announceSha);
+    } catch (e) {
+      if (!(e instanceof Error && e.message.startsWith('NOSCRIPT'))) throw e;
+      reply = await send('eval', this.announceLua);
+    }
+    return parseAnnounceReply(reply, size, withPeerIds);
+  }
+
   /** The connection of the master serving the swarm's slot (single server: the client). */
   private masterOf(infoHash: Buffer): Redis | undefined {
     const client = this.client;
@@ -314,14 +342,14 @@ export class RedisStore implements SwarmStore {
 
   /**
    * One call for the batch. An item the node does not serve now, and every item of a call that
-   * failed, is sent alone: an announce applied twice leaves the swarm as applying it once did
+   * failed, is sent alone (announceResent): an announce applied twice leaves the swarm as applying it once did
    * (scripts.ts; tested), so an item the failed call may have applied can be sent again.
    */
   private send(batch: Batch): void {
     const { node, items } = batch;
     if (!('ptBatchBuffer' in node)) node.defineCommand('ptBatch', { numberOfKeys: 0, lua: this.batchLua });
     const arg = (item: BatchItem) => batch.buf.subarray(item.at + BATCH_ITEM_HEAD, item.at + BATCH_ITEM_HEAD + batch.buf[item.at + 40]);
-    const alone = (item: BatchItem) => this.announceAlone(item.infoHash, arg(item), item.size, item.withPeerIds).then(item.resolve, item.reject);
+    const alone = (item: BatchItem) => this.announceResent(item.infoHash, arg(item), item.size, item.withPeerIds).then(item.resolve, item.reject);
     (node as unknown as Scripted).ptBatchBuffer(this.prefix, batch.buf.subarray(0, batch.len)).then(
       (replies) => {
         if (!Array.isArray(replies) || replies.length !== items.length) {
@@ -349,8 +377,24 @@ export class RedisStore implements SwarmStore {
       () => {
         for (const item of items) void alone(item);
         this.onBatch?.(items.length, items.length);
+        this.refreshSlots();
       },
     );
+  }
+
+  private slotsRefreshedAt = 0;
+
+  /**
+   * Reads the cluster's slot map again after a batch call failed (its master down, say): the
+   * batches follow client.slots, which ioredis refreshes on MOVED, and a master that died sends
+   * none, so without this every batch would go on failing until the next MOVED. At most every
+   * 200 ms.
+   */
+  private refreshSlots(): void {
+    const client = this.client;
+    if (!(client instanceof Cluster) || Date.now() - this.slotsRefreshedAt < 200) return;
+    this.slotsRefreshedAt = Date.now();
+    client.refreshSlotsCache();
   }
 
   /** One EVALSHA per hash, all issued at once: auto-pipelining sends one batch per node. */
