@@ -30,8 +30,9 @@ import {
   classifyUdp,
   killRedis,
   masterPortOfHashTag,
+  OWN_REDIS_ENV,
+  ownRedisSkip,
   redisCli,
-  redisServerInstalled,
   sleep,
   startGateway,
   startRedisOnPort,
@@ -54,20 +55,7 @@ const NODE_TIMEOUT_MS = 1000;
 /** After a recovery, requests must keep succeeding; this long is watched. */
 const STEADY_MS = 1500;
 
-/**
- * These tests kill servers, so they always run on local redis-server processes of their own,
- * whatever REDIS_URL, REDIS_CLUSTER_NODES or REDIS_TEST_PROVIDER say (those servers are never
- * killed). Skipped only outside CI when redis-server is not installed; under CI=true they run,
- * and fail if it is missing.
- */
-const OWN_SERVERS: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '', REDIS_TEST_PROVIDER: 'local' };
-
-function ownServersSkip(): string | false {
-  if (process.env.CI === 'true' || redisServerInstalled()) return false;
-  return 'redis-server is not installed: this suite kills Redis servers, so it runs only on local redis-server processes it starts';
-}
-
-const startOwnRedis = (kind: 'single' | 'cluster') => startRedisTestServer(kind, OWN_SERVERS);
+const startOwnRedis = (kind: 'single' | 'cluster') => startRedisTestServer(kind, OWN_REDIS_ENV);
 
 interface Sample {
   proto: 'http' | 'udp';
@@ -237,7 +225,7 @@ function clusterAndGateway(): { redis: () => RedisTestServer; gw: () => GatewayP
   return { redis: () => up(redis, 'the Redis Cluster'), gw: () => up(gw, 'the gateway') };
 }
 
-describe('a Redis Cluster master killed under load', { skip: ownServersSkip(), timeout: 120_000 }, () => {
+describe('a Redis Cluster master killed under load', { skip: ownRedisSkip(), timeout: 120_000 }, () => {
   const servers = clusterAndGateway();
 
   it(`its replica takes over; announces succeed again within ${FAILOVER_LIMIT_MS} ms, every answer prompt`, async () => {
@@ -342,7 +330,7 @@ async function downAndBack(gw: GatewayProcess, down: () => Promise<void>, up: ()
   assert.deepEqual(afterRecovery.map((s) => `${s.proto} at ${s.start}: ${s.detail}`), [], `failures after recovery: ${context}`);
 }
 
-describe('the only Redis server killed, then started again', { skip: ownServersSkip(), timeout: 90_000 }, () => {
+describe('the only Redis server killed, then started again', { skip: ownRedisSkip(), timeout: 90_000 }, () => {
   let redis: RedisTestServer | undefined;
   let again: OwnRedis | undefined;
   let gw: GatewayProcess | undefined;
@@ -369,7 +357,7 @@ describe('the only Redis server killed, then started again', { skip: ownServersS
   });
 });
 
-describe('every node of the Redis Cluster killed, then started again', { skip: ownServersSkip(), timeout: 120_000 }, () => {
+describe('every node of the Redis Cluster killed, then started again', { skip: ownRedisSkip(), timeout: 120_000 }, () => {
   const servers = clusterAndGateway();
 
   it('fails promptly over HTTP and UDP while down, and recovers without a gateway restart', async () => {

@@ -29,7 +29,8 @@ import {
   clusterGatewayEnv,
   killRedis,
   redisCli,
-  redisServerInstalled,
+  OWN_REDIS_ENV,
+  ownRedisSkip,
   sleep,
   startGateways,
   stopGateway,
@@ -44,8 +45,7 @@ const IN_FLIGHT = 96;
 const ANSWER_WITHIN_MS = 4000;
 const NODE_TIMEOUT_MS = 1000;
 
-const OWN_SERVERS: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '', REDIS_TEST_PROVIDER: 'local' };
-const skip = process.env.CI === 'true' || redisServerInstalled() ? false : 'redis-server is not installed (this suite kills Redis servers it starts)';
+const skip = ownRedisSkip();
 
 type Role = 'absent' | 'leecher' | 'seeder';
 interface PeerModel {
@@ -264,7 +264,7 @@ describe('batched announces while a third of the slots move and a master fails',
   let gateways: GatewayProcess[] = [];
 
   before(async () => {
-    redis = await startRedisTestServer('cluster', OWN_SERVERS);
+    redis = await startRedisTestServer('cluster', OWN_REDIS_ENV);
     for (const n of redis.nodes) await redisCli(n.port, 'config', 'set', 'cluster-node-timeout', String(NODE_TIMEOUT_MS));
     gateways = await startGateways(2, clusterGatewayEnv(redis.nodes));
   });

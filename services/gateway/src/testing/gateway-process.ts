@@ -151,6 +151,19 @@ export async function redisPid(port: number): Promise<number> {
   return Number(m[1]);
 }
 
+/**
+ * For tests that kill Redis servers: they always run on local redis-server processes of their
+ * own, whatever REDIS_URL, REDIS_CLUSTER_NODES or REDIS_TEST_PROVIDER say (those servers are never
+ * killed). The environment to start them with, and the reason to skip: only outside CI when
+ * redis-server is not installed; under CI=true they run, and fail if it is missing.
+ */
+export const OWN_REDIS_ENV: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '', REDIS_TEST_PROVIDER: 'local' };
+
+export function ownRedisSkip(): string | false {
+  if (process.env.CI === 'true' || redisServerInstalled()) return false;
+  return 'redis-server is not installed: this suite kills Redis servers, so it runs only on local redis-server processes it starts';
+}
+
 /** True when Debian's redis-server can be started here (what killRedis/startRedisOnPort need). */
 export function redisServerInstalled(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
