@@ -73,6 +73,13 @@ const HEX = Buffer.from('0123456789abcdef');
 const STATS_SAMPLE = 32;
 /** the most bytes of one batch item: head, argument, an IPv6 address */
 const ITEM_MAX_BYTES = BATCH_ITEM_HEAD + ANNOUNCE_ARG_BYTES + 18;
+/**
+ * Items a new batch has room for; it doubles when full. Batches under the benchmark's load
+ * average 8 announces: room for all 64 at once was a 9.5 kB buffer per batch, outside Buffer's
+ * pool, about 1.1 kB of garbage per announce. Measured (cluster bench, 200,000 peers, three
+ * alternated pairs): 17.2 µs of gateway CPU per announce against 17.7, a small gain, near the noise.
+ */
+const BATCH_START = 8;
 
 /** announces on their way to one master in one call */
 interface Batch {
@@ -249,8 +256,12 @@ export class RedisStore implements SwarmStore {
     }
     let batch = this.pending.get(node);
     if (batch === undefined) {
-      batch = { node, buf: Buffer.allocUnsafe(this.batchMax * ITEM_MAX_BYTES), len: 0, items: [] };
+      batch = { node, buf: Buffer.allocUnsafe(Math.min(this.batchMax, BATCH_START) * ITEM_MAX_BYTES), len: 0, items: [] };
       this.pending.set(node, batch);
+    } else if (batch.len + ITEM_MAX_BYTES > batch.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(2 * batch.buf.length, this.batchMax * ITEM_MAX_BYTES));
+      batch.buf.copy(grown, 0, 0, batch.len);
+      batch.buf = grown;
     }
     const at = batch.len;
     const buf = batch.buf;
