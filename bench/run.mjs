@@ -182,26 +182,12 @@ function buildLoadgen() {
 
 // ---- ports and readiness -----------------------------------------------------------------------
 
-function freeTcpPort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function freeUdpPort() {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.on('error', reject);
-    s.bind(0, HOST, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+/**
+ * A port free for TCP and UDP, below the kernel's ephemeral range (the test helpers' freePort:
+ * a port the OS picks can be taken by an outgoing connection before the server binds it).
+ */
+function freePort() {
+  return createRequire(import.meta.url)('../packages/redis-store/dist/testing/index.js').freePort();
 }
 
 function httpOk(port, path) {
@@ -252,8 +238,8 @@ function tail(file, lines = 20) {
 }
 
 async function startServer(name, mode, { extraEnv = {}, tag = '' } = {}) {
-  const httpPort = await freeTcpPort();
-  const udpPort = await freeUdpPort();
+  const httpPort = await freePort();
+  const udpPort = await freePort();
   let args;
   let childEnv = env;
   if (name === 'responder') {
@@ -478,9 +464,8 @@ async function eventsBench() {
   for (const cmd of ['java', 'mvn']) {
     if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) return { skipped: `${cmd} not found (Debian: apt-get install openjdk-17-jre-headless maven)` };
   }
-  const kafkaPort = await freeTcpPort();
-  let controllerPort = await freeTcpPort();
-  while (controllerPort === kafkaPort) controllerPort = await freeTcpPort();
+  const kafkaPort = await freePort();
+  const controllerPort = await freePort();
   const dir = join(outDir, `kafka-${process.pid}`);
   process.stderr.write(`\nbench: events: starting a Kafka broker on core ${loadgenCpu} (deploy/kafka.sh)\n`);
   const log = createWriteStream(join(outDir, 'kafka.log'));
@@ -559,7 +544,7 @@ async function eventsLag(kafkaPort) {
   delete localEnv.REDIS_CLUSTER_NODES;
   process.stderr.write('\nbench: events: end-to-end lag (a stats worker and a Redis Cluster on the load generator\'s core)\n');
   const redis = await startRedisTestServer('cluster', localEnv);
-  const metricsPort = await freeTcpPort();
+  const metricsPort = await freePort();
   const topic = `lag-${process.pid}`;
   const workerLog = createWriteStream(join(outDir, 'worker-lag.log'));
   await new Promise((r) => workerLog.on('open', r));
@@ -650,7 +635,7 @@ async function otelBench() {
   const transports = list('BENCH_OTEL_TRANSPORTS', ['udp', 'http']);
   const extraRatios = (env.BENCH_OTEL_RATIOS ?? '').split(',').map((x) => x.trim()).filter(Boolean).map(Number);
   if (!extraRatios.every((r) => r > 0 && r <= 1)) fail(`BENCH_OTEL_RATIOS must be numbers from 0 to 1 separated by commas (got ${JSON.stringify(env.BENCH_OTEL_RATIOS)})`);
-  const otlpPort = await freeTcpPort();
+  const otlpPort = await freePort();
   process.stderr.write(`\nbench: otel: starting the test collector on core ${loadgenCpu}\n`);
   const logFile = join(outDir, 'otelcol.log');
   const log = createWriteStream(logFile);

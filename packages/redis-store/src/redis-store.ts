@@ -248,7 +248,9 @@ export class RedisStore implements SwarmStore {
     if (!(req.peerLifetimeMs > 0 && Number.isFinite(req.peerLifetimeMs))) {
       return Promise.reject(new RangeError('announce: peerLifetimeMs must be a finite number > 0'));
     }
-    const node = this.batchable ? this.masterOf(req.infoHash) : undefined;
+    // (the hex digits once: for the slot, then copied into the batch)
+    if (this.batchable) writeHex(HEX_SCRATCH, 0, req.infoHash);
+    const node = this.batchable ? this.masterOf() : undefined;
     if (node === undefined) {
       const arg = Buffer.allocUnsafe(ANNOUNCE_ARG_BYTES + size);
       this.writeArg(arg, 0, req, size);
@@ -265,7 +267,7 @@ export class RedisStore implements SwarmStore {
     }
     const at = batch.len;
     const buf = batch.buf;
-    writeHex(buf, at, req.infoHash);
+    HEX_SCRATCH.copy(buf, at);
     buf[at + 40] = ANNOUNCE_ARG_BYTES + size;
     this.writeArg(buf, at + BATCH_ITEM_HEAD, req, size);
     batch.len = at + BATCH_ITEM_HEAD + ANNOUNCE_ARG_BYTES + size;
@@ -329,11 +331,13 @@ export class RedisStore implements SwarmStore {
     return parseAnnounceReply(reply, size, withPeerIds);
   }
 
-  /** The connection of the master serving the swarm's slot (single server: the client). */
-  private masterOf(infoHash: Buffer): Redis | undefined {
+  /**
+   * The connection of the master serving the slot of the swarm whose hex digits are in
+   * HEX_SCRATCH (single server: the client).
+   */
+  private masterOf(): Redis | undefined {
     const client = this.client;
     if (!(client instanceof Cluster)) return client;
-    writeHex(HEX_SCRATCH, 0, infoHash);
     const key = client.slots[calculateSlot(HEX_SCRATCH)]?.[0];
     if (key === undefined) return undefined;
     let node = this.masterByKey.get(key);
@@ -514,7 +518,7 @@ function writeHex(buf: Buffer, at: number, infoHash: Buffer): void {
   }
 }
 
-/** where masterOf writes the hex digits whose slot it computes */
+/** an announce's info hash in hex, for masterOf and the batch */
 const HEX_SCRATCH = Buffer.alloc(40);
 
 /**

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bdecode } from '@peertracker/protocol';
-import { freePort } from '@peertracker/redis-store/dist/testing';
+import { freePort, startedTogether } from '@peertracker/redis-store/dist/testing';
 import { httpGet } from './clients';
 
 export const HOST = '127.0.0.1';
@@ -98,12 +98,8 @@ export function clusterGatewayEnv(nodes: ReadonlyArray<{ host: string; port: num
 }
 
 /** Starts `count` gateways with one environment; if any fails to start, stops the others. */
-export async function startGateways(count: number, env: Record<string, string>): Promise<GatewayProcess[]> {
-  const started = await Promise.allSettled(Array.from({ length: count }, () => startGateway(env)));
-  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed === undefined) return started.map((s) => (s as PromiseFulfilledResult<GatewayProcess>).value);
-  await Promise.all(started.map((s) => (s.status === 'fulfilled' ? stopGateway(s.value) : undefined)));
-  throw failed.reason;
+export function startGateways(count: number, env: Record<string, string>): Promise<GatewayProcess[]> {
+  return startedTogether<GatewayProcess[]>(Array.from({ length: count }, () => startGateway(env)), stopGateway);
 }
 
 /** What a tracker answered to one announce. */
