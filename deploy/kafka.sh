@@ -24,6 +24,12 @@
 # The broker listens on 127.0.0.1 only, without TLS or authentication: for a laptop and for
 # tests, not for production. Topics are created on first use with the partitions of
 # KAFKA_PARTITIONS (default 6).
+# A second listener with TLS and SASL (for the tests of KAFKA_TLS* and KAFKA_SASL_*), when
+# KAFKA_SECURE_PORT is set:
+#   KAFKA_SECURE_PORT      its port on 127.0.0.1 (SASL_SSL: TLS, then PLAIN or SCRAM-SHA-256/512)
+#   KAFKA_TLS_KEYSTORE     PEM file with the broker's private key (PKCS#8, unencrypted) and certificate
+#   KAFKA_TLS_CLIENT_CA    PEM file of a CA: clients must then show a certificate it signed
+#   KAFKA_SASL_USERS       user:password,… accepted by every mechanism (letters, digits, . _ - only)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -37,6 +43,7 @@ PARTITIONS="${KAFKA_PARTITIONS:-6}"
 NODE_ID="${KAFKA_NODE_ID:-1}"
 VOTERS="${KAFKA_VOTERS:-$NODE_ID@127.0.0.1:$CPORT}"
 REPLICATION="${KAFKA_REPLICATION:-1}"
+SECURE_PORT="${KAFKA_SECURE_PORT:-}"
 TIMEOUT_S=60
 
 die() { echo "kafka.sh: $*" >&2; exit 1; }
@@ -67,14 +74,28 @@ run() {
   local dir
   dir="$(cd "$DIR" && pwd)"
   local isr=$((REPLICATION > 1 ? REPLICATION - 1 : 1))
+  local listeners="PLAINTEXT://127.0.0.1:$PORT" protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  local scram=() plain_users="" pair
+  if [[ -n "$SECURE_PORT" ]]; then
+    [[ "$SECURE_PORT" =~ ^[0-9]+$ ]] || die "KAFKA_SECURE_PORT=$SECURE_PORT: not a number"
+    [[ -f "${KAFKA_TLS_KEYSTORE:-}" ]] || die "KAFKA_SECURE_PORT needs KAFKA_TLS_KEYSTORE, a PEM file of the key and certificate"
+    [[ "${KAFKA_SASL_USERS:-}" =~ ^[A-Za-z0-9._-]+:[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+:[A-Za-z0-9._-]+)*$ ]] \
+      || die "KAFKA_SECURE_PORT needs KAFKA_SASL_USERS=user:password,… (letters, digits, . _ -)"
+    listeners="$listeners,SECURE://127.0.0.1:$SECURE_PORT"
+    protocols="$protocols,SECURE:SASL_SSL"
+    for pair in ${KAFKA_SASL_USERS//,/ }; do
+      plain_users="$plain_users user_${pair%%:*}=\"${pair#*:}\""
+      scram+=(--add-scram "SCRAM-SHA-256=[name=${pair%%:*},password=${pair#*:}]" --add-scram "SCRAM-SHA-512=[name=${pair%%:*},password=${pair#*:}]")
+    done
+  fi
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=$NODE_ID
 controller.quorum.voters=$VOTERS
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+listeners=$listeners,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=$PARTITIONS
@@ -88,10 +109,27 @@ share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 EOF
+  if [[ -n "$SECURE_PORT" ]]; then
+    cat >>"$dir/server.properties" <<EOF
+listener.name.secure.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.secure.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;
+listener.name.secure.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.secure.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.secure.ssl.keystore.type=PEM
+listener.name.secure.ssl.keystore.location=$KAFKA_TLS_KEYSTORE
+EOF
+    if [[ -n "${KAFKA_TLS_CLIENT_CA:-}" ]]; then
+      cat >>"$dir/server.properties" <<EOF
+listener.name.secure.ssl.client.auth=required
+listener.name.secure.ssl.truststore.type=PEM
+listener.name.secure.ssl.truststore.location=$KAFKA_TLS_CLIENT_CA
+EOF
+    fi
+  fi
   if [[ ! -f "$dir/data/meta.properties" ]]; then
     java -cp "$CACHE/lib/*" -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties" \
       kafka.tools.StorageTool format -t "${KAFKA_CLUSTER_ID:-$(java -cp "$CACHE/lib/*" kafka.tools.StorageTool random-uuid 2>/dev/null)}" \
-      -c "$dir/server.properties" >"$dir/format.log" 2>&1 || die "formatting the storage failed: $(cat "$dir/format.log")"
+      -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 || die "formatting the storage failed: $(cat "$dir/format.log")"
   fi
   exec java "-Xmx$HEAP" -cp "$CACHE/lib/*" -Dlog4j2.configurationFile="$HERE/kafka/log4j2.properties" \
     -Dkafka.logs.dir="$dir" kafka.Kafka "$dir/server.properties"

@@ -1,5 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import { createHash } from 'node:crypto';
+import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ScrapeEntry } from '@peertracker/protocol';
 import {
@@ -24,9 +25,12 @@ import { ANNOUNCE_ARG_BYTES, ANNOUNCE_BATCH_LUA, ANNOUNCE_LUA, BATCH_ITEM_HEAD, 
 
 /**
  * One server (its URL carries any credentials and `rediss:` for TLS), or a Redis Cluster's seed
- * nodes with the credentials (AUTH, or an ACL user) that every node shares.
+ * nodes with the credentials (AUTH, or an ACL user) that every node shares. `tls`: connect with
+ * these TLS options (CA, client certificate, server name); for a URL they complete `rediss:`.
  */
-export type RedisTarget = { url: string } | { clusterNodes: { host: string; port: number }[]; username?: string; password?: string };
+export type RedisTarget =
+  | { url: string; tls?: ConnectionOptions }
+  | { clusterNodes: { host: string; port: number }[]; username?: string; password?: string; tls?: ConnectionOptions };
 
 export interface RedisStoreOptions {
   /** Put before every key; must not contain '{' or '}'. Default 'pt:'. */
@@ -105,13 +109,13 @@ export async function createRedisStore(target: RedisTarget, options: RedisStoreO
   const redisOptions: RedisOptions = { ...options.redisOptions, lazyConnect: true, enableAutoPipelining: true };
   const client: Client =
     'url' in target
-      ? new Redis(target.url, redisOptions)
+      ? new Redis(target.url, target.tls !== undefined ? { ...redisOptions, tls: target.tls } : redisOptions)
       : new Cluster(target.clusterNodes, {
           ...options.clusterOptions,
           scaleReads: 'master',
           enableAutoPipelining: true,
           lazyConnect: true,
-          redisOptions: { ...options.redisOptions, username: target.username, password: target.password },
+          redisOptions: { ...options.redisOptions, username: target.username, password: target.password, ...(target.tls !== undefined ? { tls: target.tls } : {}) },
         });
   // ioredis's cluster client rejects with "None of startup nodes is available" whatever the nodes
   // said; the node's own reason (NOAUTH, WRONGPASS, ECONNREFUSED) comes with an error event
@@ -124,6 +128,7 @@ export async function createRedisStore(target: RedisTarget, options: RedisStoreO
     await client.connect();
   } catch (e) {
     client.disconnect();
+    if (nodeError?.message === CONNECTION_CLOSED && 'clusterNodes' in target) nodeError = await firstNodeError(target, options.redisOptions);
     const reason = nodeError !== undefined && nodeError.message !== (e as Error).message ? `: ${nodeError.message}` : '';
     throw new Error(`cannot connect to Redis (${(e as Error).message}${reason})`, { cause: e });
   } finally {
@@ -132,6 +137,34 @@ export async function createRedisStore(target: RedisTarget, options: RedisStoreO
   const store = new RedisStore(client, options);
   await store.checkBatching();
   return store;
+}
+
+const CONNECTION_CLOSED = 'Connection is closed.';
+
+/**
+ * Why the first seed node refuses a connection of its own. The cluster client learns the slot
+ * map over connections whose errors it drops, so a TLS failure (an untrusted or misnamed
+ * certificate, a client certificate missing) reaches it only as "Connection is closed."
+ */
+async function firstNodeError(target: { clusterNodes: { host: string; port: number }[]; tls?: ConnectionOptions }, redisOptions?: RedisOptions): Promise<Error | undefined> {
+  const [seed] = target.clusterNodes;
+  let error: Error | undefined;
+  const probe = new Redis({ ...redisOptions, ...seed, tls: target.tls, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  probe.on('error', (e: Error) => {
+    error ??= e;
+  });
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (e) {
+    error ??= e as Error;
+  } finally {
+    probe.disconnect();
+  }
+  if ((error as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET') {
+    return new Error(`${error!.message}: the node closed the connection; does it ask for TLS${target.tls !== undefined ? ' with a client certificate' : ''}?`);
+  }
+  return error;
 }
 
 export class RedisStore implements SwarmStore {

@@ -228,7 +228,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       : new EventPublisher({
           gatewayId: ev.gatewayId,
           connect:
-            deps.connectEvents ?? (() => connectKafkaProducer({ brokers: ev.brokers, topic: ev.topic, clientId: ev.gatewayId, sendTimeoutMs: ev.sendTimeoutMs, log })),
+            deps.connectEvents ?? (() => connectKafkaProducer({ brokers: ev.brokers, security: ev.security, topic: ev.topic, clientId: ev.gatewayId, sendTimeoutMs: ev.sendTimeoutMs, log })),
           flushMs: ev.flushMs,
           maxBufferedEvents: ev.maxBufferedEvents,
           recordEvents: RECORD_EVENTS,

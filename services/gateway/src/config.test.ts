@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { makeTestCertificates, type TestCertificates } from '@peertracker/redis-store/dist/testing';
 import { ConfigError, loadConfig } from './config';
 
 describe('loadConfig', () => {
@@ -32,6 +34,7 @@ describe('loadConfig', () => {
     const c = loadConfig({ KAFKA_BROKERS: ' kafka-1:9092, 10.0.0.3:9093 ' });
     assert.deepEqual({ ...c.events, gatewayId: undefined }, {
       brokers: ['kafka-1:9092', '10.0.0.3:9093'],
+      security: {},
       topic: 'announces',
       gatewayId: undefined,
       flushMs: 100,
@@ -48,7 +51,7 @@ describe('loadConfig', () => {
       TRACKER_EVENTS_BUFFER: '5000',
       TRACKER_EVENTS_SEND_TIMEOUT_MS: '2000',
     });
-    assert.deepEqual(d.events, { brokers: ['k:1'], topic: 'tracker.events', gatewayId: 'gw-7', flushMs: 50, maxBufferedEvents: 5000, sendTimeoutMs: 2000 });
+    assert.deepEqual(d.events, { brokers: ['k:1'], security: {}, topic: 'tracker.events', gatewayId: 'gw-7', flushMs: 50, maxBufferedEvents: 5000, sendTimeoutMs: 2000 });
   });
 
   it('reads every variable', () => {
@@ -106,6 +109,7 @@ describe('loadConfig', () => {
         redisClusterNodes: undefined,
         redisUsername: undefined,
         redisPassword: undefined,
+        redisTls: undefined,
         redisKeyPrefix: 'pt:',
         redisTimeoutMs: 1000,
         redisBatchMax: 3,
@@ -173,6 +177,57 @@ describe('loadConfig', () => {
   it("reads a Redis Cluster's credentials", () => {
     const c = loadConfig({ TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: 'r:7000', REDIS_USERNAME: 'tracker', REDIS_PASSWORD: 'p@ss word' });
     assert.deepEqual([c.redisUsername, c.redisPassword], ['tracker', 'p@ss word']);
+  });
+
+  describe('TLS and SASL (REDIS_TLS*, KAFKA_TLS*, KAFKA_SASL_*)', () => {
+    let certs: TestCertificates;
+    before(() => {
+      certs = makeTestCertificates();
+    });
+    after(() => certs?.remove());
+    const cluster = { TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: 'r:7000' };
+
+    it('reads the files once, at start, and keeps the server name', () => {
+      const c = loadConfig({ ...cluster, REDIS_TLS: 'true', REDIS_TLS_CA_FILE: certs.ca, REDIS_TLS_CERT_FILE: certs.clientCert, REDIS_TLS_KEY_FILE: certs.clientKey, REDIS_TLS_SERVERNAME: 'redis.internal' });
+      assert.deepEqual(c.redisTls, { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey), servername: 'redis.internal' });
+      // TLS with the system's CAs: an empty set of options, not undefined
+      assert.deepEqual(loadConfig({ ...cluster, REDIS_TLS: 'yes' }).redisTls, {});
+      assert.deepEqual(loadConfig({ TRACKER_STORE: 'redis', REDIS_URL: 'rediss://r:6380' }).redisTls, {});
+      assert.deepEqual(loadConfig({ TRACKER_STORE: 'redis', REDIS_URL: 'rediss://r:6380', REDIS_TLS_CA_FILE: certs.ca }).redisTls, { ca: readFileSync(certs.ca) });
+      assert.equal(loadConfig(cluster).redisTls, undefined);
+      const k = loadConfig({ KAFKA_BROKERS: 'k:9093', KAFKA_TLS: 'true', KAFKA_TLS_CA_FILE: certs.ca, KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'gw', KAFKA_SASL_PASSWORD: ' pw ' });
+      assert.deepEqual(k.events!.security, { ssl: { ca: readFileSync(certs.ca) }, sasl: { mechanism: 'scram-sha-512', username: 'gw', password: ' pw ' } });
+      assert.deepEqual(loadConfig({ KAFKA_BROKERS: 'k:9092', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'gw', KAFKA_SASL_PASSWORD: 'pw' }).events!.security, { sasl: { mechanism: 'plain', username: 'gw', password: 'pw' } });
+    });
+
+    it('names the variable of a setting that cannot work', () => {
+      for (const [env, message] of [
+        [{ REDIS_TLS: 'maybe' }, /^REDIS_TLS must be true or false/],
+        [{ REDIS_TLS_CA_FILE: certs.ca }, /^REDIS_TLS_CA_FILE is set but TLS is off: set REDIS_TLS=true/],
+        [{ REDIS_TLS: 'true', REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' }, /^REDIS_TLS_CA_FILE: cannot read \/nonexistent\/ca.pem \(ENOENT\)/],
+        [{ REDIS_TLS: 'true', REDIS_TLS_CA_FILE: certs.clientKey }, /^REDIS_TLS_CA_FILE: .* holds no PEM certificate/],
+        [{ REDIS_TLS: 'true', REDIS_TLS_KEY_FILE: certs.ca }, /^REDIS_TLS_KEY_FILE: .* holds no PEM private key/],
+        [{ REDIS_TLS: 'true', REDIS_TLS_CERT_FILE: certs.clientCert }, /^REDIS_TLS_KEY_FILE is missing: a client certificate needs both/],
+        [{ REDIS_TLS: 'true', REDIS_TLS_CERT_FILE: certs.clientCert, REDIS_TLS_KEY_FILE: certs.serverKey }, /^REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE: not usable for TLS \(.*key values mismatch/],
+        [{ REDIS_TLS: 'true', REDIS_TLS_SERVERNAME: 'a b' }, /^REDIS_TLS_SERVERNAME must be a host name/],
+        [{ TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: '', REDIS_URL: 'redis://r:6379', REDIS_TLS: 'true' }, /^REDIS_TLS=true with a redis:\/\/ REDIS_URL: write rediss:\/\//],
+        [{ TRACKER_STORE: 'redis', REDIS_CLUSTER_NODES: '', REDIS_URL: 'rediss://r:6379', REDIS_TLS: 'false' }, /^REDIS_TLS=false contradicts a rediss:\/\/ REDIS_URL/],
+        [{ KAFKA_BROKERS: 'k:1', KAFKA_TLS_CERT_FILE: certs.clientCert }, /^KAFKA_TLS_CERT_FILE is set but TLS is off: set KAFKA_TLS=true/],
+        [{ KAFKA_BROKERS: 'k:1', KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }, /^KAFKA_SASL_MECHANISM must be one of plain, scram-sha-256, scram-sha-512/],
+        [{ KAFKA_BROKERS: 'k:1', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_PASSWORD: 'p' }, /^KAFKA_SASL_MECHANISM=plain needs KAFKA_SASL_USERNAME/],
+        [{ KAFKA_BROKERS: 'k:1', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u' }, /^KAFKA_SASL_MECHANISM=plain needs KAFKA_SASL_PASSWORD/],
+        [{ KAFKA_BROKERS: 'k:1', KAFKA_SASL_PASSWORD: 'p' }, /^KAFKA_SASL_PASSWORD is set without KAFKA_SASL_MECHANISM/],
+      ] as const) {
+        assert.throws(() => loadConfig({ ...cluster, ...env }), (e: Error) => e instanceof ConfigError && message.test(e.message), `${JSON.stringify(env)}`);
+      }
+    });
+
+    it('never shows a key or a SASL password in a message', () => {
+      const key = readFileSync(certs.clientKey, 'utf8');
+      const body = key.split('\n')[1];
+      assert.throws(() => loadConfig({ ...cluster, REDIS_TLS: 'true', REDIS_TLS_CERT_FILE: certs.clientKey, REDIS_TLS_KEY_FILE: certs.clientKey }), (e: Error) => !e.message.includes(body));
+      assert.throws(() => loadConfig({ KAFKA_BROKERS: 'k:1', KAFKA_SASL_MECHANISM: 'nope', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'hunter2-secret' }), (e: Error) => !e.message.includes('hunter2-secret'));
+    });
   });
 
   it('never puts a secret in its error messages', () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
+import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
 import {
   DEFAULT_MAX_PEERS_PER_ADDRESS,
@@ -8,6 +9,7 @@ import {
   DEFAULT_MEMORY_MAX_PEERS,
   DEFAULT_MEMORY_MAX_SWARMS,
 } from '@peertracker/tracker';
+import { CONNECTION_VARIABLES, kafkaSecurityFromEnv, SettingError, tlsFromEnv, type KafkaSecurity } from '@peertracker/events';
 
 /**
  * Gateway configuration, read from environment variables once at start-up.
@@ -39,6 +41,8 @@ export interface GatewayConfig {
   /** the Redis Cluster's ACL user and password (REDIS_USERNAME, REDIS_PASSWORD) */
   redisUsername?: string;
   redisPassword?: string;
+  /** TLS to Redis (REDIS_TLS*, or a rediss:// REDIS_URL), or undefined */
+  redisTls?: ConnectionOptions;
   /** put before every Redis key; never contains '{' or '}' */
   redisKeyPrefix: string;
   /** ms after which a Redis command (and a store call on the request path) fails instead of waiting */
@@ -85,6 +89,8 @@ export interface GatewayConfig {
 
 export interface EventsConfig {
   brokers: string[];
+  /** TLS and SASL (KAFKA_TLS*, KAFKA_SASL_*) */
+  security: KafkaSecurity;
   topic: string;
   /** names this gateway in its events (and as the Kafka client id) */
   gatewayId: string;
@@ -237,10 +243,12 @@ const schema = z.object({
   TRACKER_EVENTS_FLUSH_MS: int(1, 60_000).default('100'),
   TRACKER_EVENTS_BUFFER: int(1000, 100_000_000).default('200000'),
   TRACKER_EVENTS_SEND_TIMEOUT_MS: int(100, 600_000).default('10000'),
+  // (checked by @peertracker/events, as in the stats worker)
+  ...Object.fromEntries(CONNECTION_VARIABLES.map((name) => [name, z.string().optional()])),
 });
 
 /** variables whose values are secrets (a Redis URL may carry a password) */
-const SECRETS = new Set(['TRACKER_CONNECTION_SECRET', 'TRACKER_CONNECTION_SECRET_ACCEPTED', 'REDIS_URL', 'REDIS_PASSWORD']);
+const SECRETS = new Set(['TRACKER_CONNECTION_SECRET', 'TRACKER_CONNECTION_SECRET_ACCEPTED', 'REDIS_URL', 'REDIS_PASSWORD', 'KAFKA_SASL_PASSWORD']);
 
 /**
  * Parses and validates the environment. Throws ConfigError naming the first bad variable.
@@ -311,6 +319,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       throw new ConfigError(`${name} applies to REDIS_CLUSTER_NODES; a single server's credentials go in REDIS_URL (redis://user:password@host:6379)`);
     }
   }
+  const shared = <T>(read: () => T): T => {
+    try {
+      return read();
+    } catch (err) {
+      throw err instanceof SettingError ? new ConfigError(err.message) : err;
+    }
+  };
+  const redisTls = redis ? shared(() => tlsFromEnv(input, 'REDIS', e.REDIS_URL?.startsWith('rediss://') ? 'a rediss:// REDIS_URL' : undefined)) : undefined;
+  check(
+    redisTls === undefined || !e.REDIS_URL?.startsWith('redis://'),
+    'REDIS_TLS=true with a redis:// REDIS_URL: write rediss:// for TLS',
+  );
+  const kafkaSecurity = e.KAFKA_BROKERS === undefined ? undefined : shared(() => kafkaSecurityFromEnv(input));
   const secret = e.TRACKER_CONNECTION_SECRET;
   return {
     host: e.TRACKER_HOST,
@@ -331,6 +352,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     redisClusterNodes: redis ? e.REDIS_CLUSTER_NODES : undefined,
     redisUsername: redis ? e.REDIS_USERNAME : undefined,
     redisPassword: redis ? e.REDIS_PASSWORD : undefined,
+    redisTls,
     redisKeyPrefix: e.TRACKER_REDIS_KEY_PREFIX,
     redisTimeoutMs: e.TRACKER_REDIS_TIMEOUT_MS,
     redisBatchMax: e.TRACKER_REDIS_BATCH_MAX,
@@ -358,6 +380,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
         ? undefined
         : {
             brokers: e.KAFKA_BROKERS,
+            security: kafkaSecurity!,
             topic: e.KAFKA_TOPIC,
             gatewayId: e.TRACKER_GATEWAY_ID ?? defaultGatewayId(),
             flushMs: e.TRACKER_EVENTS_FLUSH_MS,

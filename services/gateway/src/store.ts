@@ -38,9 +38,9 @@ export async function openStore(config: GatewayConfig, log: Logger = silentLogge
   const timeout = config.redisTimeoutMs;
   const target =
     config.redisUrl !== undefined
-      ? { url: config.redisUrl }
+      ? { url: config.redisUrl, tls: config.redisTls }
       : config.redisClusterNodes !== undefined
-        ? { clusterNodes: config.redisClusterNodes, username: config.redisUsername, password: config.redisPassword }
+        ? { clusterNodes: config.redisClusterNodes, username: config.redisUsername, password: config.redisPassword, tls: config.redisTls }
         : undefined;
   if (target === undefined) throw new Error('TRACKER_STORE=redis without REDIS_URL or REDIS_CLUSTER_NODES');
   const batches = new BatchTally();

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { makeTestCertificates } from '@peertracker/redis-store/dist/testing';
 import { ConfigError, apiConfig, workerConfig } from './config';
 
 const base = { KAFKA_BROKERS: 'k1:9092,[::1]:9093', REDIS_CLUSTER_NODES: 'r1:7000' };
@@ -34,4 +36,26 @@ test('the API configuration', () => {
   assert.throws(() => apiConfig({ REDIS_URL: 'redis://r:6379', STATS_API_PORT: '70000' }), /STATS_API_PORT/);
   assert.throws(() => apiConfig({}), /REDIS_URL/);
   assert.throws(() => apiConfig({ REDIS_URL: 'redis://r:6379', REDIS_PASSWORD: 'pw' }), /REDIS_PASSWORD applies to REDIS_CLUSTER_NODES/);
+});
+
+test('TLS and SASL: the same variables as the gateway, each error named', () => {
+  const certs = makeTestCertificates();
+  try {
+    const c = workerConfig({ ...base, REDIS_TLS: 'true', REDIS_TLS_CA_FILE: certs.ca, KAFKA_TLS: 'true', KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'stats', KAFKA_SASL_PASSWORD: 'pw' });
+    assert.deepEqual(c.target, { clusterNodes: [{ host: 'r1', port: 7000 }], username: undefined, password: undefined, tls: { ca: readFileSync(certs.ca) } });
+    assert.deepEqual(c.kafkaSecurity, { ssl: {}, sasl: { mechanism: 'scram-sha-256', username: 'stats', password: 'pw' } });
+    assert.deepEqual(workerConfig(base).kafkaSecurity, {});
+    assert.deepEqual(apiConfig({ REDIS_URL: 'rediss://r:6380', REDIS_TLS_CA_FILE: certs.ca }).target, { url: 'rediss://r:6380', tls: { ca: readFileSync(certs.ca) } });
+    for (const [env, message] of [
+      [{ REDIS_TLS_CERT_FILE: certs.clientCert }, /^REDIS_TLS_CERT_FILE is set but TLS is off/],
+      [{ REDIS_TLS: 'true', REDIS_TLS_KEY_FILE: certs.clientKey }, /^REDIS_TLS_CERT_FILE is missing/],
+      [{ KAFKA_TLS: 'true', KAFKA_TLS_CA_FILE: '/nonexistent' }, /^KAFKA_TLS_CA_FILE: cannot read/],
+      [{ KAFKA_SASL_USERNAME: 'u' }, /^KAFKA_SASL_USERNAME is set without KAFKA_SASL_MECHANISM/],
+    ] as const) {
+      assert.throws(() => workerConfig({ ...base, ...env }), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(env));
+    }
+    assert.throws(() => apiConfig({ REDIS_URL: 'redis://r:6379', REDIS_TLS: 'true' }), /REDIS_TLS=true with a redis:\/\/ REDIS_URL/);
+  } finally {
+    certs.remove();
+  }
 });

@@ -2,9 +2,19 @@
  * Configuration of the stats worker and the stats API, from the environment. Every error names
  * the variable and what it must be.
  */
+import { kafkaSecurityFromEnv, SettingError, tlsFromEnv } from '@peertracker/events';
 import type { Retention, RedisTarget } from './state';
 
 export class ConfigError extends Error {}
+
+/** a shared setting's check (TLS, SASL), its error as a ConfigError */
+function setting<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw err instanceof SettingError ? new ConfigError(err.message) : err;
+  }
+}
 
 type Env = NodeJS.ProcessEnv;
 
@@ -45,7 +55,10 @@ export function redisConfig(env: Env): { target: RedisTarget; prefix: string } {
   if (url !== undefined && (username !== undefined || password !== undefined)) {
     throw new ConfigError(`${username !== undefined ? 'REDIS_USERNAME' : 'REDIS_PASSWORD'} applies to REDIS_CLUSTER_NODES; a single server's credentials go in REDIS_URL (redis://user:password@host:6379)`);
   }
-  return { target: url !== undefined ? { url } : { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', nodes!), username, password }, prefix };
+  const tls = setting(() => tlsFromEnv(env, 'REDIS', url?.startsWith('rediss://') ? 'a rediss:// REDIS_URL' : undefined));
+  if (tls !== undefined && url?.startsWith('redis://')) throw new ConfigError('REDIS_TLS=true with a redis:// REDIS_URL: write rediss:// for TLS');
+  const withTls = tls !== undefined ? { tls } : {};
+  return { target: url !== undefined ? { url, ...withTls } : { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', nodes!), username, password, ...withTls }, prefix };
 }
 
 const DAY_S = 86400;
@@ -83,6 +96,7 @@ export function workerConfig(env: Env) {
     ...redisConfig(env),
     retention,
     brokers: hostPorts('KAFKA_BROKERS', brokers).map((b) => `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}`),
+    kafkaSecurity: setting(() => kafkaSecurityFromEnv(env)),
     topic,
     groupId: get(env, 'STATS_GROUP_ID') ?? 'peertracker-stats',
     clientId: get(env, 'STATS_WORKER_ID'),

@@ -2,6 +2,7 @@
  * The stats worker process. Configuration (environment; config.ts checks it):
  *   KAFKA_BROKERS        host:port,… (required)
  *   KAFKA_TOPIC          the gateways' topic (default announces)
+ *   KAFKA_TLS*, KAFKA_SASL_*, REDIS_TLS*   TLS and authentication (@peertracker/events, connection.ts)
  *   STATS_GROUP_ID       the consumer group of every worker replica (default peertracker-stats)
  *   REDIS_URL or REDIS_CLUSTER_NODES   where the statistics go (one of them, required)
  *   STATS_KEY_PREFIX     put before every key (default st:)
@@ -21,21 +22,19 @@
 import './instrument';
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
-import { Cluster, Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { telemetry } from '@peertracker/telemetry';
 import { configOrExit, workerConfig } from './config';
 import { StatsJobs } from './jobs';
 import { WorkerMetrics } from './metrics';
 import { log } from './log';
-import { StatsState, type RedisTarget } from './state';
+import { redisClient, StatsState, type RedisTarget } from './state';
 import { StatsWorker } from './worker';
 
 
 /** BullMQ's own connection: it blocks on it, so no command may time out by retries. */
 function queueConnection(target: RedisTarget): Redis | Cluster {
-  return 'url' in target
-    ? new Redis(target.url, { maxRetriesPerRequest: null })
-    : new Cluster(target.clusterNodes, { redisOptions: { maxRetriesPerRequest: null, username: target.username, password: target.password }, scaleReads: 'master' });
+  return redisClient(target, { maxRetriesPerRequest: null });
 }
 
 async function main(): Promise<void> {
@@ -48,6 +47,7 @@ async function main(): Promise<void> {
   telemetry().exportRegistry(metrics.registry);
   const worker: StatsWorker = new StatsWorker({
     brokers: c.brokers,
+    security: c.kafkaSecurity,
     topic: c.topic,
     groupId: c.groupId,
     clientId: c.clientId ?? hostname(),

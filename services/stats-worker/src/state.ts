@@ -39,7 +39,8 @@
  * partition's slot is being migrated (the keys it derives may be on the other node), so a batch
  * is written whole or not at all.
  */
-import { Cluster, Redis } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Delta } from './aggregate';
 
 /** How long each kind of key is kept after its last write (seconds). */
@@ -61,7 +62,26 @@ export interface Retention {
 export const DEFAULT_RETENTION: Retention = { minutes: 2 * 86400, hours: 90 * 86400, days: 400 * 86400, torrentDays: 30 * 86400, working: 3 * 86400 };
 
 /** one server (its URL carries credentials), or a cluster's seed nodes and the credentials its nodes share */
-export type RedisTarget = { url: string } | { clusterNodes: { host: string; port: number }[]; username?: string; password?: string };
+/** One server (its URL carries credentials), or a cluster's seed nodes and credentials; TLS options for either. */
+export type RedisTarget =
+  | { url: string; tls?: ConnectionOptions }
+  | { clusterNodes: { host: string; port: number }[]; username?: string; password?: string; tls?: ConnectionOptions };
+
+/**
+ * A client of the target with these options for each connection, the target's credentials and
+ * TLS added; for a cluster, lazyConnect and enableAutoPipelining are the Cluster's own, and reads
+ * go to masters.
+ */
+export function redisClient(target: RedisTarget, options: RedisOptions): Redis | Cluster {
+  if ('url' in target) return new Redis(target.url, target.tls !== undefined ? { ...options, tls: target.tls } : options);
+  const { lazyConnect, enableAutoPipelining, ...node } = options;
+  return new Cluster(target.clusterNodes, {
+    lazyConnect,
+    enableAutoPipelining,
+    scaleReads: 'master',
+    redisOptions: { ...node, username: target.username, password: target.password, ...(target.tls !== undefined ? { tls: target.tls } : {}) },
+  });
+}
 
 /** (the migration probe: both keys are absent, so a table answer means one is on another node) */
 const PROBE = `
@@ -319,16 +339,7 @@ export class StatsState {
     readonly prefix = 'st:',
     readonly retention: Retention = DEFAULT_RETENTION,
   ) {
-    const options = { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 3 };
-    this.client =
-      'url' in target
-        ? new Redis(target.url, options)
-        : new Cluster(target.clusterNodes, {
-            lazyConnect: true,
-            enableAutoPipelining: true,
-            redisOptions: { maxRetriesPerRequest: 3, username: target.username, password: target.password },
-            scaleReads: 'master',
-          });
+    this.client = redisClient(target, { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 3 });
     this.client.defineCommand('statsClaim', { numberOfKeys: 2, lua: CLAIM });
     this.client.defineCommand('statsApply', { numberOfKeys: 2, lua: APPLY });
     this.client.defineCommand('statsRoll', { numberOfKeys: 2, lua: ROLL });

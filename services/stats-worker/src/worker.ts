@@ -9,7 +9,7 @@
  * Offsets are also committed to Kafka after each write, for lag monitoring only.
  */
 import { Kafka, logLevel, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
-import { EventDecodeError, decodeRecord, type AnnounceEvent, type DecodedRecord } from '@peertracker/events';
+import { EventDecodeError, decodeRecord, type AnnounceEvent, type DecodedRecord, type KafkaSecurity } from '@peertracker/events';
 import { addEvents, emptyDelta } from './aggregate';
 import type { StatsState } from './state';
 import { traced } from './tracing';
@@ -21,6 +21,8 @@ export interface WorkerLog {
 
 export interface WorkerOptions {
   brokers: string[];
+  /** TLS and SASL for the brokers (KAFKA_TLS*, KAFKA_SASL_*); default none */
+  security?: KafkaSecurity;
   topic: string;
   groupId: string;
   clientId: string;
@@ -72,7 +74,7 @@ export class StatsWorker {
   private owned = new Map<number, Owned>();
 
   constructor(private readonly o: WorkerOptions) {
-    const kafka = new Kafka({ clientId: o.clientId, brokers: o.brokers, logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({ clientId: o.clientId, brokers: o.brokers, ...o.security, logLevel: logLevel.NOTHING });
     this.kafka = kafka;
     this.consumer = kafka.consumer({ groupId: o.groupId, sessionTimeout: 6000, heartbeatInterval: 1000, maxWaitTimeInMs: 250 });
     // a rebalance: every partition is claimed anew (a new epoch) at its next batch

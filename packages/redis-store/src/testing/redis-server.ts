@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerEngineReachableSync } from './docker';
+import type { TestCertificates } from './certificates';
 import { freePort } from './ports';
 
 export interface RedisNodeAddress {
@@ -71,13 +72,24 @@ export function selectRedisProvider(kind: 'single' | 'cluster', env: NodeJS.Proc
   return 'local';
 }
 
+/** What the nodes of a secured local cluster ask of their clients. */
+export interface ClusterSecurity {
+  /** every node asks clients for it (AUTH), and replicas give it to their masters */
+  password?: string;
+  /**
+   * TLS only (no plaintext port), between nodes too, with these certificates; clients must show
+   * a certificate of the same CA (tls-auth-clients yes)
+   */
+  tls?: TestCertificates;
+}
+
 /**
- * A 6-node cluster started here whose nodes all require `password` (AUTH), for the tests of
- * credentials; always local, whatever the environment names.
+ * A 6-node cluster started here with a password, TLS or both, for the tests of credentials and
+ * encryption; always local, whatever the environment names.
  */
-export async function startPasswordCluster(password: string): Promise<RedisTestServer> {
+export async function startSecuredCluster(security: ClusterSecurity): Promise<RedisTestServer> {
   if (!redisServerInstalled()) throw new Error(missingMessage('cluster'));
-  return startCluster(password);
+  return startCluster(security);
 }
 
 /** Servers of the given kind: from the environment, in Docker, or started here. */
@@ -125,14 +137,15 @@ function redisServerInstalled(): boolean {
   return installed;
 }
 
-/** the password of each local server started with one (redis-cli reads it from REDISCLI_AUTH) */
-const passwords = new Map<number, string>();
+/** what each local server started secured asks of redis-cli (which reads a password from REDISCLI_AUTH) */
+const secured = new Map<number, ClusterSecurity>();
 
 function cli(port: number, ...args: string[]): Promise<string> {
-  const password = passwords.get(port);
+  const { password, tls } = secured.get(port) ?? {};
   const env = password === undefined ? process.env : { ...process.env, REDISCLI_AUTH: password };
+  const tlsArgs = tls === undefined ? [] : ['--tls', '--cacert', tls.ca, '--cert', tls.clientCert, '--key', tls.clientKey];
   return new Promise((resolve, reject) => {
-    execFile('redis-cli', ['-h', HOST, '-p', String(port), ...args], { timeout: 60_000, env }, (err, stdout, stderr) => {
+    execFile('redis-cli', ['-h', HOST, '-p', String(port), ...tlsArgs, ...args], { timeout: 60_000, env }, (err, stdout, stderr) => {
       if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message} ${stderr}`));
       else resolve(stdout);
     });
@@ -168,17 +181,28 @@ interface Started {
   output: string[];
 }
 
-async function launch(dir: string, extra: string[], onPort?: number, password?: string): Promise<Started> {
+async function launch(dir: string, extra: string[], onPort?: number, security: ClusterSecurity = {}): Promise<Started> {
   const port = onPort ?? (await freePort());
-  // (a port freed by a stopped password server may come back without one)
-  passwords.delete(port);
-  if (password !== undefined) {
-    passwords.set(port, password);
-    // every node asks clients for it, and replicas give it to their masters
-    extra = [...extra, '--requirepass', password, '--masterauth', password];
+  // (a port freed by a stopped secured server may come back without security)
+  secured.delete(port);
+  const { password, tls } = security;
+  if (password !== undefined || tls !== undefined) secured.set(port, security);
+  if (password !== undefined) extra = [...extra, '--requirepass', password, '--masterauth', password];
+  if (tls !== undefined) {
+    extra = [
+      ...extra,
+      '--tls-port', String(port),
+      '--tls-cert-file', tls.serverCert,
+      '--tls-key-file', tls.serverKey,
+      '--tls-ca-cert-file', tls.ca,
+      '--tls-auth-clients', 'yes',
+      '--tls-cluster', 'yes',
+      '--tls-replication', 'yes',
+    ];
   }
   const args = [
-    '--port', String(port),
+    // (with TLS, no plaintext port at all)
+    '--port', tls === undefined ? String(port) : '0',
     '--bind', HOST,
     '--protected-mode', 'no',
     '--save', '',
@@ -246,7 +270,7 @@ async function startSingle(): Promise<RedisTestServer> {
   }
 }
 
-async function startCluster(password?: string): Promise<RedisTestServer> {
+async function startCluster(security: ClusterSecurity = {}): Promise<RedisTestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'peertracker-redis-cluster-'));
   const started: Started[] = [];
   const extras: string[][] = [];
@@ -269,7 +293,7 @@ async function startCluster(password?: string): Promise<RedisTestServer> {
         // that never synced cannot take over from a failed master
         '--repl-diskless-sync-delay', '0',
       ]);
-      started.push(await launch(dir, extras[i], undefined, password));
+      started.push(await launch(dir, extras[i], undefined, security));
     }
     const addrs = started.map((s) => `${HOST}:${s.port}`);
     await cli(started[0].port, '--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes');
@@ -279,7 +303,7 @@ async function startCluster(password?: string): Promise<RedisTestServer> {
         await Promise.all(started.map((s) => kill(s.proc, 'SIGKILL')));
       },
       startAll: async () => {
-        const again = await Promise.allSettled(started.map((s, i) => launch(dir, extras[i], s.port, password)));
+        const again = await Promise.allSettled(started.map((s, i) => launch(dir, extras[i], s.port, security)));
         const up = again.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
         const failed = again.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed !== undefined) {

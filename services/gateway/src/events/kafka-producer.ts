@@ -6,6 +6,7 @@
 import './crc32c';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { SAMPLING_PRIORITY, SpanKind, SpanStatusCode, telemetry, type SpanContext } from '@peertracker/telemetry';
+import type { KafkaSecurity } from '@peertracker/events';
 import type { Logger } from '../log';
 import { tracer } from '../tracing';
 
@@ -23,6 +24,8 @@ export interface RecordProducer {
 
 export interface KafkaProducerOptions {
   brokers: string[];
+  /** TLS and SASL (KAFKA_TLS*, KAFKA_SASL_*) */
+  security?: KafkaSecurity;
   topic: string;
   clientId: string;
   /** ms a send may take, kafkajs's retries included, before it fails */
@@ -39,6 +42,7 @@ export async function connectKafkaProducer(o: KafkaProducerOptions): Promise<Rec
   const kafka = new Kafka({
     clientId: o.clientId,
     brokers: o.brokers,
+    ...o.security,
     connectionTimeout: 3000,
     requestTimeout: o.sendTimeoutMs,
     // (kafkajs logs every failed connection at ERROR: a down broker would flood the log; the

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { decodeRecord, type DecodedRecord } from '@peertracker/events';
-import { dockerEngineReachableSync, freePort } from '@peertracker/redis-store/dist/testing';
+import { dockerEngineReachableSync, freePort, type TestCertificates } from '@peertracker/redis-store/dist/testing';
 
 const SCRIPT = resolve(__dirname, '../../../../deploy/kafka.sh');
 const START_TIMEOUT_MS = 90_000;
@@ -80,6 +80,30 @@ export async function startKafkaTestBroker(env: NodeJS.ProcessEnv = process.env)
   return { brokers: [`127.0.0.1:${node.port}`], stop: node.stop, outage: node };
 }
 
+/** A local broker whose second listener takes TLS (with client certificates) and SASL. */
+export interface SecuredKafkaBroker extends KafkaTestBroker {
+  /** the TLS and SASL listener (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for every user) */
+  secureBrokers: string[];
+}
+
+/**
+ * One local broker with a plaintext listener (for the tests' own reading) and a SASL_SSL one: its
+ * certificate from certs (keystore serverBundle), clients' certificates required from certs.ca,
+ * and `users` (name → password; letters, digits, . _ -) accepted by every mechanism. Always local.
+ */
+export async function startSecuredKafkaBroker(certs: TestCertificates, users: Record<string, string>): Promise<SecuredKafkaBroker> {
+  const [node] = await startNodes(1, async () => {
+    const secure = await freePort();
+    return {
+      KAFKA_SECURE_PORT: String(secure),
+      KAFKA_TLS_KEYSTORE: certs.serverBundle,
+      KAFKA_TLS_CLIENT_CA: certs.ca,
+      KAFKA_SASL_USERS: Object.entries(users).map(([u, p]) => `${u}:${p}`).join(','),
+    };
+  });
+  return { brokers: [`127.0.0.1:${node.port}`], secureBrokers: [`127.0.0.1:${node.env.KAFKA_SECURE_PORT}`], stop: node.stop, outage: node };
+}
+
 /** A cluster of local Kafka nodes (each broker and controller), with its nodes' outages. */
 export interface KafkaTestCluster {
   brokers: string[];
@@ -89,6 +113,8 @@ export interface KafkaTestCluster {
 
 export interface KafkaTestNode {
   port: number;
+  /** what the node was started with beside its ports */
+  env: Record<string, string>;
   /** SIGKILL; start again on the same port and data; SIGSTOP and SIGCONT */
   kill(): Promise<void>;
   start(): Promise<void>;
@@ -106,7 +132,8 @@ export async function startKafkaTestCluster(count: number): Promise<KafkaTestClu
   return { brokers: nodes.map((n) => `127.0.0.1:${n.port}`), nodes, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
 }
 
-async function startNodes(count: number): Promise<KafkaTestNode[]> {
+/** extra: more of deploy/kafka.sh's variables for each node (asked again on each attempt: new ports) */
+async function startNodes(count: number, extra: () => Promise<Record<string, string>> = async () => ({})): Promise<KafkaTestNode[]> {
   for (const cmd of ['java', 'mvn']) {
     if (!installed(cmd)) throw new Error(`Kafka tests need ${cmd} on PATH (.ci/run installs it), or KAFKA_BROKERS`);
   }
@@ -114,14 +141,14 @@ async function startNodes(count: number): Promise<KafkaTestNode[]> {
   // rare, since freePort picks at random below the ephemeral range; then again on new ports)
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startNodesOnce(count);
+      return await startNodesOnce(count, extra);
     } catch (e) {
       if (attempt >= 3 || !/Address already in use/.test(String(e))) throw e;
     }
   }
 }
 
-async function startNodesOnce(count: number): Promise<KafkaTestNode[]> {
+async function startNodesOnce(count: number, extra: () => Promise<Record<string, string>>): Promise<KafkaTestNode[]> {
   const ports: { port: number; controller: number }[] = [];
   for (let i = 0; i < count; i++) ports.push({ port: await freePort(), controller: await freePort() });
   const voters = ports.map((p, i) => `${i + 1}@127.0.0.1:${p.controller}`).join(',');
@@ -129,7 +156,9 @@ async function startNodesOnce(count: number): Promise<KafkaTestNode[]> {
   // starts with '-', which its command line would take for an option)
   let clusterId = randomBytes(16).toString('base64url');
   while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
-  const nodes = ports.map((p, i) => node(i + 1, p.port, p.controller, { KAFKA_VOTERS: voters, KAFKA_CLUSTER_ID: clusterId, KAFKA_REPLICATION: String(count) }));
+  const extras: Record<string, string>[] = [];
+  for (let i = 0; i < count; i++) extras.push(await extra());
+  const nodes = ports.map((p, i) => node(i + 1, p.port, p.controller, { ...extras[i], KAFKA_VOTERS: voters, KAFKA_CLUSTER_ID: clusterId, KAFKA_REPLICATION: String(count) }));
   // (together: the controllers need a quorum before any of them answers; if one fails, all stop)
   const started = await Promise.allSettled(nodes.map((n) => n.start()));
   const failed = started.find((r) => r.status === 'rejected');
@@ -153,7 +182,8 @@ function node(id: number, port: number, controller: number, extraEnv: Record<str
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     const deadline = Date.now() + START_TIMEOUT_MS;
-    while (!(await listening(port))) {
+    const secure = extraEnv.KAFKA_SECURE_PORT === undefined ? undefined : Number(extraEnv.KAFKA_SECURE_PORT);
+    while (!(await listening(port)) || (secure !== undefined && !(await listening(secure)))) {
       if (child.exitCode !== null) throw new Error(`the Kafka broker exited (${child.exitCode}): ${log}`);
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
@@ -171,6 +201,7 @@ function node(id: number, port: number, controller: number, extraEnv: Record<str
   };
   return {
     port,
+    env: extraEnv,
     kill,
     start,
     pause: () => child?.kill('SIGSTOP'),
