@@ -114,6 +114,16 @@ describe('the Helm chart', { skip }, () => {
           assert.equal(get(ns, ['deployment', 't-peertracker-stats-worker']).spec.replicas, 6);
           const password = pod.containers[0].env.find((e) => e.name === 'REDIS_PASSWORD');
           assert.deepEqual(password?.valueFrom, { secretKeyRef: { name: 'redis-cluster', key: 'redis-password' } });
+          // TLS files from the Redis and Kafka Secrets, read-only, named to the process; the SASL
+          // password from its Secret
+          const envOf = (c) => Object.fromEntries(c.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+          const genv = envOf(pod.containers[0]);
+          assert.deepEqual([genv.REDIS_TLS, genv.REDIS_TLS_CA_FILE, genv.REDIS_TLS_CERT_FILE, genv.KAFKA_TLS, genv.KAFKA_TLS_CA_FILE, genv.KAFKA_SASL_MECHANISM], ['true', '/etc/peertracker/tls/redis/ca.crt', '/etc/peertracker/tls/redis/tls.crt', 'true', '/etc/peertracker/tls/kafka/ca.crt', 'scram-sha-512']);
+          assert.deepEqual(genv.KAFKA_SASL_PASSWORD, { secretKeyRef: { name: 'peertracker', key: 'password' } });
+          assert.deepEqual(pod.volumes.map((v) => [v.name, v.secret.secretName, v.secret.items.map((i) => i.key)]), [['redis-tls', 'redis-cluster-crt', ['ca.crt', 'tls.crt', 'tls.key']], ['kafka-tls', 'tracker-cluster-ca-cert', ['ca.crt']]]);
+          assert.ok(pod.containers[0].volumeMounts.every((m) => m.readOnly));
+          const api = get(ns, ['deployment', 't-peertracker-stats-api']).spec.template.spec;
+          assert.deepEqual([api.volumes.map((v) => v.name), envOf(api.containers[0]).KAFKA_TLS], [['redis-tls'], undefined]);
           assert.equal(get(ns, ['networkpolicies']).items.length, 3);
           assert.equal(get(ns, ['ingress', 't-peertracker-stats-api']).spec.rules[0].host, 'stats.tracker.example.org');
           assert.equal(get(ns, ['servicemonitor', 't-peertracker']).spec.jobLabel, 'app.kubernetes.io/component');

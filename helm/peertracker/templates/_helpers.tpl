@@ -93,6 +93,26 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and (or $v.statsWorker.enabled $v.statsApi.enabled) (not (include "peertracker.statsRedisConfigured" .)) -}}
 {{- fail "statsWorker and statsApi need Redis: set redis.clusterNodes, redis.url or redis.existingSecret" -}}
 {{- end -}}
+{{- range list "redis" "kafka" -}}
+{{- $t := index $v . "tls" -}}
+{{- if and $t.enabled $t.existingSecret (not (or $t.caKey $t.clientCertificate)) -}}
+{{- fail (printf "%s.tls.existingSecret is used for nothing: set %s.tls.caKey or %s.tls.clientCertificate" . . .) -}}
+{{- end -}}
+{{- if and $t.clientCertificate (not $t.existingSecret) -}}
+{{- fail (printf "%s.tls.clientCertificate needs %s.tls.existingSecret, the Secret holding the certificate and key" . .) -}}
+{{- end -}}
+{{- if and (not $t.enabled) (or $t.existingSecret $t.clientCertificate $t.serverName) -}}
+{{- fail (printf "%s.tls settings are given but %s.tls.enabled is false" . .) -}}
+{{- end -}}
+{{- end -}}
+{{- with $v.kafka.sasl -}}
+{{- if and .mechanism (not (and .username .passwordSecret)) -}}
+{{- fail "kafka.sasl.mechanism needs kafka.sasl.username and kafka.sasl.passwordSecret" -}}
+{{- end -}}
+{{- if and (not .mechanism) (or .username .passwordSecret) -}}
+{{- fail "kafka.sasl.username and kafka.sasl.passwordSecret need kafka.sasl.mechanism (plain, scram-sha-256 or scram-sha-512)" -}}
+{{- end -}}
+{{- end -}}
 {{- if and $v.statsWorker.enabled (not $v.kafka.brokers) -}}
 {{- fail "statsWorker.enabled needs kafka.brokers (the worker reads the gateways' announce events)" -}}
 {{- end -}}
@@ -130,6 +150,91 @@ app.kubernetes.io/component: {{ .component }}
 {{- else if .Values.redis.url }}
 - name: REDIS_URL
   value: {{ .Values.redis.url | quote }}
+{{- end }}
+{{- include "peertracker.tlsEnv" (dict "prefix" "REDIS" "tls" $r.tls) }}
+{{- end -}}
+
+{{/* Where a connection's TLS files are mounted; arg: redis or kafka. */}}
+{{- define "peertracker.tlsDir" -}}
+/etc/peertracker/tls/{{ . }}
+{{- end -}}
+
+{{/* TLS environment of one connection; args: prefix (REDIS or KAFKA), tls (its values). */}}
+{{- define "peertracker.tlsEnv" -}}
+{{- $t := .tls -}}
+{{- $dir := include "peertracker.tlsDir" (lower .prefix) -}}
+{{- if $t.enabled }}
+- name: {{ .prefix }}_TLS
+  value: "true"
+{{- if and $t.existingSecret $t.caKey }}
+- name: {{ .prefix }}_TLS_CA_FILE
+  value: {{ printf "%s/%s" $dir $t.caKey | quote }}
+{{- end }}
+{{- if and $t.existingSecret $t.clientCertificate }}
+- name: {{ .prefix }}_TLS_CERT_FILE
+  value: {{ printf "%s/%s" $dir $t.certKey | quote }}
+- name: {{ .prefix }}_TLS_KEY_FILE
+  value: {{ printf "%s/%s" $dir $t.keyKey | quote }}
+{{- end }}
+{{- with $t.serverName }}
+- name: {{ $.prefix }}_TLS_SERVERNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The Kafka environment of the gateway and the worker: brokers, topic, TLS and SASL. */}}
+{{- define "peertracker.kafkaEnv" -}}
+{{- $k := .Values.kafka -}}
+- name: KAFKA_BROKERS
+  value: {{ join "," $k.brokers | quote }}
+- name: KAFKA_TOPIC
+  value: {{ $k.topic | quote }}
+{{- include "peertracker.tlsEnv" (dict "prefix" "KAFKA" "tls" $k.tls) }}
+{{- with $k.sasl.mechanism }}
+- name: KAFKA_SASL_MECHANISM
+  value: {{ . | quote }}
+- name: KAFKA_SASL_USERNAME
+  value: {{ $k.sasl.username | quote }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $k.sasl.passwordSecret }}
+      key: {{ $k.sasl.passwordSecretKey }}
+{{- end }}
+{{- end -}}
+
+{{/* The TLS Secrets' items of the connections a pod uses, as volumes; args: root, names (list of redis, kafka). */}}
+{{- define "peertracker.tlsVolumes" -}}
+{{- range .names }}
+{{- $t := index $.root.Values . "tls" }}
+{{- if and $t.enabled $t.existingSecret }}
+- name: {{ . }}-tls
+  secret:
+    secretName: {{ $t.existingSecret }}
+    # (readable by the container's user, which is not the files' owner without an fsGroup)
+    defaultMode: 0444
+    items:
+      {{- if $t.caKey }}
+      - { key: {{ $t.caKey }}, path: {{ $t.caKey }} }
+      {{- end }}
+      {{- if $t.clientCertificate }}
+      - { key: {{ $t.certKey }}, path: {{ $t.certKey }} }
+      - { key: {{ $t.keyKey }}, path: {{ $t.keyKey }} }
+      {{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Their mounts; args as for tlsVolumes. */}}
+{{- define "peertracker.tlsMounts" -}}
+{{- range .names }}
+{{- $t := index $.root.Values . "tls" }}
+{{- if and $t.enabled $t.existingSecret }}
+- name: {{ . }}-tls
+  mountPath: {{ include "peertracker.tlsDir" . }}
+  readOnly: true
+{{- end }}
 {{- end }}
 {{- end -}}
 
