@@ -93,6 +93,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and (or $v.statsWorker.enabled $v.statsApi.enabled) (not (include "peertracker.statsRedisConfigured" .)) -}}
 {{- fail "statsWorker and statsApi need Redis: set redis.clusterNodes, redis.url or redis.existingSecret" -}}
 {{- end -}}
+{{- if eq (int $v.gateway.port) (int $v.gateway.metricsPort) -}}
+{{- fail "gateway.metricsPort must differ from gateway.port (metrics stay off the public announce port)" -}}
+{{- end -}}
 {{- range list "redis" "kafka" -}}
 {{- $t := index $v . "tls" -}}
 {{- if and $t.enabled $t.existingSecret (not (or $t.caKey $t.clientCertificate)) -}}

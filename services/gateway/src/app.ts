@@ -21,6 +21,8 @@ import { EventPublisher } from './events/publisher';
 export interface Gateway {
   readonly httpPort: number;
   readonly udpPort: number;
+  /** the port of /metrics apart from the HTTP port (TRACKER_METRICS_PORT), else undefined */
+  readonly metricsPort: number | undefined;
   readonly store: SwarmStore;
   readonly metrics: GatewayMetrics;
   /** the announce-event publisher (KAFKA_BROKERS), else undefined */
@@ -63,6 +65,8 @@ const SWEEP_INTERVAL_MS = 30_000;
 const CONNECTIONS_CHECK_MS = 1000;
 /** File descriptors kept out of TRACKER_HTTP_MAX_CONNECTIONS: Redis connections, UDP, stdio, Node's own. */
 const FD_RESERVE = 64;
+/** connections the metrics port takes at once (Prometheus needs one or two) */
+const METRICS_MAX_CONNECTIONS = 32;
 /** How long an error reply may take to flush before its connection is destroyed regardless. */
 const ERROR_REPLY_FLUSH_MS = 2000;
 
@@ -164,8 +168,11 @@ function openFileLimit(): number | undefined {
   }
 }
 
-/** Builds the express app for everything that is not announce/scrape. */
-export function createAdminApp(metrics: GatewayMetrics, log: Logger = silentLogger, draining: () => boolean = () => false): express.Express {
+/**
+ * Builds the express app for everything that is not announce/scrape. withMetrics false: no
+ * /metrics here (it has a port of its own, TRACKER_METRICS_PORT).
+ */
+export function createAdminApp(metrics: GatewayMetrics, log: Logger = silentLogger, draining: () => boolean = () => false, withMetrics = true): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/health', (_req, res) => {
@@ -178,14 +185,16 @@ export function createAdminApp(metrics: GatewayMetrics, log: Logger = silentLogg
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/metrics', async (_req, res, next) => {
-    try {
-      const body = await metrics.registry.metrics();
-      res.set('Content-Type', metrics.registry.contentType).send(body);
-    } catch (err) {
-      next(err);
-    }
-  });
+  if (withMetrics) {
+    app.get('/metrics', async (_req, res, next) => {
+      try {
+        const body = await metrics.registry.metrics();
+        res.set('Content-Type', metrics.registry.contentType).send(body);
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('not found: trackers serve /announce and /scrape\n');
   });
@@ -251,7 +260,14 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     events,
   });
   let draining = false;
-  const admin = createAdminApp(metrics, log, () => draining);
+  const admin = createAdminApp(metrics, log, () => draining, config.metricsPort === undefined);
+  // /metrics kept off the public port: its answer tells anyone the tracker's load and limits, and
+  // each scrape samples the store (Redis)
+  const metricsHttp =
+    config.metricsPort === undefined
+      ? undefined
+      : createServer({ headersTimeout: 5000, requestTimeout: 10_000, connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, createAdminApp(metrics, log, () => draining));
+  if (metricsHttp) metricsHttp.maxConnections = METRICS_MAX_CONNECTIONS;
   // Connections that have not sent a request yet. A shutdown closes them after its grace: Node's
   // closeIdleConnections only closes connections idle after a request, so one opened and left
   // silent (a balancer's pre-opened connection, a slow client) held every shutdown to its timeout.
@@ -287,6 +303,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   try {
     const host = await listenHttp(http, config.host, config.httpPort, log);
     udp = await bindUdp(host, config.udpPort);
+    if (metricsHttp) await listenHttp(metricsHttp, host, config.metricsPort!, log);
     // Bursts and event-loop pauses (GC, sweeps) must not overflow the small default buffer.
     udp.setRecvBufferSize(config.udpRecvBuffer);
     if (udp.getRecvBufferSize() < config.udpRecvBuffer) {
@@ -311,6 +328,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     stopSweeper?.();
     http.close();
     udp?.close();
+    metricsHttp?.close();
     throw err;
   }
   const udpSocket = udp;
@@ -329,10 +347,16 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     // (after the listeners: every answered announce's event is in by now)
     await events?.close(eventsMs);
     if (!deps.store) await store.close();
+    // (last: the drain stays visible to Prometheus until the end)
+    if (metricsHttp) {
+      metricsHttp.closeAllConnections();
+      await new Promise<void>((resolve) => metricsHttp.close(() => resolve()));
+    }
   };
   return {
     httpPort: (http.address() as AddressInfo).port,
     udpPort: udpSocket.address().port,
+    metricsPort: metricsHttp ? (metricsHttp.address() as AddressInfo).port : undefined,
     store,
     metrics,
     events,

@@ -132,6 +132,7 @@ describe('loadConfig', () => {
         shutdownTimeoutMs: 20000,
         httpIdleTimeoutMs: 4000,
         logLevel: 'warn',
+        metricsPort: undefined,
         events: undefined,
       },
     );

@@ -83,6 +83,11 @@ export interface GatewayConfig {
   /** ms without a byte read or written after which a connection is closed (stalled readers) */
   httpIdleTimeoutMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * TRACKER_METRICS_PORT: /metrics (and /health) on a port of their own, kept off the public
+   * one; undefined: /metrics on the HTTP port
+   */
+  metricsPort: number | undefined;
   /** announce events to Kafka, or undefined (KAFKA_BROKERS unset: no events) */
   events: EventsConfig | undefined;
 }
@@ -229,6 +234,7 @@ const schema = z.object({
   TRACKER_SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default('10000'),
   TRACKER_HTTP_IDLE_TIMEOUT_MS: int(100, 600_000).default('30000'),
   TRACKER_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  TRACKER_METRICS_PORT: int(0, 65535).optional(),
   KAFKA_BROKERS: hostPortList('kafka-1:9092,kafka-2:9092').optional(),
   KAFKA_TOPIC: z
     .string()
@@ -313,6 +319,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
         : 'TRACKER_STORE=redis takes REDIS_URL (one server) or REDIS_CLUSTER_NODES (a Redis Cluster), not both',
     );
   }
+  check(
+    e.TRACKER_METRICS_PORT === undefined || e.TRACKER_METRICS_PORT === 0 || e.TRACKER_METRICS_PORT !== e.TRACKER_HTTP_PORT,
+    `TRACKER_METRICS_PORT (${e.TRACKER_METRICS_PORT}) must differ from TRACKER_HTTP_PORT; leave it unset to serve /metrics on the HTTP port`,
+  );
   const redis = e.TRACKER_STORE === 'redis';
   for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD'] as const) {
     if (e[name] !== undefined && e.REDIS_CLUSTER_NODES === undefined) {
@@ -375,6 +385,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     shutdownTimeoutMs: e.TRACKER_SHUTDOWN_TIMEOUT_MS,
     httpIdleTimeoutMs: e.TRACKER_HTTP_IDLE_TIMEOUT_MS,
     logLevel: e.TRACKER_LOG_LEVEL,
+    metricsPort: e.TRACKER_METRICS_PORT,
     events:
       e.KAFKA_BROKERS === undefined
         ? undefined

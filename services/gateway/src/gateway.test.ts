@@ -169,6 +169,30 @@ describe('gateway over HTTP', () => {
     assert.equal((await httpGet(gw.httpPort, '/nothing')).status, 404);
   });
 
+  it('serves /metrics only on TRACKER_METRICS_PORT when it is set, and keeps it open through a shutdown until the end', async () => {
+    const other = await createGateway(config({ TRACKER_METRICS_PORT: '0' }));
+    try {
+      assert.ok(other.metricsPort !== undefined && other.metricsPort !== other.httpPort);
+      await httpGet(other.httpPort, `/announce?info_hash=${'%AA'.repeat(20)}&peer_id=${'%BB'.repeat(20)}&port=6881&left=1&compact=1`);
+      assert.equal((await httpGet(other.httpPort, '/metrics')).status, 404);
+      assert.equal((await httpGet(other.httpPort, '/health')).status, 200);
+      const m = await httpGet(other.metricsPort!, '/metrics');
+      assert.equal(m.status, 200);
+      assert.match(m.body.toString(), /^tracker_announces_total\{transport="http",family="\d"\} 1$/m);
+      assert.equal((await httpGet(other.metricsPort!, '/health')).status, 200);
+      // draining: the metrics port still answers, with the 503 a probe of it would read
+      const done = other.shutdown({ delayMs: 300, timeoutMs: 2000 });
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await httpGet(other.metricsPort!, '/health')).status, 503);
+      assert.equal((await httpGet(other.metricsPort!, '/metrics')).status, 200);
+      assert.equal(await done, true);
+      await assert.rejects(httpGet(other.metricsPort!, '/metrics'));
+    } finally {
+      await other.close().catch(() => {});
+    }
+    assert.throws(() => config({ TRACKER_HTTP_PORT: '7000', TRACKER_METRICS_PORT: '7000' }), /TRACKER_METRICS_PORT \(7000\) must differ from TRACKER_HTTP_PORT/);
+  });
+
   it('answers malformed HTTP with 400 and keeps serving', async () => {
     const { connect } = await import('node:net');
     const reply = await new Promise<string>((resolve) => {

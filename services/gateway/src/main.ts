@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     host: config.host,
     http: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.httpPort}/announce`,
     udpPort: gateway.udpPort,
+    ...(gateway.metricsPort !== undefined ? { metricsPort: gateway.metricsPort } : {}),
     store: config.store,
     ...(config.store === 'redis'
       ? { redis: config.redisUrl !== undefined ? 'single' : 'cluster', keyPrefix: config.redisKeyPrefix }
