@@ -17,7 +17,8 @@
  * There is deliberately no setting that turns certificate checks off: give the CA instead.
  */
 import { readFileSync } from 'node:fs';
-import { createSecureContext, type ConnectionOptions } from 'node:tls';
+import { connect as connectTcp, isIP, type Socket } from 'node:net';
+import { connect as connectTls, createSecureContext, type ConnectionOptions } from 'node:tls';
 
 /** A setting that cannot be used; the message names the variable and never shows a secret. */
 export class SettingError extends Error {
@@ -135,3 +136,38 @@ export const CONNECTION_VARIABLES = [
   'KAFKA_SASL_USERNAME',
   'KAFKA_SASL_PASSWORD',
 ];
+
+/**
+ * Why a Redis node refuses a connection at the socket or TLS level, or undefined when it answers
+ * (whatever it answers: a password refused is Redis's own reply, which the client reports). The
+ * cluster client learns the slot map over connections whose errors it drops, so an untrusted or
+ * misnamed certificate, or a node that wants TLS or a client certificate, reaches it only as
+ * "Connection is closed."; this looks again with a connection of its own.
+ */
+export function redisNodeProblem(node: { host: string; port: number }, tls: ConnectionOptions | undefined, timeoutMs = 3000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let socket: Socket;
+    const done = (problem: string | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(problem);
+    };
+    const timer = setTimeout(() => done(`no answer within ${timeoutMs} ms`), timeoutMs);
+    // (a PING: a node that wants TLS closes a plaintext connection at its first bytes, and one
+    // that wants a client certificate says so only after the handshake, when it is read)
+    const ping = () => socket.write('PING\r\n');
+    socket =
+      tls === undefined
+        ? connectTcp(node.port, node.host, ping)
+        : connectTls({ host: node.host, port: node.port, ...tls, servername: tls.servername ?? (isIP(node.host) ? undefined : node.host) }, ping);
+    socket.once('data', () => done(undefined));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNRESET' ? closedHint(tls) : err.message));
+    socket.once('close', () => done(closedHint(tls)));
+  });
+}
+
+function closedHint(tls: ConnectionOptions | undefined): string {
+  return tls === undefined
+    ? 'the node closed the connection unanswered: does it ask for TLS (REDIS_TLS=true)?'
+    : 'the node closed the TLS connection unanswered: does it ask for a client certificate (REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE)?';
+}

@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { redisNodeProblem } from '@peertracker/events';
 import type { ScrapeEntry } from '@peertracker/protocol';
 import {
   DEFAULT_SWARM_RETENTION_MS,
@@ -128,7 +129,10 @@ export async function createRedisStore(target: RedisTarget, options: RedisStoreO
     await client.connect();
   } catch (e) {
     client.disconnect();
-    if (nodeError?.message === CONNECTION_CLOSED && 'clusterNodes' in target) nodeError = await firstNodeError(target, options.redisOptions);
+    if (nodeError?.message === CONNECTION_CLOSED && 'clusterNodes' in target) {
+      const problem = await redisNodeProblem(target.clusterNodes[0], target.tls);
+      if (problem !== undefined) nodeError = new Error(problem);
+    }
     const reason = nodeError !== undefined && nodeError.message !== (e as Error).message ? `: ${nodeError.message}` : '';
     throw new Error(`cannot connect to Redis (${(e as Error).message}${reason})`, { cause: e });
   } finally {
@@ -140,32 +144,6 @@ export async function createRedisStore(target: RedisTarget, options: RedisStoreO
 }
 
 const CONNECTION_CLOSED = 'Connection is closed.';
-
-/**
- * Why the first seed node refuses a connection of its own. The cluster client learns the slot
- * map over connections whose errors it drops, so a TLS failure (an untrusted or misnamed
- * certificate, a client certificate missing) reaches it only as "Connection is closed."
- */
-async function firstNodeError(target: { clusterNodes: { host: string; port: number }[]; tls?: ConnectionOptions }, redisOptions?: RedisOptions): Promise<Error | undefined> {
-  const [seed] = target.clusterNodes;
-  let error: Error | undefined;
-  const probe = new Redis({ ...redisOptions, ...seed, tls: target.tls, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  probe.on('error', (e: Error) => {
-    error ??= e;
-  });
-  try {
-    await probe.connect();
-    await probe.ping();
-  } catch (e) {
-    error ??= e as Error;
-  } finally {
-    probe.disconnect();
-  }
-  if ((error as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET') {
-    return new Error(`${error!.message}: the node closed the connection; does it ask for TLS${target.tls !== undefined ? ' with a client certificate' : ''}?`);
-  }
-  return error;
-}
 
 export class RedisStore implements SwarmStore {
   readonly client: Client;

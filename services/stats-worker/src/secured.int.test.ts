@@ -123,13 +123,34 @@ describe('TLS and authentication to Redis and Kafka', { skip, timeout: 240_000 }
 
   it('refuses to start a gateway that does not speak TLS to the cluster, or does not trust its CA, or has no password, saying why', async () => {
     const { REDIS_TLS: _tls, REDIS_TLS_CA_FILE: _ca, REDIS_TLS_CERT_FILE: _cert, REDIS_TLS_KEY_FILE: _key, ...plain } = { ...clusterGatewayEnv(redis.nodes), ...redisEnv };
-    await assert.rejects(startGateway(plain), /ECONNRESET.*does it ask for TLS/);
+    await assert.rejects(startGateway(plain), /closed the connection unanswered: does it ask for TLS/);
     await assert.rejects(startGateway({ ...clusterGatewayEnv(redis.nodes), ...redisEnv, REDIS_TLS_CA_FILE: certs.otherCa }), /self-signed certificate/);
     await assert.rejects(startGateway({ ...clusterGatewayEnv(redis.nodes), ...redisEnv, REDIS_TLS_SERVERNAME: 'redis.example.com' }), /does not match certificate's altnames/);
     const { REDIS_PASSWORD: _pw, ...noPassword } = { ...clusterGatewayEnv(redis.nodes), ...redisEnv };
     await assert.rejects(startGateway(noPassword), /NOAUTH|Authentication required|WRONGPASS/i);
     // a setting that cannot work stops the start with the variable's name (exit 2)
     await assert.rejects(startGateway({ ...clusterGatewayEnv(redis.nodes), ...redisEnv, REDIS_TLS_CERT_FILE: certs.ca, REDIS_TLS_KEY_FILE: certs.serverKey }), /REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE: not usable for TLS/);
+  });
+
+  it('stops a stats worker and the API that do not trust the cluster, with the reason', async () => {
+    const exitOf = async (child: ChildProcess & { output?: string[] }, output: () => string) => {
+      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      return { code, output: output() };
+    };
+    const worker = startWorker({ ...redisEnv, ...kafkaTlsEnv, REDIS_TLS_CA_FILE: certs.otherCa, STATS_WORKER_HOST: '127.0.0.1', STATS_WORKER_PORT: '0' }, false);
+    children.push(worker);
+    const w = await exitOf(worker, () => worker.output.join(''));
+    assert.equal(w.code, 1);
+    assert.match(w.output, /cannot connect to Redis \(None of startup nodes is available: self-signed certificate in certificate chain\)/);
+    const { REDIS_TLS_CERT_FILE: _c, REDIS_TLS_KEY_FILE: _k, ...noClientCert } = redisEnv;
+    const api = spawn(process.execPath, [join(__dirname, 'api-main.js')], { env: { PATH: process.env.PATH ?? '', ...noClientCert, STATS_API_HOST: '127.0.0.1', STATS_API_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(api);
+    let out = '';
+    api.stdout.on('data', (d) => (out += d));
+    api.stderr.on('data', (d) => (out += d));
+    const a = await exitOf(api, () => out);
+    assert.notEqual(a.code, 0);
+    assert.match(a.output, /cannot connect to Redis .*(alert certificate required|does it ask for a client certificate)/);
   });
 
   it('a gateway and a stats worker with the wrong Kafka password say in their logs why (the gateway serves announces meanwhile)', async () => {

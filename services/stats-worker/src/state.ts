@@ -41,6 +41,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { redisNodeProblem } from '@peertracker/events';
 import type { Delta } from './aggregate';
 
 /** How long each kind of key is kept after its last write (seconds). */
@@ -335,7 +336,7 @@ export class StatsState {
   readonly client: Redis | Cluster;
 
   constructor(
-    target: RedisTarget,
+    private readonly target: RedisTarget,
     readonly prefix = 'st:',
     readonly retention: Retention = DEFAULT_RETENTION,
   ) {
@@ -345,8 +346,28 @@ export class StatsState {
     this.client.defineCommand('statsRoll', { numberOfKeys: 2, lua: ROLL });
   }
 
+  /**
+   * Connects, or fails with the node's own reason: ioredis's cluster client says only "None of
+   * startup nodes is available" (the reason comes with an error event, or, for TLS, not at all).
+   */
   async connect(): Promise<void> {
-    await this.client.connect();
+    let nodeError: Error | undefined;
+    const onError = (e: Error & { lastNodeError?: Error }) => {
+      nodeError = e.lastNodeError ?? e;
+    };
+    this.client.on('error', onError);
+    try {
+      await this.client.connect();
+    } catch (e) {
+      this.client.disconnect();
+      let reason = nodeError?.message;
+      // (a TLS failure reaches the cluster client only as a closed connection)
+      if (reason === 'Connection is closed.' && 'clusterNodes' in this.target) reason = (await redisNodeProblem(this.target.clusterNodes[0], this.target.tls)) ?? reason;
+      reason = reason !== undefined && reason !== (e as Error).message ? `: ${reason}` : '';
+      throw new Error(`cannot connect to Redis (${(e as Error).message}${reason})`, { cause: e });
+    } finally {
+      this.client.off('error', onError);
+    }
   }
 
   /** the set of the partitions ever claimed */
