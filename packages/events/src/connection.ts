@@ -146,20 +146,19 @@ export const CONNECTION_VARIABLES = [
  */
 export function redisNodeProblem(node: { host: string; port: number }, tls: ConnectionOptions | undefined, timeoutMs = 3000): Promise<string | undefined> {
   return new Promise((resolve) => {
-    let socket: Socket;
+    // (a PING: a node that wants TLS closes a plaintext connection at its first bytes, and one
+    // that wants a client certificate says so only after the handshake, when it is read)
+    const ping = () => socket.write('PING\r\n');
+    const socket: Socket =
+      tls === undefined
+        ? connectTcp(node.port, node.host, ping)
+        : connectTls({ host: node.host, port: node.port, ...tls, servername: tls.servername ?? (isIP(node.host) ? undefined : node.host) }, ping);
     const done = (problem: string | undefined) => {
       clearTimeout(timer);
       socket.destroy();
       resolve(problem);
     };
     const timer = setTimeout(() => done(`no answer within ${timeoutMs} ms`), timeoutMs);
-    // (a PING: a node that wants TLS closes a plaintext connection at its first bytes, and one
-    // that wants a client certificate says so only after the handshake, when it is read)
-    const ping = () => socket.write('PING\r\n');
-    socket =
-      tls === undefined
-        ? connectTcp(node.port, node.host, ping)
-        : connectTls({ host: node.host, port: node.port, ...tls, servername: tls.servername ?? (isIP(node.host) ? undefined : node.host) }, ping);
     socket.once('data', () => done(undefined));
     socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNRESET' ? closedHint(tls) : err.message));
     socket.once('close', () => done(closedHint(tls)));
