@@ -1,2 +1,2 @@
-export { RedisStore, createRedisStore } from './redis-store';
+export { AnnounceLateError, RedisStore, createRedisStore } from './redis-store';
 export type { RedisStoreOptions, RedisTarget } from './redis-store';

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { prng, runStoreConformance } from '@peertracker/tracker/dist/store-conformance';
 import type { Redis } from 'ioredis';
 import type { StoreAnnounceResult } from '@peertracker/tracker';
-import { createRedisStore, type RedisStore, type RedisStoreOptions, type RedisTarget } from './redis-store';
+import { AnnounceLateError, createRedisStore, type RedisStore, type RedisStoreOptions, type RedisTarget } from './redis-store';
 import { BOUND_BLOCK, HEADER_BYTES, INDEX_MERGE, INDEX_SHARDS, INDEX_SPLIT, POOL_CHUNK, SMALL_POOL, SWEEP_DROPS, SWEEP_SLOTS } from './scripts';
 import { redisSkipReason, startRedisTestServer, type RedisTestServer } from './testing';
 
@@ -450,6 +450,45 @@ for (const kind of kinds) {
         }
       });
     }
+
+    it('applies an announce by its deadline or never, in its master\'s clock whatever the local clock\'s offset', async () => {
+      // a local clock an hour ahead: measured against each master, the offset leaves deadlines right
+      let skew = 3_600_000;
+      const clock = () => Date.now() + skew;
+      const sizes: number[] = [];
+      const keyPrefix = `t${randomBytes(4).toString('hex')}:`;
+      const stores = [
+        await open(kind, { keyPrefix, deadlineMs: 500, clock, onBatch: (n) => sizes.push(n) }),
+        await open(kind, { keyPrefix, deadlineMs: 500, clock, batchMax: 1 }),
+      ];
+      const reader = await open(kind, { keyPrefix });
+      try {
+        for (const store of stores) {
+          const swarms = Array.from({ length: 12 }, () => randomBytes(20));
+          const req = (infoHash: Buffer, now: number) => ({ infoHash, peerId: randomBytes(20), family: 4 as const, addr: randomBytes(6), key: undefined, seeder: true, event: 'completed' as const, numWant: 10, withPeerIds: false, now, peerLifetimeMs: 60_000 });
+          skew = 3_600_000;
+          const ok = await Promise.all(swarms.map((h) => store.announce(req(h, 1000))));
+          assert.deepEqual(ok.map((r) => [r.complete, r.downloaded]), swarms.map(() => [1, 1]));
+          // the local clock jumps back 10 s after the offsets were measured: every call now
+          // reaches Redis 9.5 s past its deadline, and must write nothing
+          skew -= 10_000;
+          const late = await Promise.allSettled(swarms.map((h) => store.announce(req(h, 2000))));
+          for (const r of late) {
+            assert.equal(r.status, 'rejected');
+            assert.ok((r as PromiseRejectedResult).reason instanceof AnnounceLateError, String((r as PromiseRejectedResult).reason));
+          }
+          const after = await reader.scrape(swarms, 3000);
+          assert.deepEqual(after.map((e) => [e.complete, e.downloaded]), swarms.map(() => [1, 1]), 'nothing of a late call was written');
+          // measured again, the offsets are right: announces are applied
+          await store.measureClocks();
+          const again = await Promise.all(swarms.map((h) => store.announce(req(h, 4000))));
+          assert.deepEqual(again.map((r) => r.complete), swarms.map(() => 2));
+        }
+        assert.ok(sizes.some((n) => n > 1), 'the first store sent batches');
+      } finally {
+        await Promise.all([...stores, reader].map((x) => x.close()));
+      }
+    });
 
     it('leaves a swarm as it was when an announce is applied twice (a batch call that failed after it ran is sent again)', async () => {
       // one store applies every announce once, the other twice in a row; a repeated call carries

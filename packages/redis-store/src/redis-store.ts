@@ -57,7 +57,34 @@ export interface RedisStoreOptions {
   batchMax?: number;
   /** Called when a batch call ends: the announces it carried, and how many were sent again alone. */
   onBatch?: (size: number, resent: number) => void;
+  /**
+   * An announce is applied within this many ms of the call, or never: each call carries its
+   * deadline in its master's clock (offsets measured with TIME, every CLOCK_EVERY_MS), and the
+   * scripts refuse a call that reaches Redis later, writing nothing (it rejects with
+   * AnnounceLateError). The caller answers an announce as failed at its deadline, and the
+   * client announces again: without this a copy still on its way (a batch sent again alone
+   * while a failover ends, a command ioredis retries) could be applied after the client's next
+   * announce, undoing it (reshard.int.test.ts found a completion lost so). Undefined: no
+   * deadline.
+   */
+  deadlineMs?: number;
+  /** the local clock of the deadlines (tests: a skewed clock); default Date.now */
+  clock?: () => number;
 }
+
+/** How often the masters' clock offsets are measured again. */
+const CLOCK_EVERY_MS = 30_000;
+
+/** An announce that reached Redis after its deadline (RedisStoreOptions.deadlineMs): nothing was written. */
+export class AnnounceLateError extends Error {
+  override readonly name = 'AnnounceLateError';
+  constructor() {
+    super('the announce reached Redis after its deadline and was not applied');
+  }
+}
+
+/** the scripts' reply to a call past its deadline */
+const LATE = 'LATE';
 
 /** the default batchMax */
 export const BATCH_MAX = 64;
@@ -65,7 +92,7 @@ export const BATCH_MAX = 64;
 type Client = Redis | Cluster;
 interface Scripted {
   ptAnnounceBuffer(...args: (string | Buffer | number)[]): Promise<Buffer>;
-  ptBatchBuffer(prefix: string, items: Buffer): Promise<Buffer[]>;
+  ptBatchBuffer(prefix: string, items: Buffer, ...deadline: string[]): Promise<Buffer[] | Buffer | string>;
   ptScrape(...args: (string | Buffer | number)[]): Promise<[number, number, number]>;
 }
 
@@ -93,6 +120,8 @@ interface Batch {
   buf: Buffer;
   len: number;
   items: BatchItem[];
+  /** the local time of its first announce's deadline (the earliest), or undefined */
+  deadline: number | undefined;
 }
 
 interface BatchItem {
@@ -139,7 +168,13 @@ export async function createRedisStore(target: RedisTarget, options: RedisStoreO
     client.off('error', onError);
   }
   const store = new RedisStore(client, options);
-  await store.checkBatching();
+  try {
+    await store.checkBatching();
+    await store.measureClocks();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   return store;
 }
 
@@ -163,6 +198,14 @@ export class RedisStore implements SwarmStore {
   private flushScheduled = false;
   /** cluster: each master's own connection by the "host:port" of the slot map */
   private masterByKey = new Map<string, Redis>();
+  private readonly deadlineMs: number | undefined;
+  private readonly clock: () => number;
+  /** each master's clock minus the local clock, ms, by "host:port" (single server: '') */
+  private clockOffsets = new Map<string, number>();
+  /** the largest of them: for a master not measured yet (the deadline then errs late, by the masters' skew) */
+  private maxClockOffset = 0;
+  private clockTimer: NodeJS.Timeout | undefined;
+  private clocksMeasuredAt = 0;
 
   constructor(client: Client, options: RedisStoreOptions = {}) {
     this.client = client;
@@ -188,6 +231,11 @@ export class RedisStore implements SwarmStore {
     this.batchable = batchMax > 1;
     this.batchLua = withPoolChunk(ANNOUNCE_BATCH_LUA, chunk);
     this.onBatch = options.onBatch;
+    if (options.deadlineMs !== undefined && !(options.deadlineMs > 0 && Number.isFinite(options.deadlineMs))) {
+      throw new RangeError(`RedisStore: deadlineMs must be a finite number > 0, got ${String(options.deadlineMs)}`);
+    }
+    this.deadlineMs = options.deadlineMs;
+    this.clock = options.clock ?? Date.now;
     if (client instanceof Cluster) {
       // a master added, removed or replaced: its connection is looked up again
       const forget = () => this.masterByKey.clear();
@@ -215,6 +263,59 @@ export class RedisStore implements SwarmStore {
         return;
       }
     }
+  }
+
+  /**
+   * Measures each master's clock against the local one (TIME; the error is half a round trip),
+   * now and every CLOCK_EVERY_MS; with no deadlineMs, nothing. A master that fails to answer
+   * keeps its last offset.
+   */
+  async measureClocks(): Promise<void> {
+    if (this.deadlineMs === undefined) return;
+    this.clocksMeasuredAt = this.clock();
+    const measured = await Promise.allSettled(
+      this.masters().map(async (node) => {
+        const before = this.clock();
+        const [s, us] = await node.time();
+        const after = this.clock();
+        return [this.nodeKey(node), Number(s) * 1000 + Number(us) / 1000 - (before + after) / 2] as const;
+      }),
+    );
+    const offsets = new Map(this.clockOffsets);
+    for (const m of measured) if (m.status === 'fulfilled') offsets.set(m.value[0], m.value[1]);
+    this.clockOffsets = offsets;
+    // (none measured yet, every master down: no offset until one answers)
+    this.maxClockOffset = offsets.size > 0 ? Math.max(...offsets.values()) : 0;
+    if (this.clockTimer === undefined) {
+      this.clockTimer = setInterval(() => void this.measureClocks().catch(() => {}), CLOCK_EVERY_MS);
+      this.clockTimer.unref();
+    }
+  }
+
+  private nodeKey(node: Redis): string {
+    return this.client instanceof Cluster ? `${node.options.host}:${node.options.port}` : '';
+  }
+
+  /**
+   * A deadline in the clock of the master at `key` ('' single server; undefined: the swarm's
+   * master, from the slot map, for a call ioredis routes), as the scripts take it; [] without one.
+   */
+  private deadlineArg(localDeadline: number | undefined, key: string | undefined, infoHash?: Buffer): string[] {
+    if (localDeadline === undefined) return [];
+    if (key === undefined) {
+      const client = this.client;
+      if (client instanceof Cluster) {
+        writeHex(HEX_SCRATCH, 0, infoHash!);
+        key = client.slots[calculateSlot(HEX_SCRATCH)]?.[0] ?? '?';
+      } else key = '';
+    }
+    let offset = this.clockOffsets.get(key);
+    if (offset === undefined) {
+      offset = this.maxClockOffset;
+      // a master not measured yet (a replica just promoted): measured soon
+      if (this.clock() - this.clocksMeasuredAt > 1000) void this.measureClocks().catch(() => {});
+    }
+    return [String(Math.floor(localDeadline + offset))];
   }
 
   /**
@@ -259,17 +360,18 @@ export class RedisStore implements SwarmStore {
     if (!(req.peerLifetimeMs > 0 && Number.isFinite(req.peerLifetimeMs))) {
       return Promise.reject(new RangeError('announce: peerLifetimeMs must be a finite number > 0'));
     }
+    const deadline = this.deadlineMs === undefined ? undefined : this.clock() + this.deadlineMs;
     // (the hex digits once: for the slot, then copied into the batch)
     if (this.batchable) writeHex(HEX_SCRATCH, 0, req.infoHash);
     const node = this.batchable ? this.masterOf() : undefined;
     if (node === undefined) {
       const arg = Buffer.allocUnsafe(ANNOUNCE_ARG_BYTES + size);
       this.writeArg(arg, 0, req, size);
-      return this.announceAlone(req.infoHash, arg, size, req.withPeerIds);
+      return this.announceAlone(req.infoHash, arg, size, req.withPeerIds, deadline);
     }
     let batch = this.pending.get(node);
     if (batch === undefined) {
-      batch = { node, buf: Buffer.allocUnsafe(Math.min(this.batchMax, BATCH_START) * ITEM_MAX_BYTES), len: 0, items: [] };
+      batch = { node, buf: Buffer.allocUnsafe(Math.min(this.batchMax, BATCH_START) * ITEM_MAX_BYTES), len: 0, items: [], deadline };
       this.pending.set(node, batch);
     } else if (batch.len + ITEM_MAX_BYTES > batch.buf.length) {
       const grown = Buffer.allocUnsafe(Math.min(2 * batch.buf.length, this.batchMax * ITEM_MAX_BYTES));
@@ -314,8 +416,8 @@ export class RedisStore implements SwarmStore {
   }
 
   /** One announce, one EVALSHA through the client (which follows MOVED, ASK and TRYAGAIN). */
-  private async announceAlone(infoHash: Buffer, arg: Buffer, size: number, withPeerIds: boolean): Promise<StoreAnnounceResult> {
-    const reply = await (this.client as unknown as Scripted).ptAnnounceBuffer(...this.keyBuffers(infoHash), arg);
+  private async announceAlone(infoHash: Buffer, arg: Buffer, size: number, withPeerIds: boolean, deadline: number | undefined): Promise<StoreAnnounceResult> {
+    const reply = await (this.client as unknown as Scripted).ptAnnounceBuffer(...this.keyBuffers(infoHash), arg, ...this.deadlineArg(deadline, undefined, infoHash));
     return parseAnnounceReply(reply, size, withPeerIds);
   }
 
@@ -328,10 +430,12 @@ export class RedisStore implements SwarmStore {
    * `redis-cli --cluster reshard`, reshard.int.test.ts). A node that has not loaded the script
    * (a replica just promoted) gets it with EVAL.
    */
-  private async announceResent(infoHash: Buffer, arg: Buffer, size: number, withPeerIds: boolean): Promise<StoreAnnounceResult> {
+  private async announceResent(infoHash: Buffer, arg: Buffer, size: number, withPeerIds: boolean, deadline: number | undefined): Promise<StoreAnnounceResult> {
+    if (deadline !== undefined && this.clock() > deadline) throw new AnnounceLateError();
     const keys = this.keyBuffers(infoHash);
+    const late = this.deadlineArg(deadline, undefined, infoHash);
     const send = (name: 'evalsha' | 'eval', script: string) =>
-      this.client.sendCommand(new Command(name, [script, KEY_NAMES.length, ...keys, arg], { replyEncoding: null })) as Promise<Buffer>;
+      this.client.sendCommand(new Command(name, [script, KEY_NAMES.length, ...keys, arg, ...late], { replyEncoding: null })) as Promise<Buffer>;
     let reply: Buffer;
     try {
       reply = await send('evalsha', this.announceSha);
@@ -375,9 +479,14 @@ export class RedisStore implements SwarmStore {
     const { node, items } = batch;
     if (!('ptBatchBuffer' in node)) node.defineCommand('ptBatch', { numberOfKeys: 0, lua: this.batchLua });
     const arg = (item: BatchItem) => batch.buf.subarray(item.at + BATCH_ITEM_HEAD, item.at + BATCH_ITEM_HEAD + batch.buf[item.at + 40]);
-    const alone = (item: BatchItem) => this.announceResent(item.infoHash, arg(item), item.size, item.withPeerIds).then(item.resolve, item.reject);
-    (node as unknown as Scripted).ptBatchBuffer(this.prefix, batch.buf.subarray(0, batch.len)).then(
+    const alone = (item: BatchItem) => this.announceResent(item.infoHash, arg(item), item.size, item.withPeerIds, batch.deadline).then(item.resolve, item.reject);
+    (node as unknown as Scripted).ptBatchBuffer(this.prefix, batch.buf.subarray(0, batch.len), ...this.deadlineArg(batch.deadline, this.nodeKey(node))).then(
       (replies) => {
+        if (!Array.isArray(replies) && String(replies) === LATE) {
+          for (const item of items) item.reject(new AnnounceLateError());
+          this.onBatch?.(items.length, 0);
+          return;
+        }
         if (!Array.isArray(replies) || replies.length !== items.length) {
           for (const item of items) void alone(item);
           this.onBatch?.(items.length, items.length);
@@ -493,6 +602,7 @@ export class RedisStore implements SwarmStore {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.clockTimer);
     await this.client.quit().catch(() => this.client.disconnect());
   }
 
@@ -503,6 +613,7 @@ export class RedisStore implements SwarmStore {
 
 /** The announce script's reply: refusal code, complete, incomplete, downloaded (u32 each), the peers' addresses, their ids. */
 function parseAnnounceReply(reply: Buffer, size: number, withPeerIds: boolean): StoreAnnounceResult {
+  if (reply.length === LATE.length && reply.toString('latin1') === LATE) throw new AnnounceLateError();
   const k = (reply.length - 13) / (size + (withPeerIds ? 20 : 0));
   const refused = REFUSAL_CODES[reply[0]];
   if (!Number.isInteger(k) || k < 0 || refused === undefined) {

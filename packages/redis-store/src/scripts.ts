@@ -633,10 +633,21 @@ export const ANNOUNCE_ARG_BYTES = 89;
 export const REFUSAL_CODES = ['', 'swarm-full', 'address-full'] as const;
 
 /**
+ * A call with a deadline (ARGV[i]: ms, in this master's clock; RedisStoreOptions.deadlineMs) that
+ * comes later is refused before it reads or writes anything: an announce is applied by its
+ * deadline or never.
+ */
+const LATE_CHECK = (i: number) => `if ARGV[${i}] then
+  local t = redis.call('TIME')
+  if t[1] * 1000 + t[2] / 1000 > tonumber(ARGV[${i}]) then return redis.status_reply('LATE') end
+end`;
+
+/**
  * ARGV[1], packed (big-endian): the key record (1 | 8-byte fingerprint, or 9 zero bytes for none:
  * writeKeyRecord), then doubles now, retention, lifetime, random [0,1), numWant; bytes family (4|6),
  * seeder (1|0), event (EVENT_CODES), withPeerIds (1|0); doubles maxPeersPerSwarm,
- * maxPeersPerAddress (Infinity: none); the 20-byte peer id; the compact address. Its first 17
+ * maxPeersPerAddress (Infinity: none); the 20-byte peer id; the compact address. ARGV[2], when
+ * given: the deadline (LATE_CHECK). Its first 17
  * bytes are the start of the peer's record as stored (key record, time). Returns one string: the refusal
  * code (REFUSAL_CODES, one byte), complete, incomplete, downloaded (u32 each, big-endian), the
  * selected peers' compact addresses, then their ids when asked (one bulk reply: cheaper to write
@@ -644,6 +655,7 @@ export const REFUSAL_CODES = ['', 'swarm-full', 'address-full'] as const;
  */
 export const ANNOUNCE_LUA = `
 ${LAYOUT}
+${LATE_CHECK(2)}
 local A = ARGV[1]
 local now, retention, life, random, want, fam, seederb, ev, withIdsb, maxSwarm, maxAddr = struct.unpack('>dddddBBBBdd', A, 10)
 local rec = string.sub(A, 1, 17)
@@ -1083,7 +1095,8 @@ export const BATCH_ITEM_HEAD = 41;
  * cost (the client's command, RESP, one write and read, EVALSHA's ≈ 4–5 µs) is paid once per
  * batch. No key is declared (numkeys 0) and the flag lets the script touch keys of any slot this
  * node serves. ARGV[1]: the key prefix; ARGV[2]: the items, each the info hash's 40 hex digits,
- * one byte n, and the announce's n-byte argument (ANNOUNCE_LUA's ARGV[1]). Returns one string per
+ * one byte n, and the announce's n-byte argument (ANNOUNCE_LUA's ARGV[1]); ARGV[3], when given:
+ * the deadline of the whole batch (its earliest item's; LATE_CHECK). Returns one string per
  * item: the announce's reply, or '' when this node does not serve the item's slot right now (the
  * slot is another node's, or being migrated: a key that never exists, read without ASKING,
  * fails on both sides of a migration: ASK on the source, MOVED on the target; probe() needs two
@@ -1103,6 +1116,7 @@ local LAZY = { __index = function(t, i)
   t[i] = k
   return k
 end }
+${LATE_CHECK(3)}
 local prefix, P = ARGV[1], ARGV[2]
 local out = {}
 local o = 1

@@ -47,6 +47,10 @@ export async function openStore(config: GatewayConfig, log: Logger = silentLogge
   const store = await createRedisStore(target, {
     keyPrefix: config.redisKeyPrefix,
     batchMax: config.redisBatchMax,
+    // (an announce answered as failed at its deadline is never applied after it, so the client's
+    // next announce cannot be undone by a late copy; a tenth earlier, at most 100 ms, so that
+    // the clock offsets' error, half a round trip, stays inside)
+    deadlineMs: Math.max(1, timeout - Math.min(100, timeout / 10)),
     onBatch: (size, resent) => batches.observe(size, resent),
     swarmRetentionMs: config.swarmRetentionSec * 1000,
     redisOptions: {
