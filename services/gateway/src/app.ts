@@ -1,7 +1,8 @@
 import { createSocket, type Socket } from 'node:dgram';
+import { lookup, type LookupOneOptions } from 'node:dns';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { Server as NetServer, type AddressInfo, type Socket as NetSocket } from 'node:net';
+import { isIP, Server as NetServer, type AddressInfo, type Socket as NetSocket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import express from 'express';
 import { MemoryStore, TrackerLogic, type SwarmStore } from '@peertracker/tracker';
@@ -418,10 +419,23 @@ async function listenHttp(http: Server, host: string, port: number, log: Logger)
   }
 }
 
+/**
+ * The address lookup of the UDP socket. Every reply goes to an address literal (the request's
+ * source), which dns.lookup answers a tick later: dgram then sends from that callback. Answered
+ * at once, the send happens in the call. Measured (bench udp mode, 200,000 peers, 8 alternated
+ * pairs of 10 s runs against the build without it, 2026-12-08): 4 % more announces/s in the
+ * median pair (every pair gained, 1.5 % to 23 %), p99 4.8–5.5 ms against 6.2–7.4 ms.
+ */
+function literalLookup(address: string, options: LookupOneOptions, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = isIP(address);
+  if (family !== 0) callback(null, address, family);
+  else lookup(address, options, callback);
+}
+
 function bindUdp(host: string, port: number): Promise<Socket> {
   const v6 = host.includes(':');
   // ipv6Only false: one '::' socket serves IPv4 clients too, as '::ffff:a.b.c.d'.
-  const socket = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: false, reuseAddr: false });
+  const socket = createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: false, reuseAddr: false, lookup: literalLookup });
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
     socket.bind({ address: host, port, exclusive: true }, () => {
