@@ -171,10 +171,12 @@ describe('docker-compose.yml', { skip, timeout: 30 * 60_000 }, () => {
     // the balancer spread them: each gateway's own count, read inside its container
     const counts = ['gateway-1', 'gateway-2', 'gateway-3'].map((svc) => {
       const id = compose('ps', '-q', svc).trim();
-      const text = engine.docker(['exec', id, 'node', '-e', "fetch('http://127.0.0.1:6969/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"]);
+      const text = engine.docker(['exec', id, 'node', '-e', "fetch('http://127.0.0.1:9469/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))"]);
       return [...text.matchAll(/^tracker_announces_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
     });
     assert.equal(counts.reduce((x, y) => x + y, 0), 6, `announces per gateway: ${counts}`);
+    // and none of it on the published port
+    assert.equal((await httpGet(ports.tracker, '/metrics')).status, 404, 'the metrics are not on the public port');
     assert.ok(counts.filter((c) => c > 0).length >= 2, `more than one gateway answered: ${counts}`);
 
     // Prometheus finds and scrapes every replica of every service
