@@ -2,18 +2,34 @@
 // this process on core 1, 1,000 swarms x 50 peers, then announces (numWant 50) and INFO
 // commandstats / INFO cpu per announce. PROFILE_CUT=<lua snippet marker> is unused by default.
 // PROFILE_BATCH=N: announces batched up to N a call (the store's batchMax; default 1, each alone).
+// PROFILE_REPLICA=1: a replica (on core 1, beside this process) fed by the server, as every master
+// of a cluster feeds its replicas; the server's CPU then includes writing it the script's effects.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const { createRedisStore } = require('../packages/redis-store/dist/index.js');
 const port = 20000 + Math.floor(Math.random() * 10000);
-const srv = spawn('taskset', ['-c', '0', 'redis-server', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+// (its own directory: a server must not read or leave a dump in the working directory)
+const dir = mkdtempSync(join(tmpdir(), 'pt-profile-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const srv = spawn('taskset', ['-c', '0', 'redis-server', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
 // the server goes with this process, however it ends (a failed run left servers behind)
 process.on('exit', () => srv.kill());
 spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' });
 await new Promise((r) => setTimeout(r, 300));
 const batchMax = Number(process.env.PROFILE_BATCH ?? 1);
+if (process.env.PROFILE_REPLICA === '1') {
+  const replica = spawn('taskset', ['-c', '1', 'redis-server', '--port', String(port + 1), '--save', '', '--appendonly', 'no', '--replicaof', '127.0.0.1', String(port), '--dir', dir, '--dbfilename', 'replica.rdb'], { stdio: process.env.PROFILE_DEBUG ? 'inherit' : 'ignore' });
+  process.on('exit', () => replica.kill());
+  const { Redis } = require('ioredis');
+  const r = new Redis({ port: port + 1 });
+  while (!/master_link_status:up/.test(await r.info('replication').catch(() => ''))) await new Promise((t) => setTimeout(t, 100));
+  r.disconnect();
+}
 const store = await createRedisStore({ url: `redis://127.0.0.1:${port}` }, { keyPrefix: 'p:', batchMax });
 const c = store.client;
 const { ANNOUNCE_LUA, ANNOUNCE_BATCH_LUA } = require('../packages/redis-store/dist/scripts.js');
