@@ -98,6 +98,16 @@ export function tlsFromEnv(env: Env, prefix: TlsPrefix, impliedBy?: string): Con
   return options;
 }
 
+/**
+ * REDIS_TLS* for REDIS_URL (`url`, when one server is named) or a cluster: a rediss:// URL turns
+ * TLS on, and REDIS_TLS=true with a redis:// URL is refused (ioredis would connect in plaintext).
+ */
+export function redisTlsFromEnv(env: Env, url: string | undefined): ConnectionOptions | undefined {
+  const tls = tlsFromEnv(env, 'REDIS', url?.startsWith('rediss://') ? 'a rediss:// REDIS_URL' : undefined);
+  if (tls !== undefined && url?.startsWith('redis://')) throw new SettingError('REDIS_TLS=true with a redis:// REDIS_URL: write rediss:// for TLS');
+  return tls;
+}
+
 const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 type Mechanism = (typeof MECHANISMS)[number];
 
@@ -136,6 +146,38 @@ export const CONNECTION_VARIABLES = [
   'KAFKA_SASL_USERNAME',
   'KAFKA_SASL_PASSWORD',
 ];
+
+/** What connectRedis needs of an ioredis client (this package does not load ioredis). */
+export interface ConnectableRedis {
+  connect(): Promise<unknown>;
+  disconnect(): void;
+  on(event: 'error', listener: (e: Error & { lastNodeError?: Error }) => void): unknown;
+  off(event: 'error', listener: (e: Error & { lastNodeError?: Error }) => void): unknown;
+}
+
+/**
+ * Connects the client, or rejects with the node's own reason: ioredis's cluster client says only
+ * "None of startup nodes is available" (the reason comes with an error event, and for a TLS
+ * failure only as "Connection is closed.", which redisNodeProblem then explains). firstNode: a
+ * cluster's first seed node, undefined for one server.
+ */
+export async function connectRedis(client: ConnectableRedis, firstNode: { host: string; port: number } | undefined, tls: ConnectionOptions | undefined): Promise<void> {
+  let nodeError: string | undefined;
+  const onError = (e: Error & { lastNodeError?: Error }) => {
+    nodeError = (e.lastNodeError ?? e).message;
+  };
+  client.on('error', onError);
+  try {
+    await client.connect();
+  } catch (e) {
+    client.disconnect();
+    if (nodeError === 'Connection is closed.' && firstNode !== undefined) nodeError = (await redisNodeProblem(firstNode, tls)) ?? nodeError;
+    const reason = nodeError !== undefined && nodeError !== (e as Error).message ? `: ${nodeError}` : '';
+    throw new Error(`cannot connect to Redis (${(e as Error).message}${reason})`, { cause: e });
+  } finally {
+    client.off('error', onError);
+  }
+}
 
 /**
  * Why a Redis node refuses a connection at the socket or TLS level, or undefined when it answers

@@ -2,7 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import { createHash } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { redisNodeProblem } from '@peertracker/events';
+import { connectRedis } from '@peertracker/events';
 import type { ScrapeEntry } from '@peertracker/protocol';
 import {
   DEFAULT_SWARM_RETENTION_MS,
@@ -147,26 +147,7 @@ export async function createRedisStore(target: RedisTarget, options: RedisStoreO
           lazyConnect: true,
           redisOptions: { ...options.redisOptions, username: target.username, password: target.password, ...(target.tls !== undefined ? { tls: target.tls } : {}) },
         });
-  // ioredis's cluster client rejects with "None of startup nodes is available" whatever the nodes
-  // said; the node's own reason (NOAUTH, WRONGPASS, ECONNREFUSED) comes with an error event
-  let nodeError: Error | undefined;
-  const onError = (e: Error & { lastNodeError?: Error }) => {
-    nodeError = e.lastNodeError ?? e;
-  };
-  client.on('error', onError);
-  try {
-    await client.connect();
-  } catch (e) {
-    client.disconnect();
-    if (nodeError?.message === CONNECTION_CLOSED && 'clusterNodes' in target) {
-      const problem = await redisNodeProblem(target.clusterNodes[0], target.tls);
-      if (problem !== undefined) nodeError = new Error(problem);
-    }
-    const reason = nodeError !== undefined && nodeError.message !== (e as Error).message ? `: ${nodeError.message}` : '';
-    throw new Error(`cannot connect to Redis (${(e as Error).message}${reason})`, { cause: e });
-  } finally {
-    client.off('error', onError);
-  }
+  await connectRedis(client, 'clusterNodes' in target ? target.clusterNodes[0] : undefined, target.tls);
   const store = new RedisStore(client, options);
   try {
     await store.checkBatching();
@@ -178,7 +159,6 @@ export async function createRedisStore(target: RedisTarget, options: RedisStoreO
   return store;
 }
 
-const CONNECTION_CLOSED = 'Connection is closed.';
 
 export class RedisStore implements SwarmStore {
   readonly client: Client;

@@ -9,7 +9,7 @@ import {
   DEFAULT_MEMORY_MAX_PEERS,
   DEFAULT_MEMORY_MAX_SWARMS,
 } from '@peertracker/tracker';
-import { CONNECTION_VARIABLES, kafkaSecurityFromEnv, SettingError, tlsFromEnv, type KafkaSecurity } from '@peertracker/events';
+import { CONNECTION_VARIABLES, kafkaSecurityFromEnv, redisTlsFromEnv, SettingError, type KafkaSecurity } from '@peertracker/events';
 
 /**
  * Gateway configuration, read from environment variables once at start-up.
@@ -336,11 +336,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       throw err instanceof SettingError ? new ConfigError(err.message) : err;
     }
   };
-  const redisTls = redis ? shared(() => tlsFromEnv(input, 'REDIS', e.REDIS_URL?.startsWith('rediss://') ? 'a rediss:// REDIS_URL' : undefined)) : undefined;
-  check(
-    redisTls === undefined || !e.REDIS_URL?.startsWith('redis://'),
-    'REDIS_TLS=true with a redis:// REDIS_URL: write rediss:// for TLS',
-  );
+  const redisTls = redis ? shared(() => redisTlsFromEnv(input, e.REDIS_URL)) : undefined;
   const kafkaSecurity = e.KAFKA_BROKERS === undefined ? undefined : shared(() => kafkaSecurityFromEnv(input));
   const secret = e.TRACKER_CONNECTION_SECRET;
   return {

@@ -2,7 +2,7 @@
  * Configuration of the stats worker and the stats API, from the environment. Every error names
  * the variable and what it must be.
  */
-import { kafkaSecurityFromEnv, SettingError, tlsFromEnv } from '@peertracker/events';
+import { kafkaSecurityFromEnv, redisTlsFromEnv, SettingError } from '@peertracker/events';
 import type { Retention, RedisTarget } from './state';
 
 export class ConfigError extends Error {}
@@ -55,8 +55,7 @@ export function redisConfig(env: Env): { target: RedisTarget; prefix: string } {
   if (url !== undefined && (username !== undefined || password !== undefined)) {
     throw new ConfigError(`${username !== undefined ? 'REDIS_USERNAME' : 'REDIS_PASSWORD'} applies to REDIS_CLUSTER_NODES; a single server's credentials go in REDIS_URL (redis://user:password@host:6379)`);
   }
-  const tls = setting(() => tlsFromEnv(env, 'REDIS', url?.startsWith('rediss://') ? 'a rediss:// REDIS_URL' : undefined));
-  if (tls !== undefined && url?.startsWith('redis://')) throw new ConfigError('REDIS_TLS=true with a redis:// REDIS_URL: write rediss:// for TLS');
+  const tls = setting(() => redisTlsFromEnv(env, url));
   const withTls = tls !== undefined ? { tls } : {};
   return { target: url !== undefined ? { url, ...withTls } : { clusterNodes: hostPorts('REDIS_CLUSTER_NODES', nodes!), username, password, ...withTls }, prefix };
 }

@@ -41,7 +41,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { redisNodeProblem } from '@peertracker/events';
+import { connectRedis } from '@peertracker/events';
 import type { Delta } from './aggregate';
 
 /** How long each kind of key is kept after its last write (seconds). */
@@ -62,7 +62,6 @@ export interface Retention {
 
 export const DEFAULT_RETENTION: Retention = { minutes: 2 * 86400, hours: 90 * 86400, days: 400 * 86400, torrentDays: 30 * 86400, working: 3 * 86400 };
 
-/** one server (its URL carries credentials), or a cluster's seed nodes and the credentials its nodes share */
 /** One server (its URL carries credentials), or a cluster's seed nodes and credentials; TLS options for either. */
 export type RedisTarget =
   | { url: string; tls?: ConnectionOptions }
@@ -346,28 +345,9 @@ export class StatsState {
     this.client.defineCommand('statsRoll', { numberOfKeys: 2, lua: ROLL });
   }
 
-  /**
-   * Connects, or fails with the node's own reason: ioredis's cluster client says only "None of
-   * startup nodes is available" (the reason comes with an error event, or, for TLS, not at all).
-   */
+  /** Connects, or fails with the node's own reason (connectRedis). */
   async connect(): Promise<void> {
-    let nodeError: Error | undefined;
-    const onError = (e: Error & { lastNodeError?: Error }) => {
-      nodeError = e.lastNodeError ?? e;
-    };
-    this.client.on('error', onError);
-    try {
-      await this.client.connect();
-    } catch (e) {
-      this.client.disconnect();
-      let reason = nodeError?.message;
-      // (a TLS failure reaches the cluster client only as a closed connection)
-      if (reason === 'Connection is closed.' && 'clusterNodes' in this.target) reason = (await redisNodeProblem(this.target.clusterNodes[0], this.target.tls)) ?? reason;
-      reason = reason !== undefined && reason !== (e as Error).message ? `: ${reason}` : '';
-      throw new Error(`cannot connect to Redis (${(e as Error).message}${reason})`, { cause: e });
-    } finally {
-      this.client.off('error', onError);
-    }
+    await connectRedis(this.client, 'clusterNodes' in this.target ? this.target.clusterNodes[0] : undefined, this.target.tls);
   }
 
   /** the set of the partitions ever claimed */
